@@ -1,0 +1,313 @@
+#include "cli/client_commands.h"
+
+#include <unistd.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "core/job_profile.h"
+#include "rpc/blob_client.h"
+#include "rpc/grpc_status.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+namespace {
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+std::string FormatTime(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  std::ostringstream os;
+  os << std::put_time(&tm, "%Y-%m-%d %H:%M:%S");
+  return os.str();
+}
+
+std::string FormatBytes(int64_t b) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(1);
+  if (b >= (1LL << 30)) {
+    os << static_cast<double>(b) / (1LL << 30) << " GiB";
+  } else if (b >= (1LL << 20)) {
+    os << static_cast<double>(b) / (1LL << 20) << " MiB";
+  } else {
+    os << b << " B";
+  }
+  return os.str();
+}
+
+std::string ProgressLine(const pb::JobInfo& j) {
+  const int width = 30;
+  int total = std::max(1, j.frames_total());
+  int filled = static_cast<int>(static_cast<int64_t>(j.frames_done()) * width / total);
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar += std::string(static_cast<size_t>(width - filled), '.');
+  std::ostringstream os;
+  os << "job " << j.job_id() << " [" << bar << "] " << j.frames_done() << "/" << j.frames_total()
+     << " frames, " << j.frames_running() << " rendering";
+  if (j.frames_failed() > 0) os << ", " << j.frames_failed() << " failed";
+  os << "  " << j.state();
+  if (!j.waiting_reason().empty()) os << " (" << j.waiting_reason() << ")";
+  return os.str();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<pb::ScheduleServer::Stub>> ClientOptions::Connect() const {
+  std::string address = server;
+  if (address.empty() && !site_root.empty()) {
+    auto text = ReadFile(JoinPath(site_root, "schedule-server.addr"));
+    if (!text.ok()) {
+      return Unavailable("no schedule server is running for site root '" + site_root +
+                         "' (no schedule-server.addr)");
+    }
+    address = *text;
+    while (!address.empty() && (address.back() == '\n' || address.back() == ' ')) {
+      address.pop_back();
+    }
+  }
+  if (address.empty()) {
+    const char* env = std::getenv("FRAMEFLOW_SERVER");
+    address = env && *env ? env : "127.0.0.1:7450";
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+    return Unavailable("cannot reach the schedule server at " + address +
+                       " (set --server or FRAMEFLOW_SERVER)");
+  }
+  return pb::ScheduleServer::NewStub(channel);
+}
+
+Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& description_path) {
+  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(description_path));
+  std::string source = BaseName(description_path);
+  // Validate locally first: errors name the field and line before any upload.
+  FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(text, source));
+  const std::string base = DirName(description_path);
+  pb::SubmitRequest req;
+  req.set_description(text);
+  req.set_description_name(source);
+  std::vector<std::string> paths, shas;
+  std::vector<int64_t> sizes;
+  for (const auto& rel : profile.AllFiles()) {
+    std::string abs = JoinPath(base, rel);
+    std::string field = rel == profile.scene ? "render.scene" : "files";
+    if (!PathExists(abs)) {
+      return NotFound(source + ": " + field + ": file '" + rel + "' does not exist (looked for " +
+                      abs + ")");
+    }
+    int64_t size = 0;
+    auto sha = Sha256File(abs, &size);
+    if (!sha.ok()) return sha.status().WithContext(source + ": " + field + ": file '" + rel + "'");
+    auto* f = req.add_files();
+    f->set_path(rel);
+    f->set_sha256(*sha);
+    f->set_size(size);
+    paths.push_back(abs);
+    shas.push_back(*sha);
+    sizes.push_back(size);
+  }
+  FF_ASSIGN_OR_RETURN(auto missing, MissingBlobs(stub, shas));
+  std::set<std::string> need(missing.begin(), missing.end());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (!need.erase(shas[i])) continue;
+    FF_RETURN_IF_ERROR(UploadFileBlob(stub, paths[i], shas[i], sizes[i]));
+  }
+  pb::SubmitResponse resp;
+  grpc::ClientContext ctx;
+  FF_RETURN_IF_ERROR(FromGrpc(stub->Submit(&ctx, req, &resp), "Submit"));
+  return resp.job_id();
+}
+
+Result<pb::JobInfo> WaitForJob(pb::ScheduleServer::Stub* stub, int64_t job_id, bool show_progress) {
+  const bool tty = ::isatty(STDERR_FILENO);
+  std::string last_line;
+  pb::JobInfo last;
+  // The watch stream ends when the job is final; a broken stream (schedule
+  // server restart) is re-opened.
+  for (int failures = 0; failures < 120;) {
+    grpc::ClientContext ctx;
+    pb::JobRef ref;
+    ref.set_job_id(job_id);
+    auto reader = stub->WatchJob(&ctx, ref);
+    pb::JobEvent ev;
+    while (reader->Read(&ev)) {
+      failures = 0;
+      last = ev.job();
+      if (show_progress) {
+        std::string line = ProgressLine(last);
+        if (tty) {
+          std::cerr << "\r\033[K" << line << std::flush;
+        } else if (line != last_line) {
+          std::cerr << line << "\n";
+        }
+        last_line = line;
+      }
+    }
+    grpc::Status st = reader->Finish();
+    if (last.state() == "done" || last.state() == "failed" || last.state() == "cancelled") {
+      if (show_progress && tty) std::cerr << "\n";
+      return last;
+    }
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) return FromGrpc(st, "WatchJob");
+    ++failures;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return Unavailable("lost the schedule server while waiting for job " + std::to_string(job_id));
+}
+
+Result<pb::JobInfo> GetJobInfo(pb::ScheduleServer::Stub* stub, int64_t job_id) {
+  pb::JobRef ref;
+  ref.set_job_id(job_id);
+  pb::JobInfo info;
+  grpc::ClientContext ctx;
+  FF_RETURN_IF_ERROR(FromGrpc(stub->GetJob(&ctx, ref, &info), "GetJob"));
+  return info;
+}
+
+Status FetchOutputs(pb::ScheduleServer::Stub* stub, int64_t job_id, const std::string& dir,
+                    int* count) {
+  pb::JobRef ref;
+  ref.set_job_id(job_id);
+  pb::OutputsResponse outs;
+  grpc::ClientContext ctx;
+  FF_RETURN_IF_ERROR(FromGrpc(stub->ListOutputs(&ctx, ref, &outs), "ListOutputs"));
+  for (const auto& o : outs.outputs()) {
+    std::string dest = JoinPath(dir, o.name());
+    if (PathExists(dest)) {
+      auto sha = Sha256File(dest);
+      if (sha.ok() && *sha == o.sha256()) continue;  // already fetched
+    }
+    FF_RETURN_IF_ERROR(DownloadBlobToFile(stub, o.sha256(), dest));
+  }
+  if (count) *count = outs.outputs_size();
+  return Status::Ok();
+}
+
+void PrintJobs(const std::vector<pb::JobInfo>& jobs, bool json, std::ostream& out) {
+  if (json) {
+    pb::ListJobsResponse resp;
+    for (const auto& j : jobs) *resp.add_jobs() = j;
+    out << ToJson(resp) << "\n";
+    return;
+  }
+  out << std::left << std::setw(6) << "ID" << std::setw(20) << "NAME" << std::setw(11) << "STATE"
+      << std::setw(5) << "PRI" << std::setw(12) << "FRAMES" << std::setw(14) << "DONE"
+      << std::setw(16) << "PACKAGE"
+      << "SUBMITTED\n";
+  for (const auto& j : jobs) {
+    std::string done = std::to_string(j.frames_done()) + "/" + std::to_string(j.frames_total());
+    out << std::left << std::setw(6) << j.job_id() << std::setw(20) << j.name().substr(0, 19)
+        << std::setw(11) << j.state() << std::setw(5) << j.priority() << std::setw(12)
+        << j.frames().substr(0, 11) << std::setw(14) << done << std::setw(16)
+        << j.package().substr(0, 15) << FormatTime(j.submit_time_ms()) << "\n";
+  }
+}
+
+void PrintJob(const pb::JobInfo& j, bool json, std::ostream& out) {
+  if (json) {
+    out << ToJson(j) << "\n";
+    return;
+  }
+  out << "job " << j.job_id() << " '" << j.name() << "': " << j.state() << "\n";
+  out << "  package:   " << j.package() << "\n";
+  out << "  frames:    " << j.frames() << " (" << j.frames_done() << "/" << j.frames_total()
+      << " done, " << j.frames_running() << " rendering, " << j.frames_failed() << " failed)\n";
+  out << "  priority:  " << j.priority() << "   queue: " << (j.queue().empty() ? "-" : j.queue())
+      << "\n";
+  out << "  submitted: " << FormatTime(j.submit_time_ms())
+      << "   finished: " << FormatTime(j.finish_time_ms()) << "\n";
+  if (!j.waiting_reason().empty()) out << "  waiting:   " << j.waiting_reason() << "\n";
+  if (!j.error().empty()) out << "  error:     " << j.error() << "\n";
+  out << "  storage:   " << j.storage_dir() << "\n";
+  // Which render server rendered which frames.
+  std::map<std::string, std::vector<int64_t>> by_server;
+  for (const auto& f : j.frame_info()) {
+    if (f.state() == "done") by_server[f.render_server()].push_back(f.frame());
+  }
+  if (!by_server.empty()) {
+    out << "  rendered by:\n";
+    for (const auto& [server, frames] : by_server) {
+      std::ostringstream fs;
+      // Compact runs for reading.
+      for (size_t i = 0; i < frames.size();) {
+        size_t k = i;
+        while (k + 1 < frames.size() && frames[k + 1] == frames[k] + 1) ++k;
+        fs << (i ? "," : "") << frames[i];
+        if (k > i) fs << "-" << frames[k];
+        i = k + 1;
+      }
+      out << "    " << std::left << std::setw(16) << server << frames.size() << " frame(s): "
+          << fs.str() << "\n";
+    }
+  }
+  out << "  chunks:\n";
+  out << "    " << std::left << std::setw(7) << "CHUNK" << std::setw(14) << "FRAMES" << std::setw(11)
+      << "STATE" << std::setw(9) << "ATTEMPT" << std::setw(18) << "RENDER SERVER"
+      << "ERROR\n";
+  for (const auto& c : j.chunks()) {
+    out << "    " << std::left << std::setw(7) << c.index() << std::setw(14) << c.frames()
+        << std::setw(11) << c.state() << std::setw(9) << c.attempts() << std::setw(18)
+        << (c.render_server().empty() ? "-" : c.render_server()) << c.error() << "\n";
+  }
+  out << "  frames:\n";
+  out << "    " << std::left << std::setw(8) << "FRAME" << std::setw(11) << "STATE" << std::setw(18)
+      << "RENDER SERVER"
+      << "OUTPUT\n";
+  for (const auto& f : j.frame_info()) {
+    out << "    " << std::left << std::setw(8) << f.frame() << std::setw(11) << f.state()
+        << std::setw(18) << (f.render_server().empty() ? "-" : f.render_server())
+        << (f.output().empty() ? "-" : f.output()) << "\n";
+  }
+}
+
+void PrintHosts(const pb::ListHostsResponse& hosts, bool json, std::ostream& out) {
+  if (json) {
+    out << ToJson(hosts) << "\n";
+    return;
+  }
+  if (hosts.hosts_size() == 0) out << "no render server has registered with this site\n";
+  for (const auto& h : hosts.hosts()) {
+    out << h.render_server() << " on " << h.host() << ": " << h.status()
+        << " (last heartbeat " << FormatTime(h.last_heartbeat_ms()) << ")\n";
+    out << "  hardware: " << h.hardware().cores() << " cores, "
+        << FormatBytes(h.hardware().memory_bytes()) << ", " << h.hardware().cpu_model();
+    if (h.hardware().gpus_size() > 0) out << ", " << h.hardware().gpus_size() << " GPU(s)";
+    out << ", " << h.hardware().os() << "\n";
+    out << "  packages:";
+    for (const auto& p : h.packages()) out << " " << p.name() << " " << p.version();
+    if (h.packages_size() == 0) out << " none";
+    out << "\n";
+    for (const auto& s : h.slots()) {
+      out << "  slot " << std::left << std::setw(14) << s.id() << s.spec().cores() << " cores, "
+          << FormatBytes(s.spec().memory_bytes()) << ", " << s.spec().gpus() << " GPU  "
+          << s.state();
+      if (s.state() == "busy") out << " (job " << s.job_id() << " chunk " << s.chunk() << ")";
+      out << "\n";
+    }
+  }
+}
+
+}  // namespace ff

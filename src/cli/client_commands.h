@@ -1,0 +1,47 @@
+// Client-side operations shared by the CLI subcommands and the demo:
+// connecting, submitting (with file upload), waiting, fetching, printing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "rpc/frameflow.grpc.pb.h"
+
+namespace ff {
+
+struct ClientOptions {
+  std::string server;     // host:port; empty: site_root's address file, $FRAMEFLOW_SERVER, default
+  std::string site_root;  // reads <site_root>/schedule-server.addr
+  bool json = false;
+
+  Result<std::unique_ptr<frameflow::v1::ScheduleServer::Stub>> Connect() const;
+};
+
+// Validates the description locally, uploads the files it names (only those
+// the site lacks, by SHA-256) and submits it. Returns the job id.
+Result<int64_t> SubmitJob(frameflow::v1::ScheduleServer::Stub* stub,
+                          const std::string& description_path);
+
+// Follows the job until it is done, failed or cancelled; draws a progress
+// bar on stderr when `show_progress`. Survives schedule server restarts.
+Result<frameflow::v1::JobInfo> WaitForJob(frameflow::v1::ScheduleServer::Stub* stub,
+                                          int64_t job_id, bool show_progress);
+
+Result<frameflow::v1::JobInfo> GetJobInfo(frameflow::v1::ScheduleServer::Stub* stub,
+                                          int64_t job_id);
+
+// Downloads every finished frame of the job into `dir` (verified by SHA-256).
+Status FetchOutputs(frameflow::v1::ScheduleServer::Stub* stub, int64_t job_id,
+                    const std::string& dir, int* count);
+
+void PrintJobs(const std::vector<frameflow::v1::JobInfo>& jobs, bool json, std::ostream& out);
+void PrintJob(const frameflow::v1::JobInfo& job, bool json, std::ostream& out);
+void PrintHosts(const frameflow::v1::ListHostsResponse& hosts, bool json, std::ostream& out);
+
+}  // namespace ff

@@ -1,0 +1,67 @@
+// LocalSite: a whole site on this machine — one schedule server and N
+// render servers as separate processes on loopback, in one site root. Used by
+// `frameflow demo` and by the cross-daemon tests (a mini-cluster).
+//
+// Layout under root: site/ (the schedule server's site root), rs<i>/ (render
+// server roots), config/ (generated TOML), logs/<daemon>.log.
+// Thread-safety: not thread-safe; one owner drives it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/client_commands.h"
+#include "core/status.h"
+#include "util/process.h"
+
+namespace ff {
+
+struct LocalSiteOptions {
+  std::string binary;  // the frameflow executable
+  int render_servers = 2;
+  int slots_per_server = 1;
+  int cores_per_slot = 1;
+  std::string heartbeat_timeout = "5s";
+  std::string heartbeat_interval = "1s";
+  std::string reconnect_grace = "2s";
+  int max_attempts = 3;
+  // Extra TOML appended to every render server config (e.g. [[packages]]).
+  std::string render_server_extra;
+  // Packages render servers probe (povray, blender).
+  std::vector<std::string> probe = {"povray", "blender"};
+};
+
+class LocalSite {
+ public:
+  static Result<std::unique_ptr<LocalSite>> Start(const std::string& root,
+                                                  const LocalSiteOptions& options);
+  ~LocalSite();  // SIGTERM to every daemon, then waits
+
+  Status StartScheduleServer();
+  // Sends `signal` to the schedule server and reaps it.
+  void StopScheduleServer(int signal);
+  Status StartRenderServer(int index);
+  void StopRenderServer(int index, int signal);
+  // Waits until `count` render servers are up (as `hosts` shows them).
+  Status WaitForRenderServers(int count, int timeout_ms);
+
+  ClientOptions client() const;
+  const std::string& root() const { return root_; }
+  std::string site_root() const { return root_ + "/site"; }
+  std::string render_server_name(int index) const { return "rs" + std::to_string(index + 1); }
+  std::string log_path(const std::string& daemon) const { return root_ + "/logs/" + daemon + ".log"; }
+
+ private:
+  LocalSite(std::string root, LocalSiteOptions options)
+      : root_(std::move(root)), options_(std::move(options)) {}
+  Result<std::unique_ptr<RunningProcess>> Spawn(const std::string& name,
+                                                const std::vector<std::string>& args);
+
+  std::string root_;
+  LocalSiteOptions options_;
+  std::unique_ptr<RunningProcess> schedule_server_;
+  std::vector<std::unique_ptr<RunningProcess>> render_servers_;
+};
+
+}  // namespace ff

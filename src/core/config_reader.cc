@@ -1,0 +1,181 @@
+#include "core/config_reader.h"
+
+#include <toml++/toml.h>
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "core/job_profile.h"
+
+namespace ff {
+
+Result<int64_t> ParseDurationMillis(const std::string& text) {
+  if (text.empty()) return InvalidArgument("duration is empty");
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    ++i;
+  }
+  if (i == 0) return InvalidArgument("duration '" + text + "' does not start with a number");
+  double value = 0;
+  try {
+    value = std::stod(text.substr(0, i));
+  } catch (...) {
+    return InvalidArgument("duration '" + text + "' is not a number");
+  }
+  std::string unit = text.substr(i);
+  double factor = 0;
+  if (unit.empty() || unit == "s") {
+    factor = 1000;
+  } else if (unit == "ms") {
+    factor = 1;
+  } else if (unit == "m") {
+    factor = 60'000;
+  } else if (unit == "h") {
+    factor = 3'600'000;
+  } else {
+    return InvalidArgument("duration '" + text + "' has unknown unit '" + unit +
+                           "' (use ms, s, m or h)");
+  }
+  return static_cast<int64_t>(value * factor);
+}
+
+namespace {
+int LineOf(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
+}  // namespace
+
+Result<ConfigTable> ConfigTable::ParseText(const std::string& text, const std::string& source) {
+  auto doc = std::make_shared<toml::table>();
+  try {
+    *doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(source + ":" + std::to_string(e.source().begin.line) + ":" +
+                           std::to_string(e.source().begin.column) + ": " +
+                           std::string(e.description()));
+  }
+  const toml::table* t = doc.get();
+  return ConfigTable(std::static_pointer_cast<void>(doc), t, source, "");
+}
+
+Result<ConfigTable> ConfigTable::ParseFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("config file '" + path + "' cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseText(ss.str(), path);
+}
+
+Status ConfigTable::Error(const std::string& key, const std::string& problem) const {
+  const toml::node* n = table_->get(key);
+  std::string where = source_;
+  if (n) where += ":" + std::to_string(LineOf(*n));
+  return InvalidArgument(where + ": " + prefix_ + key + ": " + problem);
+}
+
+Result<std::optional<std::string>> ConfigTable::GetString(const std::string& key) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<std::string>();
+  if (!n->is_string()) return Error(key, "must be a string");
+  return std::optional<std::string>(std::string(*n->value<std::string_view>()));
+}
+
+Result<std::optional<int64_t>> ConfigTable::GetInt(const std::string& key, int64_t min,
+                                                   int64_t max) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<int64_t>();
+  if (!n->is_integer()) return Error(key, "must be an integer");
+  int64_t v = *n->value<int64_t>();
+  if (v < min || v > max) {
+    return Error(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                          ", got " + std::to_string(v));
+  }
+  return std::optional<int64_t>(v);
+}
+
+Result<std::optional<bool>> ConfigTable::GetBool(const std::string& key) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<bool>();
+  if (!n->is_boolean()) return Error(key, "must be true or false");
+  return std::optional<bool>(*n->value<bool>());
+}
+
+Result<std::optional<int64_t>> ConfigTable::GetDurationMillis(const std::string& key) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<int64_t>();
+  if (n->is_integer()) return std::optional<int64_t>(*n->value<int64_t>() * 1000);
+  if (n->is_floating_point()) {
+    return std::optional<int64_t>(static_cast<int64_t>(*n->value<double>() * 1000));
+  }
+  if (!n->is_string()) return Error(key, "must be a duration such as \"5s\" or \"250ms\"");
+  auto d = ParseDurationMillis(std::string(*n->value<std::string_view>()));
+  if (!d.ok()) return Error(key, d.status().message());
+  if (*d <= 0) return Error(key, "must be positive");
+  return std::optional<int64_t>(*d);
+}
+
+Result<std::optional<int64_t>> ConfigTable::GetBytes(const std::string& key) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<int64_t>();
+  if (n->is_integer()) return std::optional<int64_t>(*n->value<int64_t>());
+  if (!n->is_string()) return Error(key, "must be a size such as \"2G\" or a number of bytes");
+  auto b = ParseByteSize(*n->value<std::string_view>());
+  if (!b.ok()) return Error(key, b.status().message());
+  return std::optional<int64_t>(*b);
+}
+
+Result<std::optional<std::vector<std::string>>> ConfigTable::GetStringArray(
+    const std::string& key) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<std::vector<std::string>>();
+  const toml::array* arr = n->as_array();
+  if (!arr) return Error(key, "must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : *arr) {
+    if (!e.is_string()) return Error(key, "must be an array of strings");
+    out.emplace_back(*e.value<std::string_view>());
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Result<std::optional<ConfigTable>> ConfigTable::GetTable(const std::string& key) {
+  read_.insert(key);
+  const toml::node* n = table_->get(key);
+  if (!n) return std::optional<ConfigTable>();
+  const toml::table* t = n->as_table();
+  if (!t) return Error(key, "must be a table ([" + prefix_ + key + "])");
+  return std::optional<ConfigTable>(ConfigTable(doc_, t, source_, prefix_ + key + "."));
+}
+
+Result<std::vector<ConfigTable>> ConfigTable::GetTableArray(const std::string& key) {
+  read_.insert(key);
+  std::vector<ConfigTable> out;
+  const toml::node* n = table_->get(key);
+  if (!n) return out;
+  const toml::array* arr = n->as_array();
+  if (!arr) return Error(key, "must be an array of tables ([[" + prefix_ + key + "]])");
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::table* t = (*arr)[i].as_table();
+    if (!t) return Error(key, "must be an array of tables ([[" + prefix_ + key + "]])");
+    out.push_back(ConfigTable(doc_, t, source_, prefix_ + key + "[" + std::to_string(i) + "]."));
+  }
+  return out;
+}
+
+Status ConfigTable::Finish() const {
+  for (const auto& [k, v] : *table_) {
+    std::string key(k.str());
+    if (!read_.count(key)) {
+      return InvalidArgument(source_ + ":" + std::to_string(LineOf(v)) + ": " + prefix_ + key +
+                             ": unknown key");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace ff

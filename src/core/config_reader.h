@@ -1,0 +1,67 @@
+// Typed reading of daemon config files (site.toml, host.toml) over toml++,
+// with errors that name the file, line and key, and refusal of unknown keys
+// (a typo in a config must not be silently ignored).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+}  // namespace toml
+
+namespace ff {
+
+// "5s", "250ms", "2m", or a bare number of seconds -> milliseconds.
+Result<int64_t> ParseDurationMillis(const std::string& text);
+
+// A view of one TOML table. Getters return std::nullopt for an absent key
+// and an error for a present key of the wrong type or range. Finish()
+// reports the first key that no getter asked for.
+class ConfigTable {
+ public:
+  // Parses a whole file. The returned table owns the document.
+  static Result<ConfigTable> ParseFile(const std::string& path);
+  static Result<ConfigTable> ParseText(const std::string& text, const std::string& source);
+
+  Result<std::optional<std::string>> GetString(const std::string& key);
+  Result<std::optional<int64_t>> GetInt(const std::string& key, int64_t min, int64_t max);
+  Result<std::optional<bool>> GetBool(const std::string& key);
+  // A duration string or number of seconds.
+  Result<std::optional<int64_t>> GetDurationMillis(const std::string& key);
+  // A byte size string ("2G") or integer bytes.
+  Result<std::optional<int64_t>> GetBytes(const std::string& key);
+  Result<std::optional<std::vector<std::string>>> GetStringArray(const std::string& key);
+  // A sub-table; absent -> nullopt.
+  Result<std::optional<ConfigTable>> GetTable(const std::string& key);
+  // An array of tables ([[key]]); absent -> empty.
+  Result<std::vector<ConfigTable>> GetTableArray(const std::string& key);
+
+  // InvalidArgument naming the first unread key, if any.
+  Status Finish() const;
+
+  const std::string& source() const { return source_; }
+
+ private:
+  ConfigTable(std::shared_ptr<void> doc, const toml::table* table, std::string source,
+              std::string prefix)
+      : doc_(std::move(doc)), table_(table), source_(std::move(source)),
+        prefix_(std::move(prefix)) {}
+  Status Error(const std::string& key, const std::string& problem) const;
+
+  std::shared_ptr<void> doc_;  // keeps the parsed document alive
+  const toml::table* table_;
+  std::string source_;
+  std::string prefix_;  // "section." for nested tables
+  std::set<std::string> read_;
+};
+
+}  // namespace ff

@@ -1,0 +1,112 @@
+// Job description (TOML, written by the client) -> JobProfile (validated,
+// normalised; what the scheduler matches on).
+//
+// A job description looks like this (every key is documented in
+// docs/job-description.md):
+//
+//   name = "clock"            # required, [A-Za-z0-9._-]{1,64}
+//   priority = 50             # 0..100, default 50; higher renders first
+//   placement = "local"       # local | remote | auto   (default local)
+//   frames = "1-24"           # required, FrameSet syntax
+//   chunk_size = 4            # frames per chunk, 1..100000, default 1
+//   max_attempts = 3          # tries per chunk, 1..100, default from site
+//
+//   [package]
+//   name = "povray"           # required: povray | blender | a command package
+//   version = ">=3.7"         # optional constraint, see VersionConstraint
+//
+//   [render]
+//   scene = "clock.pov"       # required, relative path inside the job
+//   width = 320               # 1..65536, default 320
+//   height = 240              # 1..65536, default 240
+//   output = "clock_####.png" # required; '#' run = zero-padded frame number
+//   args = ["+A0.3"]          # optional extra renderer arguments
+//
+//   [requirements]
+//   cores = 1                 # per chunk, default 1
+//   memory = "512M"           # per chunk, K/M/G/T suffix or bytes, default 0
+//   gpus = 0                  # default 0
+//
+//   files = ["clock.inc", "tex/wood.png"]   # associated files
+//
+//   [[notify]]                # zero or more
+//   webhook = "http://127.0.0.1:8080/done"  # and/or
+//   command = "notify-send done"
+//
+// Unknown keys are errors. Every error message names the key and the line of
+// the description ("clock.toml:7: frames: ..."), so a wrangler can fix it
+// without reading source code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/frame_set.h"
+#include "core/status.h"
+#include "core/version.h"
+
+namespace ff {
+
+enum class Placement { kLocal, kRemote, kAuto };
+const char* PlacementName(Placement p);
+
+struct Requirements {
+  int cores = 1;
+  int64_t memory_bytes = 0;
+  int gpus = 0;
+};
+
+struct NotifyTarget {
+  std::string webhook;  // http:// or https:// URL, may be empty
+  std::string command;  // shell command, may be empty
+};
+
+struct JobProfile {
+  std::string name;
+  int priority = 50;
+  Placement placement = Placement::kLocal;
+  std::string remote_site;  // optional peer name with placement = "remote"
+  FrameSet frames;
+  int chunk_size = 1;
+  int max_attempts = 0;  // 0 = use the site default
+  std::string package;   // lower-case package name
+  VersionConstraint package_version;
+  std::string scene;     // relative path, normalised, inside the job
+  int width = 320;
+  int height = 240;
+  std::string output;    // relative output pattern with at least one '#'
+  std::vector<std::string> args;
+  Requirements requirements;
+  std::vector<std::string> files;  // associated files, normalised relative paths
+  std::vector<NotifyTarget> notify;
+
+  // Every file the job needs on a render server: scene + associated files,
+  // deduplicated, in a stable order.
+  std::vector<std::string> AllFiles() const;
+
+  // Output file name of `frame`: each run of '#' in `output` becomes the
+  // frame number zero-padded to the run's length ("f_####.png", 7 ->
+  // "f_0007.png"); a number longer than the run is written in full.
+  std::string OutputName(int64_t frame) const;
+};
+
+// Parses and validates a description. `source_name` is used in error
+// messages (usually the file name). Does not touch the filesystem.
+Result<JobProfile> ParseJobDescription(std::string_view toml_text,
+                                       const std::string& source_name);
+
+// Checks a relative path a job names: not empty, not absolute, no "..",
+// no empty or "." components after normalisation, no NUL; returns it
+// normalised ("a//b/./c" -> "a/b/c"). `field` names the key for errors.
+Result<std::string> NormaliseJobPath(std::string_view path, const std::string& field);
+
+// "512M" / "2G" / "1024" -> bytes.
+Result<int64_t> ParseByteSize(std::string_view text);
+
+// Serialises a profile back to a description that ParseJobDescription()
+// reads to an equal profile (used to store the profile in the database).
+std::string ProfileToToml(const JobProfile& profile);
+
+}  // namespace ff

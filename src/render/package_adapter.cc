@@ -1,0 +1,259 @@
+#include "render/package_adapter.h"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+#include "core/frame_set.h"
+#include "core/job_profile.h"
+#include "util/fs.h"
+
+namespace ff {
+
+std::string ExpandOutputPattern(const std::string& pattern, int64_t frame) {
+  JobProfile p;
+  p.output = pattern;
+  return p.OutputName(frame);
+}
+
+namespace {
+
+bool LooksLikeError(const std::string& line) {
+  static const std::regex re("(error|cannot|can't|failed|not found|fatal)", std::regex::icase);
+  return std::regex_search(line, re);
+}
+
+// Files in `dir` named <prefix><integer>.png, mapped by the integer.
+Result<std::map<int64_t, std::string>> ScanNumbered(const std::string& dir,
+                                                    const std::string& prefix) {
+  std::map<int64_t, std::string> out;
+  FF_ASSIGN_OR_RETURN(auto names, ListDir(dir));
+  for (const auto& n : names) {
+    if (n.size() <= prefix.size() + 4 || n.compare(0, prefix.size(), prefix) != 0) continue;
+    if (n.compare(n.size() - 4, 4, ".png") != 0) continue;
+    std::string digits = n.substr(prefix.size(), n.size() - prefix.size() - 4);
+    size_t start = digits[0] == '-' ? 1 : 0;
+    if (start == digits.size()) continue;
+    if (!std::all_of(digits.begin() + start, digits.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      continue;
+    }
+    out[std::stoll(digits)] = JoinPath(dir, n);
+  }
+  return out;
+}
+
+class PovrayAdapter final : public PackageAdapter {
+ public:
+  explicit PovrayAdapter(std::string exe) : exe_(std::move(exe)) {}
+  std::string kind() const override { return "povray"; }
+
+  Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const override {
+    std::vector<ProcessSpec> out;
+    std::string scene_path = JoinPath(spec.job_dir, spec.scene);
+    bool ini = spec.scene.size() > 4 && spec.scene.substr(spec.scene.size() - 4) == ".ini";
+    for (const auto& [a, b] : FrameSet(spec.frames).ConsecutiveRuns()) {
+      ProcessSpec p;
+      p.cwd = DirName(scene_path);
+      p.argv.push_back(exe_);
+      // An .ini scene defines its own animation (frame range, clock); a bare
+      // .pov gets the job's frame range mapped to clock 0..1. +SF/+EF then
+      // pick this chunk's frames without redefining the animation.
+      p.argv.push_back(ini ? BaseName(scene_path) : "+I" + BaseName(scene_path));
+      for (const auto& arg : spec.args) p.argv.push_back(arg);
+      if (!ini) {
+        p.argv.push_back("+KFI" + std::to_string(spec.job_first_frame));
+        p.argv.push_back("+KFF" + std::to_string(spec.job_last_frame));
+        p.argv.push_back("+KI0");
+        p.argv.push_back("+KF1");
+      }
+      p.argv.push_back("-D");  // the system ini turns the display on
+      p.argv.push_back("-P");  // never pause
+      p.argv.push_back("+W" + std::to_string(spec.width));
+      p.argv.push_back("+H" + std::to_string(spec.height));
+      p.argv.push_back("+SF" + std::to_string(a));
+      p.argv.push_back("+EF" + std::to_string(b));
+      p.argv.push_back("+FN");
+      p.argv.push_back("+O" + JoinPath(spec.out_dir, "f.png"));
+      p.argv.push_back("+WT" + std::to_string(std::max(1, spec.threads)));
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  void ObserveLine(const std::string& line, ChunkProgressState* s) const override {
+    // "  Output file........../dir/f07.png, 24 bpp PNG" starts a frame.
+    static const std::regex re("Output file\\.+.*/f(-?[0-9]+)\\.png");
+    std::smatch m;
+    if (std::regex_search(line, m, re)) {
+      if (s->current_frame != -1) ++s->frames_done;
+      s->current_frame = std::stoll(m[1].str());
+    } else if (LooksLikeError(line)) {
+      s->last_error_line = line;
+    }
+  }
+
+  Result<std::map<int64_t, std::string>> FindOutputs(const ChunkSpec& spec) const override {
+    FF_ASSIGN_OR_RETURN(auto found, ScanNumbered(spec.out_dir, "f"));
+    // A one-frame animation is not an animation to POV-Ray: no number.
+    std::string single = JoinPath(spec.out_dir, "f.png");
+    if (spec.frames.size() == 1 && PathExists(single)) found[spec.frames[0]] = single;
+    return found;
+  }
+
+ private:
+  std::string exe_;
+};
+
+// Runs before rendering inside Blender: applies the job's resolution and
+// refuses to render when an image or library the scene uses is missing
+// (Blender would otherwise render it pink and exit 0).
+constexpr const char* kBlenderPrelude = R"PY(
+import bpy, os
+scene = bpy.context.scene
+scene.render.resolution_x = {W}
+scene.render.resolution_y = {H}
+scene.render.resolution_percentage = 100
+missing = []
+for img in bpy.data.images:
+    if img.source in ('FILE', 'SEQUENCE', 'MOVIE') and img.packed_file is None and img.filepath:
+        if not os.path.exists(bpy.path.abspath(img.filepath)):
+            missing.append(img.filepath)
+for lib in bpy.data.libraries:
+    if not os.path.exists(bpy.path.abspath(lib.filepath)):
+        missing.append(lib.filepath)
+if missing:
+    raise RuntimeError('frameflow: missing file(s) the scene needs: ' + ', '.join(missing))
+)PY";
+
+class BlenderAdapter final : public PackageAdapter {
+ public:
+  explicit BlenderAdapter(std::string exe) : exe_(std::move(exe)) {}
+  std::string kind() const override { return "blender"; }
+
+  Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const override {
+    std::string prelude = kBlenderPrelude;
+    auto replace = [&](const std::string& key, const std::string& v) {
+      size_t pos = prelude.find(key);
+      if (pos != std::string::npos) prelude.replace(pos, key.size(), v);
+    };
+    replace("{W}", std::to_string(spec.width));
+    replace("{H}", std::to_string(spec.height));
+    std::string scene_path = JoinPath(spec.job_dir, spec.scene);
+    ProcessSpec p;
+    p.cwd = DirName(scene_path);
+    p.argv = {exe_, "-b", scene_path, "--python-exit-code", "3", "--python-expr", prelude};
+    for (const auto& arg : spec.args) p.argv.push_back(arg);
+    p.argv.insert(p.argv.end(), {"-o", JoinPath(spec.out_dir, "f_#####"), "-F", "PNG", "-x", "1",
+                                 "-t", std::to_string(std::max(1, spec.threads))});
+    // Options apply in order, so each run's -s/-e precedes its -a.
+    for (const auto& [a, b] : FrameSet(spec.frames).ConsecutiveRuns()) {
+      p.argv.insert(p.argv.end(),
+                    {"-s", std::to_string(a), "-e", std::to_string(b), "-a"});
+    }
+    return std::vector<ProcessSpec>{p};
+  }
+
+  void ObserveLine(const std::string& line, ChunkProgressState* s) const override {
+    static const std::regex fra("^Fra:(-?[0-9]+) ");
+    std::smatch m;
+    if (line.rfind("Saved: '", 0) == 0) {
+      ++s->frames_done;
+    } else if (std::regex_search(line, m, fra)) {
+      s->current_frame = std::stoll(m[1].str());
+    } else if (LooksLikeError(line)) {
+      s->last_error_line = line;
+    }
+  }
+
+  Result<std::map<int64_t, std::string>> FindOutputs(const ChunkSpec& spec) const override {
+    return ScanNumbered(spec.out_dir, "f_");
+  }
+
+ private:
+  std::string exe_;
+};
+
+class CommandAdapter final : public PackageAdapter {
+ public:
+  explicit CommandAdapter(CommandPackageConfig pkg) : pkg_(std::move(pkg)) {}
+  std::string kind() const override { return "command"; }
+
+  Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const override {
+    FF_ASSIGN_OR_RETURN(auto words, SplitCommandTemplate(pkg_.command));
+    bool per_frame = pkg_.command.find("{frame}") != std::string::npos;
+    std::vector<ProcessSpec> out;
+    auto expand = [&](int64_t frame, int64_t first, int64_t last) {
+      ProcessSpec p;
+      p.cwd = DirName(JoinPath(spec.job_dir, spec.scene));
+      std::map<std::string, std::string> tokens = {
+          {"{first}", std::to_string(first)},
+          {"{last}", std::to_string(last)},
+          {"{outdir}", spec.out_dir},
+          {"{scene}", JoinPath(spec.job_dir, spec.scene)},
+          {"{width}", std::to_string(spec.width)},
+          {"{height}", std::to_string(spec.height)},
+          {"{threads}", std::to_string(std::max(1, spec.threads))},
+          {"{job}", std::to_string(spec.job_id)},
+          {"{chunk}", std::to_string(spec.chunk)},
+          {"{output}", per_frame
+                           ? JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, frame))
+                           : JoinPath(spec.out_dir, spec.output_pattern)},
+      };
+      if (per_frame) tokens["{frame}"] = std::to_string(frame);
+      for (std::string w : words) {
+        for (const auto& [k, v] : tokens) {
+          for (size_t pos = w.find(k); pos != std::string::npos; pos = w.find(k, pos + v.size())) {
+            w.replace(pos, k.size(), v);
+          }
+        }
+        p.argv.push_back(std::move(w));
+      }
+      for (const auto& arg : spec.args) p.argv.push_back(arg);
+      p.env.push_back("FRAMEFLOW_JOB=" + std::to_string(spec.job_id));
+      p.env.push_back("FRAMEFLOW_CHUNK=" + std::to_string(spec.chunk));
+      return p;
+    };
+    if (per_frame) {
+      for (int64_t f : spec.frames) out.push_back(expand(f, f, f));
+    } else {
+      out.push_back(expand(spec.frames.front(), spec.frames.front(), spec.frames.back()));
+    }
+    // Output patterns may name sub-directories; create them for the command.
+    for (int64_t f : spec.frames) {
+      FF_RETURN_IF_ERROR(
+          MakeDirs(DirName(JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, f)))));
+    }
+    return out;
+  }
+
+  void ObserveLine(const std::string& line, ChunkProgressState* s) const override {
+    if (LooksLikeError(line)) s->last_error_line = line;
+  }
+
+  Result<std::map<int64_t, std::string>> FindOutputs(const ChunkSpec& spec) const override {
+    std::map<int64_t, std::string> out;
+    for (int64_t f : spec.frames) {
+      std::string p = JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, f));
+      if (PathExists(p)) out[f] = p;
+    }
+    return out;
+  }
+
+ private:
+  CommandPackageConfig pkg_;
+};
+
+}  // namespace
+
+std::unique_ptr<PackageAdapter> MakePovrayAdapter(const std::string& executable) {
+  return std::make_unique<PovrayAdapter>(executable);
+}
+std::unique_ptr<PackageAdapter> MakeBlenderAdapter(const std::string& executable) {
+  return std::make_unique<BlenderAdapter>(executable);
+}
+std::unique_ptr<PackageAdapter> MakeCommandAdapter(const CommandPackageConfig& package) {
+  return std::make_unique<CommandAdapter>(package);
+}
+
+}  // namespace ff

@@ -1,0 +1,62 @@
+// Package adapters: how one rendering package renders a chunk — the
+// commands to run, how to read progress from its output, and where its
+// frames land. One adapter per package kind: POV-Ray, Blender, command
+// template.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "render/render_config.h"
+#include "util/process.h"
+
+namespace ff {
+
+struct ChunkSpec {
+  int64_t job_id = 0;
+  int chunk = 0;
+  std::vector<int64_t> frames;  // ascending
+  int64_t job_first_frame = 0;
+  int64_t job_last_frame = 0;
+  std::string job_dir;  // the job's files, laid out by relative path
+  std::string scene;    // relative to job_dir
+  std::string out_dir;  // empty directory the renderer writes into
+  int width = 320;
+  int height = 240;
+  int threads = 1;
+  std::string output_pattern;  // the job's output pattern ('#' = frame digits)
+  std::vector<std::string> args;
+};
+
+// Progress parsed from renderer output. Not thread-safe; owned by one chunk.
+struct ChunkProgressState {
+  int64_t current_frame = -1;
+  int frames_done = 0;
+  std::string last_error_line;  // the most recent line that looks like an error
+};
+
+class PackageAdapter {
+ public:
+  virtual ~PackageAdapter() = default;
+  virtual std::string kind() const = 0;
+  // Processes to run one after another; all must exit 0.
+  virtual Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const = 0;
+  // Updates `state` from one line of the renderer's output.
+  virtual void ObserveLine(const std::string& line, ChunkProgressState* state) const = 0;
+  // After every command succeeded: the file each frame was written to.
+  // Frames with no file are absent from the map.
+  virtual Result<std::map<int64_t, std::string>> FindOutputs(const ChunkSpec& spec) const = 0;
+};
+
+std::unique_ptr<PackageAdapter> MakePovrayAdapter(const std::string& executable);
+std::unique_ptr<PackageAdapter> MakeBlenderAdapter(const std::string& executable);
+std::unique_ptr<PackageAdapter> MakeCommandAdapter(const CommandPackageConfig& package);
+
+// The output file name of `frame` under `pattern` (see JobProfile::OutputName).
+std::string ExpandOutputPattern(const std::string& pattern, int64_t frame);
+
+}  // namespace ff

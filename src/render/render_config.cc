@@ -1,0 +1,105 @@
+#include "render/render_config.h"
+
+#include <unistd.h>
+
+#include "core/config_reader.h"
+
+namespace ff {
+
+Result<std::vector<std::string>> SplitCommandTemplate(const std::string& command) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (char c : command) {
+    if (quote) {
+      if (c == quote) {
+        quote = 0;
+      } else {
+        cur.push_back(c);
+      }
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) out.push_back(std::move(cur));
+      cur.clear();
+      in_word = false;
+    } else {
+      cur.push_back(c);
+      in_word = true;
+    }
+  }
+  if (quote) return InvalidArgument("command has an unterminated quote: " + command);
+  if (in_word) out.push_back(std::move(cur));
+  if (out.empty()) return InvalidArgument("command is empty");
+  return out;
+}
+
+Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
+  RenderServerConfig cfg;
+  FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
+  FF_ASSIGN_OR_RETURN(auto name, doc.GetString("name"));
+  if (name) cfg.name = *name;
+  FF_ASSIGN_OR_RETURN(auto root, doc.GetString("root"));
+  if (root) cfg.root = *root;
+  FF_ASSIGN_OR_RETURN(auto ss, doc.GetString("schedule_server"));
+  if (ss) cfg.schedule_server = *ss;
+  FF_ASSIGN_OR_RETURN(auto ssf, doc.GetString("schedule_server_file"));
+  if (ssf) cfg.schedule_server_file = *ssf;
+  FF_ASSIGN_OR_RETURN(auto hb, doc.GetDurationMillis("heartbeat_interval"));
+  if (hb) cfg.heartbeat_interval_ms = *hb;
+  FF_ASSIGN_OR_RETURN(auto probe, doc.GetStringArray("probe"));
+  if (probe) cfg.probe = *probe;
+  FF_ASSIGN_OR_RETURN(auto slots, doc.GetTableArray("slots"));
+  for (auto& t : slots) {
+    SlotConfig s;
+    FF_ASSIGN_OR_RETURN(auto sname, t.GetString("name"));
+    s.name = sname ? *sname : std::to_string(cfg.slots.size());
+    FF_ASSIGN_OR_RETURN(auto cores, t.GetInt("cores", 1, 4096));
+    if (cores) s.cores = static_cast<int>(*cores);
+    FF_ASSIGN_OR_RETURN(auto mem, t.GetBytes("memory"));
+    if (mem) s.memory_bytes = *mem;
+    FF_ASSIGN_OR_RETURN(auto gpus, t.GetInt("gpus", 0, 64));
+    if (gpus) s.gpus = static_cast<int>(*gpus);
+    FF_ASSIGN_OR_RETURN(auto count, t.GetInt("count", 1, 100000));
+    FF_RETURN_IF_ERROR(t.Finish());
+    if (count) {
+      for (int64_t i = 0; i < *count; ++i) {
+        SlotConfig c = s;
+        c.name = s.name + "-" + std::to_string(i);
+        cfg.slots.push_back(c);
+      }
+    } else {
+      cfg.slots.push_back(s);
+    }
+  }
+  FF_ASSIGN_OR_RETURN(auto pkgs, doc.GetTableArray("packages"));
+  for (auto& t : pkgs) {
+    CommandPackageConfig p;
+    FF_ASSIGN_OR_RETURN(auto pname, t.GetString("name"));
+    FF_ASSIGN_OR_RETURN(auto version, t.GetString("version"));
+    FF_ASSIGN_OR_RETURN(auto command, t.GetString("command"));
+    FF_RETURN_IF_ERROR(t.Finish());
+    if (!pname || pname->empty()) return InvalidArgument(path + ": packages.name: is required");
+    if (!command) {
+      return InvalidArgument(path + ": packages.command: is required for package '" + *pname + "'");
+    }
+    FF_RETURN_IF_ERROR(SplitCommandTemplate(*command).status().WithContext(
+        path + ": packages.command of '" + *pname + "'"));
+    p.name = *pname;
+    p.version = version ? *version : "0";
+    p.command = *command;
+    cfg.packages.push_back(p);
+  }
+  FF_RETURN_IF_ERROR(doc.Finish());
+  if (cfg.root.empty()) return InvalidArgument(path + ": root: is required");
+  if (cfg.name.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    cfg.name = host;
+  }
+  return cfg;
+}
+
+}  // namespace ff

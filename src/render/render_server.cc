@@ -1,0 +1,609 @@
+#include "render/render_server.h"
+
+#include <signal.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "render/host_probe.h"
+#include "render/image_check.h"
+#include "rpc/blob_client.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+namespace {
+constexpr size_t kMaxLogBytes = 8 << 20;     // per chunk attempt, in memory
+constexpr int64_t kProgressEveryMs = 250;    // progress messages per chunk
+constexpr int64_t kUnconfirmedKeepMs = 60'000;
+
+std::string ChunkName(const pb::Assignment& a) {
+  return "job " + std::to_string(a.job_id()) + " chunk " + std::to_string(a.chunk()) +
+         " attempt " + std::to_string(a.attempt());
+}
+}  // namespace
+
+RenderServer::RenderServer(RenderServerConfig config, ProcessLauncher* launcher, Clock* clock)
+    : config_(std::move(config)), launcher_(launcher), clock_(clock) {}
+
+RenderServer::~RenderServer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& s : slots_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+Status RenderServer::Init() {
+  FF_RETURN_IF_ERROR(MakeDirs(config_.work_dir()));
+  FF_ASSIGN_OR_RETURN(cache_, BlobStore::Open(config_.cache_dir()));
+  // Work directories of a previous life are abandoned attempts.
+  auto old = ListDir(config_.work_dir());
+  if (old.ok()) {
+    for (const auto& d : *old) (void)RemoveAll(JoinPath(config_.work_dir(), d));
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  hardware_ = ProbeHardware(host);
+  for (const auto& name : config_.probe) {
+    Result<PackageRecord> pkg = name == "povray"    ? ProbePovray()
+                                : name == "blender" ? ProbeBlender()
+                                                    : Result<PackageRecord>(InvalidArgument(
+                                                          "probe: unknown package '" + name +
+                                                          "' (povray or blender)"));
+    if (!pkg.ok()) {
+      if (pkg.status().code() == StatusCode::kInvalidArgument &&
+          pkg.status().message().rfind("probe:", 0) == 0) {
+        return pkg.status();
+      }
+      spdlog::info("package {} not available: {}", name, pkg.status().message());
+      continue;
+    }
+    pkg->host = hardware_.name;
+    adapters_[pkg->name] = pkg->kind == "povray" ? MakePovrayAdapter(pkg->executable)
+                                                 : MakeBlenderAdapter(pkg->executable);
+    packages_.push_back(*pkg);
+  }
+  for (const auto& c : config_.packages) {
+    PackageRecord p;
+    p.host = hardware_.name;
+    p.name = c.name;
+    p.version = c.version;
+    p.executable = c.command;
+    p.kind = "command";
+    adapters_[c.name] = MakeCommandAdapter(c);
+    packages_.erase(std::remove_if(packages_.begin(), packages_.end(),
+                                   [&](const PackageRecord& r) { return r.name == c.name; }),
+                    packages_.end());
+    packages_.push_back(p);
+  }
+  std::vector<SlotConfig> slots = config_.slots;
+  if (slots.empty()) slots.push_back(SlotConfig{"0", std::max(1, hardware_.cores), 0, 0});
+  for (const auto& sc : slots) {
+    auto w = std::make_unique<SlotWorker>();
+    w->config = sc;
+    if (w->config.memory_bytes == 0) w->config.memory_bytes = hardware_.memory_bytes;
+    w->id = config_.name + "/" + sc.name;
+    slots_.push_back(std::move(w));
+  }
+  for (auto& w : slots_) {
+    SlotWorker* raw = w.get();
+    w->thread = std::thread([this, raw] { SlotLoop(raw); });
+  }
+  std::string pkgs;
+  for (const auto& p : packages_) pkgs += " " + p.name + "-" + p.version;
+  spdlog::info("render server '{}' on {}: {} core(s), {} slot(s), packages:{}", config_.name,
+               hardware_.name, hardware_.cores, slots_.size(), pkgs.empty() ? " none" : pkgs);
+  return Status::Ok();
+}
+
+std::string RenderServer::ResolveAddress() {
+  if (!config_.schedule_server_file.empty()) {
+    auto text = ReadFile(config_.schedule_server_file);
+    if (text.ok()) {
+      std::string a = *text;
+      while (!a.empty() && (a.back() == '\n' || a.back() == ' ')) a.pop_back();
+      if (!a.empty()) return a;
+    }
+  }
+  return config_.schedule_server;
+}
+
+pb::Register RenderServer::MakeRegister() {
+  pb::Register reg;
+  reg.set_render_server(config_.name);
+  reg.set_host(hardware_.name);
+  auto* hw = reg.mutable_hardware();
+  hw->set_cpu_model(hardware_.cpu_model);
+  hw->set_cores(hardware_.cores);
+  hw->set_memory_bytes(hardware_.memory_bytes);
+  for (const auto& g : hardware_.gpus) hw->add_gpus(g);
+  hw->set_os(hardware_.os);
+  for (const auto& p : packages_) {
+    auto* pk = reg.add_packages();
+    pk->set_name(p.name);
+    pk->set_version(p.version);
+    pk->set_executable(p.executable);
+    pk->set_kind(p.kind);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& w : slots_) {
+    auto* s = reg.add_slots();
+    s->set_name(w->config.name);
+    s->set_cores(w->config.cores);
+    s->set_memory_bytes(w->config.memory_bytes);
+    s->set_gpus(w->config.gpus);
+    const auto& a = w->current ? w->current : w->next;
+    if (a) {
+      auto* r = reg.add_running();
+      r->set_job_id(a->job_id());
+      r->set_chunk(a->chunk());
+      r->set_attempt(a->attempt());
+      r->set_slot(w->id);
+    }
+  }
+  // Results that may not have arrived are still "running" from the schedule
+  // server's point of view; they are re-sent right after registering.
+  for (const auto& [t, res] : unconfirmed_) {
+    auto* r = reg.add_running();
+    r->set_job_id(res.job_id());
+    r->set_chunk(res.chunk());
+    r->set_attempt(res.attempt());
+  }
+  return reg;
+}
+
+bool RenderServer::Send(const pb::RenderServerMessage& msg) {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  if (!stream_) return false;
+  return stream_->Write(msg);
+}
+
+void RenderServer::DeliverResult(const pb::ChunkResult& r) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = clock_->MonotonicMillis();
+    while (!unconfirmed_.empty() && now - unconfirmed_.front().first > kUnconfirmedKeepMs) {
+      unconfirmed_.pop_front();
+    }
+    unconfirmed_.emplace_back(now, r);
+  }
+  pb::RenderServerMessage msg;
+  *msg.mutable_result() = r;
+  if (!Send(msg)) {
+    spdlog::warn("result of job {} chunk {} kept until the schedule server is back", r.job_id(),
+                 r.chunk());
+  }
+}
+
+Status RenderServer::Run(const std::atomic<bool>* stop) {
+  int backoff_ms = 100;
+  while (!stop->load()) {
+    std::string address = ResolveAddress();
+    if (address.empty()) {
+      return InvalidArgument("no schedule server address: set schedule_server or "
+                             "schedule_server_file in the render server config");
+    }
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    auto stub = std::shared_ptr<pb::ScheduleServer::Stub>(pb::ScheduleServer::NewStub(channel));
+    grpc::ClientContext ctx;
+    auto stream = stub->Connect(&ctx);
+    pb::RenderServerMessage hello;
+    *hello.mutable_register_() = MakeRegister();
+    pb::ScheduleServerMessage in;
+    if (!stream->Write(hello) || !stream->Read(&in) || !in.has_registered()) {
+      grpc::Status st = stream->Finish();
+      spdlog::warn("cannot register with schedule server {}: {}; retrying in {} ms", address,
+                   st.error_message().empty() ? "connection failed" : st.error_message(),
+                   backoff_ms);
+      for (int waited = 0; waited < backoff_ms && !stop->load(); waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      backoff_ms = std::min(backoff_ms * 2, 2000);
+      continue;
+    }
+    backoff_ms = 100;
+    const int64_t hb_ms =
+        in.registered().heartbeat_interval_ms() > 0 ? in.registered().heartbeat_interval_ms()
+                                                    : config_.heartbeat_interval_ms;
+    spdlog::info("registered with schedule server {} of site '{}'", address,
+                 in.registered().site());
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      stream_ = stream.get();
+      stub_ = stub;
+    }
+    // Re-send results that may have been lost with the previous stream.
+    std::vector<pb::ChunkResult> resend;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [t, r] : unconfirmed_) resend.push_back(r);
+    }
+    for (const auto& r : resend) {
+      pb::RenderServerMessage msg;
+      *msg.mutable_result() = r;
+      Send(msg);
+    }
+    std::atomic<bool> stream_done{false};
+    std::thread heartbeat([&] {
+      std::mutex m;
+      std::unique_lock<std::mutex> lock(m);
+      while (!stream_done.load() && !stop->load()) {
+        pb::RenderServerMessage msg;
+        msg.mutable_heartbeat()->set_sent_ms(clock_->UnixMillis());
+        Send(msg);
+        for (int64_t waited = 0; waited < hb_ms && !stream_done.load() && !stop->load();
+             waited += 20) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      if (stop->load()) ctx.TryCancel();
+    });
+    while (stream->Read(&in)) {
+      if (in.has_assign()) {
+        HandleAssignment(in.assign());
+      } else if (in.has_cancel()) {
+        HandleCancel(in.cancel());
+      }
+    }
+    stream_done = true;
+    heartbeat.join();
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      stream_ = nullptr;
+    }
+    grpc::Status st = stream->Finish();
+    if (!stop->load()) {
+      spdlog::warn("lost the schedule server stream ({}); reconnecting", st.error_message());
+    }
+  }
+  // Shutting down: kill every chunk's process tree.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    for (auto& w : slots_) {
+      w->next.reset();
+      if (w->process) {
+        w->cancel_reason = "render server shutting down";
+        w->process->KillTree(0);
+      }
+    }
+  }
+  cv_.notify_all();
+  for (auto& w : slots_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  return Status::Ok();
+}
+
+void RenderServer::HandleAssignment(const pb::Assignment& a) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& w : slots_) {
+    if (w->id != a.slot()) continue;
+    if (w->current || w->next) {
+      // The schedule server believes the slot is free; this only happens
+      // after it lost track (restart). Run it after the current chunk.
+      spdlog::warn("slot {} got {} while busy; queued behind the current chunk", w->id,
+                   ChunkName(a));
+    }
+    w->next = a;
+    cv_.notify_all();
+    return;
+  }
+  spdlog::error("assignment {} names unknown slot '{}'", ChunkName(a), a.slot());
+}
+
+void RenderServer::HandleCancel(const pb::CancelChunk& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& w : slots_) {
+    auto matches = [&](const std::optional<pb::Assignment>& a) {
+      return a && a->job_id() == c.job_id() && a->chunk() == c.chunk() &&
+             a->attempt() == c.attempt();
+    };
+    if (matches(w->next)) w->next.reset();
+    if (matches(w->current)) {
+      w->cancel_reason = c.reason().empty() ? "cancelled" : c.reason();
+      if (w->process) w->process->KillTree(2000);
+      spdlog::info("cancelling {}: {}", ChunkName(*w->current), w->cancel_reason);
+    }
+  }
+}
+
+void RenderServer::SlotLoop(SlotWorker* w) {
+  while (true) {
+    pb::Assignment a;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || w->next.has_value(); });
+      if (stopping_) return;
+      a = *w->next;
+      w->next.reset();
+      w->current = a;
+      w->cancel_reason.clear();
+    }
+    pb::ChunkResult result = RenderChunk(w, a);
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      w->current.reset();
+      stopping = stopping_;
+    }
+    if (stopping) return;  // a killed chunk is not reported: it is requeued
+    DeliverResult(result);
+  }
+}
+
+Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_dir) {
+  for (const auto& f : a.files()) {
+    if (!cache_->Has(f.sha256())) {
+      Status st;
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        std::shared_ptr<pb::ScheduleServer::Stub> stub;
+        {
+          std::lock_guard<std::mutex> lock(stream_mu_);
+          stub = stub_;
+        }
+        if (!stub) {
+          st = Unavailable("no schedule server");
+        } else {
+          st = DownloadBlobToFile(stub.get(), f.sha256(), cache_->PathOf(f.sha256()));
+        }
+        if (st.ok() || st.code() == StatusCode::kNotFound) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+      }
+      FF_RETURN_IF_ERROR(st.WithContext("fetching job file '" + f.path() + "'"));
+      ::chmod(cache_->PathOf(f.sha256()).c_str(), 0444);  // cache entries are immutable
+    }
+    std::string dest = JoinPath(job_dir, f.path());
+    FF_RETURN_IF_ERROR(MakeDirs(DirName(dest)));
+    FF_RETURN_IF_ERROR(LinkOrCopy(cache_->PathOf(f.sha256()), dest));
+  }
+  return Status::Ok();
+}
+
+pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a) {
+  pb::ChunkResult result;
+  result.set_job_id(a.job_id());
+  result.set_chunk(a.chunk());
+  result.set_attempt(a.attempt());
+  result.set_started_ms(clock_->UnixMillis());
+  const std::string name = ChunkName(a);
+  spdlog::info("{}: rendering frames {}..{} ({} frame(s)) on slot {}", name, a.frames(0),
+               a.frames(a.frames_size() - 1), a.frames_size(), w->id);
+
+  const std::string work = JoinPath(config_.work_dir(), std::to_string(a.job_id()) + "-" +
+                                                            std::to_string(a.chunk()) + "-" +
+                                                            std::to_string(a.attempt()));
+  std::string log;
+  auto append_log = [&](const std::string& line) {
+    if (log.size() < kMaxLogBytes) log += line + "\n";
+  };
+  auto fail = [&](int exit_code, const std::string& error) {
+    result.set_ok(false);
+    result.set_exit_code(exit_code);
+    result.set_error(error);
+    append_log("frameflow: " + error);
+  };
+
+  ChunkSpec spec;
+  spec.job_id = a.job_id();
+  spec.chunk = a.chunk();
+  spec.frames.assign(a.frames().begin(), a.frames().end());
+  spec.job_first_frame = a.job_first_frame();
+  spec.job_last_frame = a.job_last_frame();
+  spec.job_dir = JoinPath(work, "job");
+  spec.scene = a.scene();
+  spec.out_dir = JoinPath(work, "out");
+  spec.width = a.width();
+  spec.height = a.height();
+  spec.threads = w->config.cores;
+  spec.output_pattern = a.output();
+  spec.args.assign(a.args().begin(), a.args().end());
+
+  auto adapter_it = adapters_.find(a.package());
+  Status st = adapter_it == adapters_.end()
+                  ? FailedPrecondition("package '" + a.package() + "' is not installed here")
+                  : Status::Ok();
+  if (st.ok()) st = RemoveAll(work);
+  if (st.ok()) st = MakeDirs(spec.out_dir);
+  if (st.ok()) st = FetchFiles(a, spec.job_dir);
+  if (!st.ok()) fail(-1, st.message());
+
+  ChunkProgressState progress;
+  std::mutex progress_mu;
+  std::vector<std::string> pending_lines;
+  int64_t last_sent = 0;
+  auto send_progress = [&](bool force) {
+    pb::RenderServerMessage msg;
+    {
+      std::lock_guard<std::mutex> lock(progress_mu);
+      int64_t now = clock_->MonotonicMillis();
+      if (!force && now - last_sent < kProgressEveryMs) return;
+      last_sent = now;
+      auto* p = msg.mutable_progress();
+      p->set_job_id(a.job_id());
+      p->set_chunk(a.chunk());
+      p->set_attempt(a.attempt());
+      p->set_frame(progress.current_frame);
+      p->set_frames_done(progress.frames_done);
+      for (auto& l : pending_lines) p->add_log_lines(std::move(l));
+      pending_lines.clear();
+    }
+    Send(msg);
+  };
+
+  if (result.error().empty()) {
+    auto commands = adapter_it->second->Commands(spec);
+    if (!commands.ok()) fail(-1, commands.status().message());
+    for (size_t i = 0; commands.ok() && i < commands->size() && result.error().empty(); ++i) {
+      const ProcessSpec& ps = (*commands)[i];
+      std::string cmdline;
+      for (const auto& arg : ps.argv) cmdline += (cmdline.empty() ? "" : " ") + arg;
+      append_log("frameflow: running " + cmdline.substr(0, 2000));
+      auto proc = launcher_->Start(ps, [&](const std::string& line) {
+        std::lock_guard<std::mutex> lock(progress_mu);
+        adapter_it->second->ObserveLine(line, &progress);
+        if (log.size() < kMaxLogBytes) log += line + "\n";
+        if (pending_lines.size() < 2000) pending_lines.push_back(line);
+        if (clock_->MonotonicMillis() - last_sent >= kProgressEveryMs) {
+          // Sent from the reader thread; never while holding progress_mu.
+        }
+      });
+      if (!proc.ok()) {
+        fail(-1, proc.status().message());
+        break;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        w->process = proc->get();
+        if (!w->cancel_reason.empty()) (*proc)->KillTree(0);
+      }
+      // Progress goes up while the renderer runs.
+      std::atomic<bool> finished{false};
+      std::thread ticker([&] {
+        while (!finished.load()) {
+          for (int k = 0; k < 5 && !finished.load(); ++k) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+          send_progress(false);
+        }
+      });
+      int code = (*proc)->Wait();
+      finished = true;
+      ticker.join();
+      std::string cancel_reason;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        w->process = nullptr;
+        cancel_reason = w->cancel_reason;
+      }
+      if (!cancel_reason.empty()) {
+        fail(code, "cancelled: " + cancel_reason);
+      } else if (code != 0) {
+        std::string why = progress.last_error_line.empty() ? "" : ": " + progress.last_error_line;
+        fail(code, BaseName(ps.argv[0]) + " exited with code " + std::to_string(code) + why);
+      }
+    }
+  }
+
+  // Every expected frame must exist and be a valid image.
+  if (result.error().empty()) {
+    auto outputs = adapter_it->second->FindOutputs(spec);
+    if (!outputs.ok()) fail(-1, outputs.status().message());
+    for (int64_t f : spec.frames) {
+      if (!result.error().empty()) break;
+      auto it = outputs->find(f);
+      if (it == outputs->end()) {
+        fail(0, "frame " + std::to_string(f) + ": the renderer wrote no output file");
+        break;
+      }
+      auto img = CheckImage(it->second);
+      if (!img.ok()) {
+        fail(0, "frame " + std::to_string(f) + ": " + img.status().message());
+        break;
+      }
+      int64_t size = 0;
+      auto sha = Sha256File(it->second, &size);
+      if (!sha.ok()) {
+        fail(-1, sha.status().message());
+        break;
+      }
+      pb::FrameOutput* o = result.add_outputs();
+      o->set_frame(f);
+      o->set_sha256(*sha);
+      o->set_size(size);
+      o->set_name(ExpandOutputPattern(spec.output_pattern, f));
+      append_log("frameflow: frame " + std::to_string(f) + " ok (" + img->format + " " +
+                 std::to_string(img->width) + "x" + std::to_string(img->height) + ", sha256 " +
+                 *sha + ")");
+    }
+  }
+  if (result.error().empty()) result.set_ok(true);
+
+  // Upload frames (only those the site lacks) and the full log.
+  auto upload = [&](const std::string& path, const std::string& sha, int64_t size) -> Status {
+    Status st2;
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      std::shared_ptr<pb::ScheduleServer::Stub> stub;
+      {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        stub = stub_;
+      }
+      if (stub) {
+        auto missing = MissingBlobs(stub.get(), {sha});
+        st2 = missing.status();
+        if (st2.ok() && missing->empty()) return Status::Ok();
+        if (st2.ok()) st2 = UploadFileBlob(stub.get(), path, sha, size);
+        if (st2.ok()) return st2;
+      } else {
+        st2 = Unavailable("no schedule server");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 4)));
+    }
+    return st2;
+  };
+  if (result.ok()) {
+    auto outputs = adapter_it->second->FindOutputs(spec);
+    for (const auto& o : result.outputs()) {
+      Status up = upload((*outputs)[o.frame()], o.sha256(), o.size());
+      if (!up.ok()) {
+        result.clear_outputs();
+        fail(-1, "cannot upload frame " + std::to_string(o.frame()) + ": " + up.message());
+        break;
+      }
+    }
+  }
+  send_progress(true);
+  std::string log_path = JoinPath(work, "chunk.log");
+  if (WriteFileAtomic(log_path, log).ok()) {
+    int64_t size = 0;
+    auto sha = Sha256File(log_path, &size);
+    if (sha.ok() && upload(log_path, *sha, size).ok()) result.set_log_sha256(*sha);
+  }
+  result.set_ended_ms(clock_->UnixMillis());
+  (void)RemoveAll(work);
+  if (result.ok()) {
+    spdlog::info("{}: done, {} frame(s) in {} ms", name, result.outputs_size(),
+                 result.ended_ms() - result.started_ms());
+  } else {
+    spdlog::warn("{}: failed: {}", name, result.error());
+  }
+  return result;
+}
+
+namespace {
+std::atomic<bool> g_stop{false};
+void HandleStop(int) { g_stop = true; }
+}  // namespace
+
+Status RunRenderServer(const RenderServerConfig& config) {
+  // Orphaned grandchildren of renderers are re-parented to us, not init, so
+  // process trees stay within reach.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  struct sigaction sa {};
+  sa.sa_handler = HandleStop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  RenderServer server(config, DefaultProcessLauncher(), SystemClock::Default());
+  FF_RETURN_IF_ERROR(server.Init());
+  return server.Run(&g_stop);
+}
+
+}  // namespace ff

@@ -1,0 +1,99 @@
+// RenderServer: the per-host daemon. It probes its host, creates render
+// slots from its config, keeps one long-lived stream to its schedule server
+// (register, heartbeats, progress and results up; assignments and cancels
+// down), and renders each assigned chunk in its slot through the package's
+// adapter.
+//
+// Per chunk: job files are fetched by SHA-256 into the host cache (verified),
+// laid out in a fresh work directory, the renderer runs in its own process
+// group, every expected frame is checked to be a valid image, then frames and
+// the log are uploaded to the site's file service and the result is reported.
+//
+// A lost stream does not stop rendering: the server reconnects with backoff,
+// re-registers listing the chunks it still runs (and results it may not have
+// delivered), and reports them on the new stream.
+//
+// Thread-safety: Run() drives everything; RequestStop() may be called from
+// any thread (or a signal handler via the stop flag).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "render/package_adapter.h"
+#include "render/render_config.h"
+#include "rpc/frameflow.grpc.pb.h"
+#include "store/resource_db.h"
+#include "transfer/blob_store.h"
+#include "util/clock.h"
+#include "util/process.h"
+
+namespace ff {
+
+class RenderServer {
+ public:
+  RenderServer(RenderServerConfig config, ProcessLauncher* launcher, Clock* clock);
+  ~RenderServer();
+
+  // Probes hardware and packages, prepares root/cache and root/work.
+  Status Init();
+  // Connects and serves until `stop` becomes true; then kills every running
+  // chunk's process tree and returns.
+  Status Run(const std::atomic<bool>* stop);
+
+ private:
+  struct SlotWorker {
+    SlotConfig config;
+    std::string id;
+    std::thread thread;
+    std::optional<frameflow::v1::Assignment> next;     // GUARDED_BY(mu_)
+    std::optional<frameflow::v1::Assignment> current;  // GUARDED_BY(mu_)
+    RunningProcess* process = nullptr;                  // GUARDED_BY(mu_)
+    std::string cancel_reason;                          // GUARDED_BY(mu_)
+  };
+
+  void SlotLoop(SlotWorker* w);
+  frameflow::v1::ChunkResult RenderChunk(SlotWorker* w, const frameflow::v1::Assignment& a);
+  Status FetchFiles(const frameflow::v1::Assignment& a, const std::string& job_dir);
+  void HandleAssignment(const frameflow::v1::Assignment& a);
+  void HandleCancel(const frameflow::v1::CancelChunk& c);
+  // Sends on the current stream; false when there is none or it broke.
+  bool Send(const frameflow::v1::RenderServerMessage& msg);
+  void DeliverResult(const frameflow::v1::ChunkResult& r);
+  std::string ResolveAddress();
+  frameflow::v1::Register MakeRegister();
+
+  RenderServerConfig config_;
+  ProcessLauncher* launcher_;
+  Clock* clock_;
+  HostRecord hardware_;
+  std::vector<PackageRecord> packages_;
+  std::map<std::string, std::unique_ptr<PackageAdapter>> adapters_;
+  std::unique_ptr<BlobStore> cache_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                                   // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<SlotWorker>> slots_;
+  // Results not known to have reached the schedule server.
+  std::deque<std::pair<int64_t, frameflow::v1::ChunkResult>> unconfirmed_;  // GUARDED_BY(mu_)
+
+  std::mutex stream_mu_;  // serialises writes on the stream
+  grpc::ClientReaderWriter<frameflow::v1::RenderServerMessage,
+                           frameflow::v1::ScheduleServerMessage>* stream_ = nullptr;
+  std::shared_ptr<frameflow::v1::ScheduleServer::Stub> stub_;  // GUARDED_BY(stream_mu_)
+};
+
+// Runs a render server until SIGINT/SIGTERM.
+Status RunRenderServer(const RenderServerConfig& config);
+
+}  // namespace ff

@@ -1,0 +1,1137 @@
+#include "scheduler/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/version.h"
+#include "util/fs.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+namespace {
+
+HostRecord HostFromProto(const pb::Register& reg) {
+  HostRecord h;
+  h.name = reg.host();
+  h.cpu_model = reg.hardware().cpu_model();
+  h.cores = reg.hardware().cores();
+  h.memory_bytes = reg.hardware().memory_bytes();
+  h.gpus.assign(reg.hardware().gpus().begin(), reg.hardware().gpus().end());
+  h.os = reg.hardware().os();
+  return h;
+}
+
+std::string FormatBytes(int64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::ostringstream os;
+  os.precision(u == 0 ? 0 : 1);
+  os << std::fixed << v << " " << units[u];
+  return os.str();
+}
+
+bool ContainsFrame(const std::vector<int64_t>& frames, int64_t f) {
+  return std::binary_search(frames.begin(), frames.end(), f);
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SiteConfig config, Clock* clock, std::unique_ptr<ResourceDatabase> db,
+                     std::unique_ptr<BlobStore> blobs)
+    : config_(std::move(config)), clock_(clock), db_(std::move(db)), blobs_(std::move(blobs)) {}
+
+Scheduler::~Scheduler() { Stop(); }
+
+Result<std::unique_ptr<Scheduler>> Scheduler::Open(const SiteConfig& config, Clock* clock) {
+  for (const char* d : {"db", "storage", "storage/jobs", "logs"}) {
+    FF_RETURN_IF_ERROR(MakeDirs(JoinPath(config.root, d)));
+  }
+  FF_ASSIGN_OR_RETURN(auto db, OpenSqliteResourceDatabase(config.db_path()));
+  FF_ASSIGN_OR_RETURN(auto blobs, BlobStore::Open(config.blob_dir()));
+  std::unique_ptr<Scheduler> s(new Scheduler(config, clock, std::move(db), std::move(blobs)));
+  FF_RETURN_IF_ERROR(s->Resume());
+  return s;
+}
+
+Status Scheduler::Resume() {
+  std::lock_guard<std::mutex> lock(mu_);
+  FF_ASSIGN_OR_RETURN(int64_t max_id, db_->MaxJobId());
+  next_job_id_ = max_id + 1;
+  const int64_t now = clock_->MonotonicMillis();
+
+  // Render servers known from before: none is connected yet. Those with
+  // running chunks get the reconnect window (a full heartbeat timeout) to
+  // come back and claim them; the rest are simply down until they register.
+  FF_ASSIGN_OR_RETURN(auto hosts, db_->LoadHosts());
+  FF_ASSIGN_OR_RETURN(auto packages, db_->LoadPackages());
+  FF_ASSIGN_OR_RETURN(auto servers, db_->LoadRenderServers());
+  FF_ASSIGN_OR_RETURN(auto slots, db_->LoadSlots());
+  for (auto& r : servers) {
+    Server s;
+    s.rec = r;
+    for (auto& h : hosts) {
+      if (h.name == r.host) s.hardware = h;
+    }
+    for (auto& p : packages) {
+      if (p.host == r.host) s.packages.push_back(p);
+    }
+    s.last_seen_ms = now;
+    s.disconnected_ms = now;
+    s.grace_ms = config_.heartbeat_timeout_ms;
+    servers_[r.name] = std::move(s);
+  }
+  for (auto& sr : slots) {
+    auto it = servers_.find(sr.render_server);
+    if (it == servers_.end()) continue;
+    it->second.slot_ids.push_back(sr.id);
+    Slot slot;
+    slot.rec = sr;
+    slots_[sr.id] = slot;
+  }
+
+  FF_ASSIGN_OR_RETURN(auto jobs, db_->LoadJobs());
+  size_t resumed = 0;
+  for (auto& jr : jobs) {
+    Job job;
+    job.rec = jr;
+    auto profile = ParseJobDescription(jr.profile_toml, "job " + std::to_string(jr.id));
+    if (!profile.ok()) {
+      spdlog::error("job {}: stored profile unreadable: {}", jr.id, profile.status().message());
+      continue;
+    }
+    job.profile = std::move(profile).value();
+    FF_ASSIGN_OR_RETURN(auto chunks, db_->LoadChunks(jr.id));
+    std::map<int, std::vector<pb::FrameOutput>> outputs;
+    {
+      FF_ASSIGN_OR_RETURN(auto frames, db_->LoadFrames(jr.id));
+      for (auto& f : frames) {
+        if (f.state != FrameState::kDone) continue;
+        pb::FrameOutput o;
+        o.set_frame(f.frame);
+        o.set_sha256(f.sha256);
+        o.set_size(f.size);
+        o.set_name(BaseName(f.output_path));
+        outputs[f.chunk].push_back(o);
+      }
+    }
+    for (auto& cr : chunks) {
+      Chunk c;
+      c.rec = cr;
+      auto fs = FrameSet::Parse(cr.frames);
+      if (fs.ok()) c.frames = fs->frames();
+      c.outputs = std::move(outputs[cr.index]);
+      job.chunks.push_back(std::move(c));
+    }
+    for (auto& c : job.chunks) {
+      switch (c.rec.state) {
+        case ChunkState::kQueued:
+          job.pending.push_back(c.rec.index);
+          break;
+        case ChunkState::kRunning:
+          ++job.running;
+          break;
+        default:
+          ++job.final_chunks;
+      }
+    }
+    if (!JobStateFinal(jr.state)) ++resumed;
+    int64_t id = jr.id;
+    jobs_[id] = std::move(job);
+    UpdateRunnableLocked(jobs_[id]);
+  }
+  spdlog::info("resumed {} unfinished job(s) from {}", resumed, config_.db_path());
+  return Status::Ok();
+}
+
+void Scheduler::Start() {
+  timeout_thread_ = std::thread([this] { TimeoutLoop(); });
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (timeout_thread_.joinable()) timeout_thread_.join();
+}
+
+void Scheduler::TimeoutLoop() {
+  const auto period = std::chrono::milliseconds(
+      std::max<int64_t>(50, std::min(config_.heartbeat_timeout_ms, config_.reconnect_grace_ms) / 5));
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, period, [&] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    CheckTimeouts();
+    lock.lock();
+  }
+}
+
+void Scheduler::CommitOrDie(const WriteBatch& batch, const char* what) {
+  if (batch.empty()) return;
+  Status st = db_->Commit(batch);
+  if (!st.ok()) {
+    // The in-memory state is already ahead of the database; continuing would
+    // acknowledge changes that are not durable. Exit and let the restart
+    // resume from the last durable state.
+    spdlog::critical("cannot record {} in the resource database: {}; exiting", what,
+                     st.message());
+    std::_Exit(70);
+  }
+}
+
+void Scheduler::BumpLocked() {
+  ++version_;
+  changed_cv_.notify_all();
+}
+
+uint64_t Scheduler::WaitForChange(uint64_t seen, int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                       [&] { return version_ != seen; });
+  return version_;
+}
+
+std::string Scheduler::JobDir(int64_t id) const {
+  return JoinPath(config_.jobs_dir(), std::to_string(id));
+}
+
+void Scheduler::UpdateRunnableLocked(Job& job) {
+  RunKey key{-job.rec.priority, job.rec.submit_time, job.rec.id};
+  if (!job.pending.empty() && !JobStateFinal(job.rec.state)) {
+    runnable_.insert(key);
+  } else {
+    runnable_.erase(key);
+  }
+}
+
+// ---------------------------------------------------------------- submit ---
+
+Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
+  std::string source =
+      request.description_name().empty() ? "job description" : request.description_name();
+  FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(request.description(), source));
+  if (profile.placement != Placement::kLocal && !config_.has_peers) {
+    return FailedPrecondition(source + ": placement: \"" + PlacementName(profile.placement) +
+                              "\" needs a remote site, but no remote site is configured for "
+                              "site '" +
+                              config_.site_name + "'; use placement = \"local\"");
+  }
+  // Every file the description names must have been uploaded, whole.
+  std::map<std::string, const pb::JobFile*> uploaded;
+  for (const auto& f : request.files()) uploaded[f.path()] = &f;
+  std::vector<JobFile> files;
+  for (const auto& path : profile.AllFiles()) {
+    auto it = uploaded.find(path);
+    if (it == uploaded.end()) {
+      return InvalidArgument(source + ": file '" + path +
+                             "' is named by the description but was not uploaded");
+    }
+    const pb::JobFile& f = *it->second;
+    if (!blobs_->Has(f.sha256())) {
+      return InvalidArgument(source + ": file '" + path + "' (sha256 " + f.sha256() +
+                             ") was not uploaded to the site's file service");
+    }
+    files.push_back(JobFile{path, f.sha256(), f.size()});
+    uploaded.erase(it);
+  }
+  if (!uploaded.empty()) {
+    return InvalidArgument(source + ": file '" + uploaded.begin()->first +
+                           "' was uploaded but the description does not name it (add it to "
+                           "files)");
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  Job job;
+  job.rec.id = next_job_id_;
+  job.rec.name = profile.name;
+  job.rec.state = JobState::kQueued;
+  job.rec.queue = "active";
+  job.rec.priority = profile.priority;
+  job.rec.submit_time = clock_->UnixMillis();
+  job.rec.profile_toml = ProfileToToml(profile);
+  job.rec.files = files;
+  job.profile = profile;
+  WriteBatch::NewJob nj;
+  nj.job = job.rec;
+  int index = 0;
+  for (const FrameSet& part : profile.frames.Chunk(static_cast<size_t>(profile.chunk_size))) {
+    Chunk c;
+    c.rec.job_id = job.rec.id;
+    c.rec.index = index;
+    c.rec.frames = part.ToString();
+    c.frames = part.frames();
+    for (int64_t f : c.frames) {
+      FrameRecord fr;
+      fr.job_id = job.rec.id;
+      fr.frame = f;
+      fr.chunk = index;
+      nj.frames.push_back(fr);
+    }
+    nj.chunks.push_back(c.rec);
+    job.pending.push_back(index);
+    job.chunks.push_back(std::move(c));
+    ++index;
+  }
+  WriteBatch batch;
+  batch.new_jobs.push_back(std::move(nj));
+  FF_RETURN_IF_ERROR(db_->Commit(batch).WithContext("cannot record the job"));
+  ++next_job_id_;
+  int64_t id = job.rec.id;
+  jobs_[id] = std::move(job);
+  UpdateRunnableLocked(jobs_[id]);
+  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}", id, profile.name,
+               profile.frames.size(), index, profile.priority);
+  DispatchLocked();
+  BumpLocked();
+  return id;
+}
+
+// -------------------------------------------------------------- matching ---
+
+std::string Scheduler::CannotRunReason(const Server& s, const Slot* slot,
+                                       const JobProfile& p) const {
+  const PackageRecord* pkg = nullptr;
+  for (const auto& candidate : s.packages) {
+    if (candidate.name == p.package) pkg = &candidate;
+  }
+  if (!pkg) return "has no package '" + p.package + "'";
+  if (!p.package_version.MatchesAny()) {
+    auto v = Version::Parse(pkg->version);
+    if (!v.ok() || !p.package_version.Matches(*v)) {
+      return "has " + p.package + " " + pkg->version + ", the job needs '" +
+             p.package_version.text() + "'";
+    }
+  }
+  auto check = [&](const SlotRecord& r) -> std::string {
+    if (r.cores < p.requirements.cores) {
+      return "slot " + r.id + " has " + std::to_string(r.cores) + " core(s), the job needs " +
+             std::to_string(p.requirements.cores);
+    }
+    if (r.memory_bytes < p.requirements.memory_bytes) {
+      return "slot " + r.id + " has " + FormatBytes(r.memory_bytes) + " of memory, the job needs " +
+             FormatBytes(p.requirements.memory_bytes);
+    }
+    if (r.gpus < p.requirements.gpus) {
+      return "slot " + r.id + " has " + std::to_string(r.gpus) + " GPU(s), the job needs " +
+             std::to_string(p.requirements.gpus);
+    }
+    return "";
+  };
+  if (slot) return check(slot->rec);
+  std::string first_reason = "has no render slots";
+  for (const auto& id : s.slot_ids) {
+    auto it = slots_.find(id);
+    if (it == slots_.end()) continue;
+    std::string r = check(it->second.rec);
+    if (r.empty()) return "";
+    first_reason = r;
+  }
+  return first_reason;
+}
+
+bool Scheduler::OtherCapableHostUp(const Job& job, const Chunk& c) const {
+  for (const auto& [name, s] : servers_) {
+    if (s.rec.status != ServerStatus::kUp || !s.link) continue;
+    if (std::find(c.rec.failed_hosts.begin(), c.rec.failed_hosts.end(), s.rec.host) !=
+        c.rec.failed_hosts.end()) {
+      continue;
+    }
+    if (CannotRunReason(s, nullptr, job.profile).empty()) return true;
+  }
+  return false;
+}
+
+void Scheduler::DispatchLocked() {
+  if (runnable_.empty()) return;
+  // Idle slots, round-robin across render servers, least-busy server first.
+  std::vector<std::pair<int, std::vector<Slot*>>> per_server;
+  for (auto& [name, s] : servers_) {
+    if (s.rec.status != ServerStatus::kUp || !s.link) continue;
+    std::vector<Slot*> idle;
+    int busy = 0;
+    for (const auto& id : s.slot_ids) {
+      Slot& slot = slots_[id];
+      if (slot.rec.state == SlotState::kIdle) {
+        idle.push_back(&slot);
+      } else {
+        ++busy;
+      }
+    }
+    if (!idle.empty()) per_server.emplace_back(busy, std::move(idle));
+  }
+  if (per_server.empty()) return;
+  std::stable_sort(per_server.begin(), per_server.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Slot*> idle;
+  for (size_t round = 0;; ++round) {
+    bool any = false;
+    for (auto& [busy, list] : per_server) {
+      if (round < list.size()) {
+        idle.push_back(list[round]);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+
+  WriteBatch batch;
+  std::vector<std::pair<Server*, pb::ScheduleServerMessage>> sends;
+  std::vector<bool> used(idle.size(), false);
+  size_t remaining = idle.size();
+  const int64_t now_unix = clock_->UnixMillis();
+  std::vector<RunKey> keys(runnable_.begin(), runnable_.end());
+  for (const RunKey& key : keys) {
+    if (remaining == 0) break;
+    Job& job = jobs_[std::get<2>(key)];
+    for (size_t i = 0; i < idle.size() && !job.pending.empty(); ++i) {
+      if (used[i]) continue;
+      Slot& slot = *idle[i];
+      Server& server = servers_[slot.rec.render_server];
+      if (!CannotRunReason(server, &slot, job.profile).empty()) continue;
+      // First queued chunk that may run on this host.
+      auto pick = job.pending.end();
+      for (auto it = job.pending.begin(); it != job.pending.end(); ++it) {
+        const Chunk& c = job.chunks[*it];
+        bool failed_here = std::find(c.rec.failed_hosts.begin(), c.rec.failed_hosts.end(),
+                                     server.rec.host) != c.rec.failed_hosts.end();
+        if (!failed_here || !OtherCapableHostUp(job, c)) {
+          pick = it;
+          break;
+        }
+      }
+      if (pick == job.pending.end()) continue;
+      Chunk& c = job.chunks[*pick];
+      job.pending.erase(pick);
+      used[i] = true;
+      --remaining;
+
+      c.rec.state = ChunkState::kRunning;
+      c.rec.attempts += 1;
+      c.rec.slot = slot.rec.id;
+      c.rec.render_server = server.rec.name;
+      c.rec.started_at = now_unix;
+      c.rec.ended_at = 0;
+      c.rec.exit_code = 0;
+      c.rec.error.clear();
+      c.frames_done = 0;
+      c.current_frame = -1;
+      ++job.running;
+      slot.rec.state = SlotState::kBusy;
+      slot.rec.current_job = job.rec.id;
+      slot.rec.current_chunk = c.rec.index;
+      slot.attempt = c.rec.attempts;
+      batch.chunk_updates.push_back(c.rec);
+      batch.slot_updates.push_back(slot.rec);
+      for (int64_t f : c.frames) {
+        FrameRecord fr;
+        fr.job_id = job.rec.id;
+        fr.frame = f;
+        fr.chunk = c.rec.index;
+        fr.state = FrameState::kRunning;
+        fr.render_server = server.rec.name;
+        batch.frame_updates.push_back(fr);
+      }
+      if (job.rec.state == JobState::kQueued) {
+        job.rec.state = JobState::kRunning;
+        batch.job_updates.push_back(job.rec);
+      }
+
+      pb::ScheduleServerMessage msg;
+      pb::Assignment* a = msg.mutable_assign();
+      a->set_job_id(job.rec.id);
+      a->set_chunk(c.rec.index);
+      a->set_attempt(c.rec.attempts);
+      a->set_slot(slot.rec.id);
+      for (int64_t f : c.frames) a->add_frames(f);
+      a->set_package(job.profile.package);
+      a->set_scene(job.profile.scene);
+      a->set_width(job.profile.width);
+      a->set_height(job.profile.height);
+      a->set_output(job.profile.output);
+      a->set_job_first_frame(job.profile.frames.first());
+      a->set_job_last_frame(job.profile.frames.last());
+      for (const auto& arg : job.profile.args) a->add_args(arg);
+      for (const auto& f : job.rec.files) {
+        pb::JobFile* jf = a->add_files();
+        jf->set_path(f.path);
+        jf->set_sha256(f.sha256);
+        jf->set_size(f.size);
+      }
+      sends.emplace_back(&server, std::move(msg));
+    }
+    UpdateRunnableLocked(job);
+  }
+  if (sends.empty()) return;
+  // Durable before it is sent: after a crash the database says which slot
+  // had which attempt, so a late result can be matched or ignored.
+  CommitOrDie(batch, "chunk assignments");
+  for (auto& [server, msg] : sends) {
+    server->link->Send(msg);
+    spdlog::debug("job {} chunk {} attempt {} -> {}", msg.assign().job_id(), msg.assign().chunk(),
+                  msg.assign().attempt(), msg.assign().slot());
+  }
+  BumpLocked();
+}
+
+// ------------------------------------------------------- render servers ---
+
+Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServerLink> link) {
+  if (reg.render_server().empty()) {
+    return InvalidArgument("register: render_server: must name the render server");
+  }
+  if (reg.slots_size() == 0) {
+    return InvalidArgument("register: slots: render server '" + reg.render_server() +
+                           "' offers no render slots");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->MonotonicMillis();
+  Server& s = servers_[reg.render_server()];
+  if (s.link && s.link != link) {
+    spdlog::warn("render server '{}' registered again; closing its previous stream",
+                 reg.render_server());
+    s.link->Close();
+  }
+  s.link = link;
+  s.last_seen_ms = now;
+  s.rec.name = reg.render_server();
+  s.rec.host = reg.host();
+  s.rec.status = ServerStatus::kUp;
+  s.rec.registered_at = clock_->UnixMillis();
+  s.rec.last_heartbeat = s.rec.registered_at;
+  s.hardware = HostFromProto(reg);
+  s.packages.clear();
+  for (const auto& p : reg.packages()) {
+    s.packages.push_back(PackageRecord{reg.host(), p.name(), p.version(), p.executable(), p.kind()});
+  }
+
+  WriteBatch batch;
+  // Chunks this server was running before: keep those it still runs, requeue the rest.
+  std::set<std::tuple<int64_t, int, int>> still_running;
+  for (const auto& r : reg.running()) still_running.insert({r.job_id(), r.chunk(), r.attempt()});
+  std::map<std::string, std::pair<int64_t, int>> kept_slot_work;  // slot id -> (job, chunk)
+  for (auto& [id, job] : jobs_) {
+    for (auto& c : job.chunks) {
+      if (c.rec.state != ChunkState::kRunning || c.rec.render_server != s.rec.name) continue;
+      if (still_running.erase({job.rec.id, c.rec.index, c.rec.attempts})) {
+        kept_slot_work[c.rec.slot] = {job.rec.id, c.rec.index};
+      } else {
+        RequeueChunkLocked(job, c, batch, "render server '" + s.rec.name + "' restarted");
+      }
+    }
+  }
+  // Work the server runs that we no longer want (finished, cancelled, reassigned).
+  for (const auto& [job_id, chunk, attempt] : still_running) {
+    pb::ScheduleServerMessage msg;
+    auto* cancel = msg.mutable_cancel();
+    cancel->set_job_id(job_id);
+    cancel->set_chunk(chunk);
+    cancel->set_attempt(attempt);
+    cancel->set_reason("the schedule server no longer expects this chunk from you");
+    link->Send(msg);
+  }
+
+  for (const auto& id : s.slot_ids) slots_.erase(id);
+  s.slot_ids.clear();
+  WriteBatch::SlotsOf slot_set;
+  slot_set.render_server = s.rec.name;
+  for (const auto& spec : reg.slots()) {
+    Slot slot;
+    slot.rec.id = s.rec.name + "/" + spec.name();
+    slot.rec.render_server = s.rec.name;
+    slot.rec.cores = std::max(1, spec.cores());
+    slot.rec.memory_bytes = spec.memory_bytes();
+    slot.rec.gpus = spec.gpus();
+    auto kept = kept_slot_work.find(slot.rec.id);
+    if (kept != kept_slot_work.end()) {
+      slot.rec.state = SlotState::kBusy;
+      slot.rec.current_job = kept->second.first;
+      slot.rec.current_chunk = kept->second.second;
+      slot.attempt = jobs_[kept->second.first].chunks[kept->second.second].rec.attempts;
+    }
+    s.slot_ids.push_back(slot.rec.id);
+    slot_set.slots.push_back(slot.rec);
+    slots_[slot.rec.id] = slot;
+  }
+  batch.hosts.push_back(s.hardware);
+  batch.packages.push_back(WriteBatch::PackagesOf{reg.host(), s.packages});
+  batch.render_servers.push_back(s.rec);
+  batch.slot_sets.push_back(std::move(slot_set));
+  CommitOrDie(batch, "render server registration");
+  spdlog::info("render server '{}' on host '{}' registered: {} slot(s), {} package(s), {} chunk(s) "
+               "resumed",
+               s.rec.name, s.rec.host, reg.slots_size(), reg.packages_size(),
+               kept_slot_work.size());
+
+  pb::ScheduleServerMessage hello;
+  hello.mutable_registered()->set_site(config_.site_name);
+  hello.mutable_registered()->set_heartbeat_interval_ms(
+      static_cast<int32_t>(config_.heartbeat_interval_ms));
+  link->Send(hello);
+  DispatchLocked();
+  BumpLocked();
+  return Status::Ok();
+}
+
+void Scheduler::OnHeartbeat(const std::string& render_server) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = servers_.find(render_server);
+  if (it == servers_.end()) return;
+  Server& s = it->second;
+  s.last_seen_ms = clock_->MonotonicMillis();
+  // The heartbeat time is recorded at most every few seconds: it is for
+  // people reading `hosts`, liveness itself is judged in memory.
+  int64_t now_unix = clock_->UnixMillis();
+  if (now_unix - s.rec.last_heartbeat >= 5000) {
+    s.rec.last_heartbeat = now_unix;
+    WriteBatch batch;
+    batch.render_servers.push_back(s.rec);
+    CommitOrDie(batch, "heartbeat");
+  }
+}
+
+void Scheduler::OnDisconnect(const std::string& render_server, const RenderServerLink* link) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = servers_.find(render_server);
+  if (it == servers_.end() || it->second.link.get() != link) return;
+  it->second.link.reset();
+  it->second.disconnected_ms = clock_->MonotonicMillis();
+  it->second.grace_ms = config_.reconnect_grace_ms;
+  spdlog::warn("render server '{}' disconnected; its chunks wait {} ms for it to come back",
+               render_server, config_.reconnect_grace_ms);
+  BumpLocked();
+}
+
+void Scheduler::CheckTimeouts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->MonotonicMillis();
+  WriteBatch batch;
+  for (auto& [name, s] : servers_) {
+    if (s.rec.status == ServerStatus::kDown) continue;
+    if (s.link && now - s.last_seen_ms > config_.heartbeat_timeout_ms) {
+      spdlog::warn("render server '{}' silent for {} ms; marking it down", name,
+                   now - s.last_seen_ms);
+      s.link->Close();
+      s.link.reset();
+      MarkServerDownLocked(s, "was silent longer than the heartbeat timeout", batch);
+    } else if (!s.link && now - s.disconnected_ms > s.grace_ms) {
+      MarkServerDownLocked(s, "closed its stream and did not reconnect", batch);
+    }
+  }
+  if (!batch.empty()) {
+    CommitOrDie(batch, "render servers marked down");
+    DispatchLocked();
+    BumpLocked();
+  }
+}
+
+void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBatch& batch) {
+  s.rec.status = ServerStatus::kDown;
+  batch.render_servers.push_back(s.rec);
+  int requeued = 0;
+  for (const auto& id : s.slot_ids) {
+    Slot& slot = slots_[id];
+    if (slot.rec.state == SlotState::kBusy) {
+      auto jt = jobs_.find(slot.rec.current_job);
+      if (jt != jobs_.end() && slot.rec.current_chunk >= 0 &&
+          slot.rec.current_chunk < static_cast<int>(jt->second.chunks.size())) {
+        Chunk& c = jt->second.chunks[slot.rec.current_chunk];
+        if (c.rec.state == ChunkState::kRunning && c.rec.render_server == s.rec.name) {
+          RequeueChunkLocked(jt->second, c, batch, "render server '" + s.rec.name + "' " + why);
+          ++requeued;
+        }
+      }
+    }
+    slot.rec.state = SlotState::kDown;
+    slot.rec.current_job = 0;
+    slot.rec.current_chunk = -1;
+    batch.slot_updates.push_back(slot.rec);
+  }
+  // Chunks recorded as running on this server but not on a known slot.
+  for (auto& [jid, job] : jobs_) {
+    for (auto& c : job.chunks) {
+      if (c.rec.state == ChunkState::kRunning && c.rec.render_server == s.rec.name) {
+        RequeueChunkLocked(job, c, batch, "render server '" + s.rec.name + "' " + why);
+        ++requeued;
+      }
+    }
+  }
+  spdlog::warn("render server '{}' is down ({}); {} chunk(s) requeued", s.rec.name, why, requeued);
+}
+
+void Scheduler::RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {
+  if (c.rec.state != ChunkState::kRunning) return;
+  c.rec.state = ChunkState::kQueued;
+  c.rec.error = why;
+  c.rec.ended_at = clock_->UnixMillis();
+  --job.running;
+  job.pending.push_front(c.rec.index);
+  batch.chunk_updates.push_back(c.rec);
+  for (int64_t f : c.frames) {
+    FrameRecord fr;
+    fr.job_id = job.rec.id;
+    fr.frame = f;
+    fr.chunk = c.rec.index;
+    fr.state = FrameState::kQueued;
+    batch.frame_updates.push_back(fr);
+  }
+  UpdateRunnableLocked(job);
+}
+
+void Scheduler::FreeSlotLocked(const std::string& server, int64_t job_id, int chunk) {
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return;
+  for (const auto& id : it->second.slot_ids) {
+    Slot& slot = slots_[id];
+    if (slot.rec.state == SlotState::kBusy && slot.rec.current_job == job_id &&
+        slot.rec.current_chunk == chunk) {
+      slot.rec.state = SlotState::kIdle;
+      slot.rec.current_job = 0;
+      slot.rec.current_chunk = -1;
+    }
+  }
+}
+
+void Scheduler::OnProgress(const std::string& render_server, const pb::ChunkProgress& p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(p.job_id());
+  if (jt == jobs_.end() || p.chunk() < 0 ||
+      p.chunk() >= static_cast<int>(jt->second.chunks.size())) {
+    return;
+  }
+  Chunk& c = jt->second.chunks[p.chunk()];
+  if (c.rec.state != ChunkState::kRunning || c.rec.render_server != render_server ||
+      c.rec.attempts != p.attempt()) {
+    return;
+  }
+  c.frames_done = p.frames_done();
+  c.current_frame = p.frame();
+  if (p.log_lines_size() > 0) {
+    std::string rel = "jobs/" + std::to_string(p.job_id()) + "/logs/chunk-" +
+                      std::to_string(p.chunk()) + ".attempt-" + std::to_string(p.attempt()) +
+                      ".log";
+    std::string path = JoinPath(config_.storage_dir(), rel);
+    if (c.rec.log_path != rel) {
+      c.rec.log_path = rel;
+      (void)MakeDirs(DirName(path));
+    }
+    std::ofstream out(path, std::ios::app);
+    for (const auto& line : p.log_lines()) out << line << '\n';
+  }
+  BumpLocked();
+}
+
+void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = servers_.find(render_server);
+  if (it != servers_.end()) it->second.last_seen_ms = clock_->MonotonicMillis();
+  auto jt = jobs_.find(r.job_id());
+  if (jt == jobs_.end() || r.chunk() < 0 ||
+      r.chunk() >= static_cast<int>(jt->second.chunks.size())) {
+    spdlog::warn("render server '{}' reported unknown chunk {}/{}", render_server, r.job_id(),
+                 r.chunk());
+    FreeSlotLocked(render_server, r.job_id(), r.chunk());
+    DispatchLocked();
+    return;
+  }
+  Job& job = jt->second;
+  Chunk& c = job.chunks[r.chunk()];
+  WriteBatch batch;
+  // Only the current attempt on the server it was given to counts: a late
+  // result of a requeued attempt must not place frames a second time.
+  bool current = c.rec.state == ChunkState::kRunning && c.rec.render_server == render_server &&
+                 c.rec.attempts == r.attempt();
+  if (!current) {
+    spdlog::info("ignoring stale result of job {} chunk {} attempt {} from '{}'", r.job_id(),
+                 r.chunk(), r.attempt(), render_server);
+    FreeSlotLocked(render_server, r.job_id(), r.chunk());
+    for (const auto& id : servers_[render_server].slot_ids) batch.slot_updates.push_back(slots_[id].rec);
+    CommitOrDie(batch, "slot release");
+    DispatchLocked();
+    return;
+  }
+  FreeSlotLocked(render_server, r.job_id(), r.chunk());
+  batch.slot_updates.push_back(slots_[c.rec.slot].rec);
+  --job.running;
+  c.rec.ended_at = r.ended_ms() ? r.ended_ms() : clock_->UnixMillis();
+  c.rec.exit_code = r.exit_code();
+  std::string log_rel = "jobs/" + std::to_string(job.rec.id) + "/logs/chunk-" +
+                        std::to_string(c.rec.index) + ".attempt-" +
+                        std::to_string(c.rec.attempts) + ".log";
+  if (!r.log_sha256().empty() && blobs_->Has(r.log_sha256())) {
+    std::string dest = JoinPath(config_.storage_dir(), log_rel);
+    if (MakeDirs(DirName(dest)).ok() && LinkOrCopy(blobs_->PathOf(r.log_sha256()), dest).ok()) {
+      c.rec.log_path = log_rel;
+    }
+  }
+
+  std::string error = r.ok() ? "" : (r.error().empty() ? "renderer failed" : r.error());
+  std::vector<std::pair<const pb::FrameOutput*, std::string>> placed;
+  if (error.empty()) {
+    // Every frame of the chunk must come back as a verified blob.
+    std::map<int64_t, const pb::FrameOutput*> by_frame;
+    for (const auto& o : r.outputs()) by_frame[o.frame()] = &o;
+    for (int64_t f : c.frames) {
+      auto ot = by_frame.find(f);
+      if (ot == by_frame.end()) {
+        error = "frame " + std::to_string(f) + " produced no output";
+        break;
+      }
+      if (!blobs_->Has(ot->second->sha256())) {
+        error = "output of frame " + std::to_string(f) + " was not uploaded";
+        break;
+      }
+      placed.emplace_back(ot->second, job.profile.OutputName(f));
+    }
+  }
+  if (error.empty() && job.rec.state != JobState::kCancelled) {
+    // Place frames on site storage: link from the verified blob under a temp
+    // name, then rename, so a frame file is either absent or complete.
+    for (auto& [o, name] : placed) {
+      std::string dest = JoinPath(JobDir(job.rec.id), name);
+      Status st = MakeDirs(DirName(dest));
+      if (st.ok()) st = LinkOrCopy(blobs_->PathOf(o->sha256()), dest);
+      if (!st.ok()) {
+        error = "cannot place frame " + std::to_string(o->frame()) + " on storage: " + st.message();
+        break;
+      }
+    }
+  }
+  if (job.rec.state == JobState::kCancelled) {
+    FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
+  } else if (error.empty()) {
+    c.outputs.clear();
+    for (auto& [o, name] : placed) {
+      c.outputs.push_back(*o);
+      FrameRecord fr;
+      fr.job_id = job.rec.id;
+      fr.frame = o->frame();
+      fr.chunk = c.rec.index;
+      fr.state = FrameState::kDone;
+      fr.render_server = render_server;
+      fr.output_path = "jobs/" + std::to_string(job.rec.id) + "/" + name;
+      fr.sha256 = o->sha256();
+      fr.size = o->size();
+      batch.frame_updates.push_back(fr);
+    }
+    c.rec.error.clear();
+    FinishChunkLocked(job, c, ChunkState::kDone, batch);
+  } else {
+    c.rec.error = error;
+    c.rec.failed_hosts.push_back(servers_[render_server].rec.host);
+    int max_attempts = job.profile.max_attempts > 0 ? job.profile.max_attempts
+                                                    : config_.max_attempts;
+    spdlog::warn("job {} chunk {} attempt {} failed on '{}': {}", job.rec.id, c.rec.index,
+                 c.rec.attempts, render_server, error);
+    if (static_cast<int>(c.rec.failed_hosts.size()) < max_attempts) {
+      ++job.running;  // RequeueChunkLocked expects a running chunk
+      RequeueChunkLocked(job, c, batch, error);
+      c.rec.error = error;
+    } else {
+      FinishChunkLocked(job, c, ChunkState::kFailed, batch);
+    }
+  }
+  MaybeFinishJobLocked(job, batch);
+  CommitOrDie(batch, "chunk result");
+  DispatchLocked();
+  BumpLocked();
+}
+
+void Scheduler::FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch) {
+  c.rec.state = state;
+  ++job.final_chunks;
+  batch.chunk_updates.push_back(c.rec);
+  if (state != ChunkState::kDone) {
+    for (int64_t f : c.frames) {
+      FrameRecord fr;
+      fr.job_id = job.rec.id;
+      fr.frame = f;
+      fr.chunk = c.rec.index;
+      fr.state = state == ChunkState::kFailed ? FrameState::kFailed : FrameState::kCancelled;
+      fr.render_server = c.rec.render_server;
+      batch.frame_updates.push_back(fr);
+    }
+  }
+}
+
+void Scheduler::MaybeFinishJobLocked(Job& job, WriteBatch& batch) {
+  if (JobStateFinal(job.rec.state) && job.rec.state != JobState::kCancelled) return;
+  if (job.final_chunks < static_cast<int>(job.chunks.size())) return;
+  if (job.rec.state != JobState::kCancelled) {
+    int failed_frames = 0;
+    for (const auto& c : job.chunks) {
+      if (c.rec.state == ChunkState::kFailed) failed_frames += static_cast<int>(c.frames.size());
+    }
+    if (failed_frames == 0) {
+      job.rec.state = JobState::kDone;
+    } else {
+      job.rec.state = JobState::kFailed;
+      job.rec.error = std::to_string(failed_frames) + " of " +
+                      std::to_string(job.profile.frames.size()) +
+                      " frame(s) failed after every attempt; see `frameflow logs " +
+                      std::to_string(job.rec.id) + " FRAME`";
+    }
+  }
+  if (job.rec.finish_time == 0) job.rec.finish_time = clock_->UnixMillis();
+  job.rec.queue = "";
+  batch.job_updates.push_back(job.rec);
+  UpdateRunnableLocked(job);
+  spdlog::info("job {} '{}' {}", job.rec.id, job.rec.name, JobStateName(job.rec.state));
+}
+
+// ------------------------------------------------------------ client API ---
+
+Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+  Job& job = jt->second;
+  if (JobStateFinal(job.rec.state)) return SummaryLocked(job);
+  WriteBatch batch;
+  job.rec.state = JobState::kCancelled;
+  job.rec.error = "cancelled by the client";
+  for (int idx : job.pending) FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
+  job.pending.clear();
+  for (auto& c : job.chunks) {
+    if (c.rec.state != ChunkState::kRunning) continue;
+    auto st = servers_.find(c.rec.render_server);
+    if (st != servers_.end() && st->second.link) {
+      pb::ScheduleServerMessage msg;
+      auto* cancel = msg.mutable_cancel();
+      cancel->set_job_id(job_id);
+      cancel->set_chunk(c.rec.index);
+      cancel->set_attempt(c.rec.attempts);
+      cancel->set_reason("job cancelled");
+      st->second.link->Send(msg);
+    } else {
+      // Nobody is there to report back: the chunk ends now.
+      FreeSlotLocked(c.rec.render_server, job_id, c.rec.index);
+      --job.running;
+      FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
+    }
+  }
+  job.rec.finish_time = clock_->UnixMillis();
+  job.rec.queue = "";
+  batch.job_updates.push_back(job.rec);
+  UpdateRunnableLocked(job);
+  CommitOrDie(batch, "job cancel");
+  spdlog::info("job {} cancelled", job_id);
+  BumpLocked();
+  return SummaryLocked(job);
+}
+
+std::string Scheduler::WaitingReasonLocked(const Job& job) const {
+  if (JobStateFinal(job.rec.state) || job.pending.empty() || job.running > 0) return "";
+  std::vector<std::string> reasons;
+  int capable = 0;
+  int up = 0;
+  for (const auto& [name, s] : servers_) {
+    if (s.rec.status != ServerStatus::kUp || !s.link) continue;
+    ++up;
+    std::string why = CannotRunReason(s, nullptr, job.profile);
+    if (why.empty()) {
+      ++capable;
+    } else {
+      reasons.push_back(name + " " + why);
+    }
+  }
+  if (up == 0) return "no render server is connected to the site";
+  if (capable == 0) {
+    std::string out = "no render server can render it: ";
+    for (size_t i = 0; i < reasons.size(); ++i) out += (i ? "; " : "") + reasons[i];
+    return out;
+  }
+  return "waiting for a free render slot on " + std::to_string(capable) +
+         " capable render server(s)";
+}
+
+pb::JobInfo Scheduler::SummaryLocked(const Job& job) const {
+  pb::JobInfo info;
+  info.set_job_id(job.rec.id);
+  info.set_name(job.rec.name);
+  info.set_state(JobStateName(job.rec.state));
+  info.set_queue(job.rec.queue);
+  info.set_priority(job.rec.priority);
+  info.set_submit_time_ms(job.rec.submit_time);
+  info.set_finish_time_ms(job.rec.finish_time);
+  info.set_package(job.profile.package +
+                   (job.profile.package_version.MatchesAny()
+                        ? ""
+                        : " " + job.profile.package_version.text()));
+  info.set_frames(job.profile.frames.ToString());
+  int total = 0, done = 0, running = 0, failed = 0;
+  for (const auto& c : job.chunks) {
+    int n = static_cast<int>(c.frames.size());
+    total += n;
+    if (c.rec.state == ChunkState::kDone) done += n;
+    if (c.rec.state == ChunkState::kRunning) {
+      running += n - c.frames_done;
+      done += c.frames_done;
+    }
+    if (c.rec.state == ChunkState::kFailed) failed += n;
+  }
+  info.set_frames_total(total);
+  info.set_frames_done(done);
+  info.set_frames_running(running);
+  info.set_frames_failed(failed);
+  info.set_error(job.rec.error);
+  info.set_waiting_reason(WaitingReasonLocked(job));
+  info.set_storage_dir(JobDir(job.rec.id));
+  return info;
+}
+
+Result<pb::JobInfo> Scheduler::GetJob(int64_t job_id, bool detail) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+  const Job& job = jt->second;
+  pb::JobInfo info = SummaryLocked(job);
+  if (!detail) return info;
+  info.set_description(job.rec.profile_toml);
+  for (const auto& c : job.chunks) {
+    pb::ChunkInfo* ci = info.add_chunks();
+    ci->set_index(c.rec.index);
+    ci->set_frames(c.rec.frames);
+    ci->set_state(ChunkStateName(c.rec.state));
+    ci->set_attempts(c.rec.attempts);
+    ci->set_render_server(c.rec.render_server);
+    ci->set_slot(c.rec.slot);
+    ci->set_started_at_ms(c.rec.started_at);
+    ci->set_ended_at_ms(c.rec.ended_at);
+    ci->set_exit_code(c.rec.exit_code);
+    ci->set_error(c.rec.error);
+    ci->set_log(c.rec.log_path);
+    std::map<int64_t, const pb::FrameOutput*> outs;
+    for (const auto& o : c.outputs) outs[o.frame()] = &o;
+    for (size_t i = 0; i < c.frames.size(); ++i) {
+      int64_t f = c.frames[i];
+      pb::FrameInfo* fi = info.add_frame_info();
+      fi->set_frame(f);
+      fi->set_chunk(c.rec.index);
+      std::string state = ChunkStateName(c.rec.state);
+      if (c.rec.state == ChunkState::kRunning && static_cast<int>(i) < c.frames_done) {
+        state = "done";
+      }
+      fi->set_state(state);
+      if (c.rec.state != ChunkState::kQueued) fi->set_render_server(c.rec.render_server);
+      auto ot = outs.find(f);
+      if (ot != outs.end()) {
+        fi->set_output(JoinPath(JobDir(job.rec.id), job.profile.OutputName(f)));
+        fi->set_sha256(ot->second->sha256());
+        fi->set_size(ot->second->size());
+      }
+    }
+  }
+  return info;
+}
+
+std::vector<pb::JobInfo> Scheduler::ListJobs(bool include_finished) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<pb::JobInfo> out;
+  for (const auto& [id, job] : jobs_) {
+    if (!include_finished && JobStateFinal(job.rec.state)) continue;
+    out.push_back(SummaryLocked(job));
+  }
+  return out;
+}
+
+Result<pb::LogsResponse> Scheduler::GetLogs(int64_t job_id, int64_t frame) {
+  std::string path;
+  pb::LogsResponse resp;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto jt = jobs_.find(job_id);
+    if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+    const Chunk* chunk = nullptr;
+    for (const auto& c : jt->second.chunks) {
+      if (ContainsFrame(c.frames, frame)) chunk = &c;
+    }
+    if (!chunk) {
+      return NotFound("job " + std::to_string(job_id) + " has no frame " + std::to_string(frame));
+    }
+    if (chunk->rec.log_path.empty()) {
+      return NotFound("frame " + std::to_string(frame) + " of job " + std::to_string(job_id) +
+                      " has no log yet (chunk " + ChunkStateName(chunk->rec.state) + ")");
+    }
+    path = JoinPath(config_.storage_dir(), chunk->rec.log_path);
+    resp.set_render_server(chunk->rec.render_server);
+    resp.set_attempt(chunk->rec.attempts);
+  }
+  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  resp.set_text(std::move(text));
+  return resp;
+}
+
+Result<pb::OutputsResponse> Scheduler::ListOutputs(int64_t job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+  pb::OutputsResponse resp;
+  for (const auto& c : jt->second.chunks) {
+    for (const auto& o : c.outputs) {
+      pb::OutputFile* f = resp.add_outputs();
+      f->set_name(jt->second.profile.OutputName(o.frame()));
+      f->set_frame(o.frame());
+      f->set_sha256(o.sha256());
+      f->set_size(o.size());
+    }
+  }
+  return resp;
+}
+
+pb::ListHostsResponse Scheduler::ListHosts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  pb::ListHostsResponse resp;
+  for (const auto& [name, s] : servers_) {
+    pb::HostInfo* h = resp.add_hosts();
+    h->set_render_server(name);
+    h->set_host(s.rec.host);
+    std::string status = ServerStatusName(s.rec.status);
+    if (s.rec.status == ServerStatus::kUp && !s.link) status = "reconnecting";
+    h->set_status(status);
+    h->set_last_heartbeat_ms(s.rec.last_heartbeat);
+    auto* hw = h->mutable_hardware();
+    hw->set_cpu_model(s.hardware.cpu_model);
+    hw->set_cores(s.hardware.cores);
+    hw->set_memory_bytes(s.hardware.memory_bytes);
+    for (const auto& g : s.hardware.gpus) hw->add_gpus(g);
+    hw->set_os(s.hardware.os);
+    for (const auto& p : s.packages) {
+      auto* pk = h->add_packages();
+      pk->set_name(p.name);
+      pk->set_version(p.version);
+      pk->set_executable(p.executable);
+      pk->set_kind(p.kind);
+    }
+    for (const auto& id : s.slot_ids) {
+      auto it = slots_.find(id);
+      if (it == slots_.end()) continue;
+      const SlotRecord& r = it->second.rec;
+      auto* ss = h->add_slots();
+      ss->set_id(r.id);
+      ss->mutable_spec()->set_name(r.id.substr(r.id.find('/') + 1));
+      ss->mutable_spec()->set_cores(r.cores);
+      ss->mutable_spec()->set_memory_bytes(r.memory_bytes);
+      ss->mutable_spec()->set_gpus(r.gpus);
+      ss->set_state(SlotStateName(r.state));
+      ss->set_job_id(r.current_job);
+      ss->set_chunk(r.current_chunk);
+    }
+  }
+  return resp;
+}
+
+}  // namespace ff

@@ -1,0 +1,306 @@
+#include "scheduler/service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "rpc/blob_client.h"
+#include "rpc/grpc_status.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+grpc::Status ScheduleService::Submit(grpc::ServerContext*, const pb::SubmitRequest* req,
+                                     pb::SubmitResponse* resp) {
+  auto id = scheduler_->Submit(*req);
+  if (!id.ok()) return ToGrpc(id.status());
+  resp->set_job_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::GetJob(grpc::ServerContext*, const pb::JobRef* req,
+                                     pb::JobInfo* resp) {
+  auto info = scheduler_->GetJob(req->job_id(), true);
+  if (!info.ok()) return ToGrpc(info.status());
+  *resp = std::move(info).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::ListJobs(grpc::ServerContext*, const pb::ListJobsRequest* req,
+                                       pb::ListJobsResponse* resp) {
+  for (auto& j : scheduler_->ListJobs(req->include_finished())) *resp->add_jobs() = std::move(j);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::WatchJob(grpc::ServerContext* ctx, const pb::JobRef* req,
+                                       grpc::ServerWriter<pb::JobEvent>* writer) {
+  uint64_t seen = 0;
+  std::string last;
+  while (!ctx->IsCancelled() && !shutting_down_) {
+    auto info = scheduler_->GetJob(req->job_id(), false);
+    if (!info.ok()) return ToGrpc(info.status());
+    std::string encoded = info->SerializeAsString();
+    if (encoded != last) {
+      pb::JobEvent ev;
+      *ev.mutable_job() = *info;
+      if (!writer->Write(ev)) return grpc::Status::OK;
+      last = std::move(encoded);
+    }
+    if (info->state() == "done" || info->state() == "failed" || info->state() == "cancelled") {
+      return grpc::Status::OK;
+    }
+    seen = scheduler_->WaitForChange(seen, 500);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::CancelJob(grpc::ServerContext*, const pb::JobRef* req,
+                                        pb::JobInfo* resp) {
+  auto info = scheduler_->Cancel(req->job_id());
+  if (!info.ok()) return ToGrpc(info.status());
+  *resp = std::move(info).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::GetLogs(grpc::ServerContext*, const pb::LogsRequest* req,
+                                      pb::LogsResponse* resp) {
+  auto logs = scheduler_->GetLogs(req->job_id(), req->frame());
+  if (!logs.ok()) return ToGrpc(logs.status());
+  *resp = std::move(logs).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::ListOutputs(grpc::ServerContext*, const pb::JobRef* req,
+                                          pb::OutputsResponse* resp) {
+  auto outs = scheduler_->ListOutputs(req->job_id());
+  if (!outs.ok()) return ToGrpc(outs.status());
+  *resp = std::move(outs).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::ListHosts(grpc::ServerContext*, const pb::ListHostsRequest*,
+                                        pb::ListHostsResponse* resp) {
+  *resp = scheduler_->ListHosts();
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::HaveBlobs(grpc::ServerContext*, const pb::HaveBlobsRequest* req,
+                                        pb::HaveBlobsResponse* resp) {
+  for (const auto& s : req->sha256()) {
+    if (!scheduler_->blobs()->Has(s)) resp->add_missing(s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::UploadBlob(grpc::ServerContext*,
+                                         grpc::ServerReader<pb::BlobChunk>* reader,
+                                         pb::BlobRef* resp) {
+  pb::BlobChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "upload: empty stream");
+  }
+  const std::string sha = chunk.sha256();
+  const int64_t size = chunk.size();
+  if (size > scheduler_->config().max_upload_bytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "upload: size " + std::to_string(size) +
+                            " exceeds the site's max_upload of " +
+                            std::to_string(scheduler_->config().max_upload_bytes) + " bytes");
+  }
+  auto writer = scheduler_->blobs()->BeginWrite(sha, size);
+  if (!writer.ok()) return ToGrpc(writer.status().WithContext("upload"));
+  do {
+    Status st = (*writer)->Append(chunk.data());
+    if (!st.ok()) return ToGrpc(st.WithContext("upload"));
+  } while (reader->Read(&chunk));
+  Status st = (*writer)->Commit();
+  if (!st.ok()) return ToGrpc(st.WithContext("upload"));
+  resp->set_sha256(sha);
+  resp->set_size(size);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScheduleService::DownloadBlob(grpc::ServerContext* ctx,
+                                           const pb::DownloadBlobRequest* req,
+                                           grpc::ServerWriter<pb::BlobChunk>* writer) {
+  if (!IsSha256Hex(req->sha256())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "sha256: '" + req->sha256() + "' is not a SHA-256 digest");
+  }
+  if (!scheduler_->blobs()->Has(req->sha256())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "blob " + req->sha256() + " not found");
+  }
+  std::string path = scheduler_->blobs()->PathOf(req->sha256());
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ToGrpc(ErrnoError("cannot open", path, errno));
+  if (req->offset() > 0) ::lseek(fd, req->offset(), SEEK_SET);
+  std::string buf(kBlobChunkBytes, '\0');
+  while (!ctx->IsCancelled()) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pb::BlobChunk chunk;
+    chunk.set_data(buf.data(), static_cast<size_t>(n));
+    if (!writer->Write(chunk)) break;
+  }
+  ::close(fd);
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// Outgoing half of one render server stream: a queue drained by a writer
+// thread, so Scheduler::Send never blocks on the network and messages keep
+// their order.
+class GrpcLink final : public RenderServerLink {
+ public:
+  explicit GrpcLink(grpc::ServerReaderWriter<pb::ScheduleServerMessage, pb::RenderServerMessage>* s,
+                    grpc::ServerContext* ctx)
+      : stream_(s), ctx_(ctx) {
+    writer_ = std::thread([this] { WriteLoop(); });
+  }
+  ~GrpcLink() override { Stop(); }
+
+  void Send(const pb::ScheduleServerMessage& msg) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    queue_.push_back(msg);
+    cv_.notify_one();
+  }
+
+  void Close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!closed_) ctx_->TryCancel();
+    closed_ = true;
+    cv_.notify_one();
+  }
+
+  // Stops the writer; REQUIRES: called before the stream is destroyed.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+      cv_.notify_one();
+    }
+    if (writer_.joinable()) writer_.join();
+  }
+
+ private:
+  void WriteLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopped_ || closed_ || !queue_.empty(); });
+      if (stopped_ || closed_) return;
+      pb::ScheduleServerMessage msg = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      bool ok = stream_->Write(msg);
+      lock.lock();
+      if (!ok) return;
+    }
+  }
+
+  grpc::ServerReaderWriter<pb::ScheduleServerMessage, pb::RenderServerMessage>* stream_;
+  grpc::ServerContext* ctx_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<pb::ScheduleServerMessage> queue_;
+  bool closed_ = false;
+  bool stopped_ = false;
+  std::thread writer_;
+};
+
+}  // namespace
+
+grpc::Status ScheduleService::Connect(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<pb::ScheduleServerMessage, pb::RenderServerMessage>* stream) {
+  pb::RenderServerMessage msg;
+  if (!stream->Read(&msg) || !msg.has_register_()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "connect: the first message must be register");
+  }
+  auto link = std::make_shared<GrpcLink>(stream, ctx);
+  const std::string name = msg.register_().render_server();
+  Status st = scheduler_->Register(msg.register_(), link);
+  if (!st.ok()) {
+    link->Stop();
+    return ToGrpc(st);
+  }
+  while (!shutting_down_ && stream->Read(&msg)) {
+    switch (msg.msg_case()) {
+      case pb::RenderServerMessage::kHeartbeat:
+        scheduler_->OnHeartbeat(name);
+        break;
+      case pb::RenderServerMessage::kProgress:
+        scheduler_->OnHeartbeat(name);
+        scheduler_->OnProgress(name, msg.progress());
+        break;
+      case pb::RenderServerMessage::kResult:
+        scheduler_->OnResult(name, msg.result());
+        break;
+      case pb::RenderServerMessage::kRegister:
+        spdlog::warn("render server '{}' sent register twice on one stream; ignored", name);
+        break;
+      default:
+        break;
+    }
+  }
+  scheduler_->OnDisconnect(name, link.get());
+  link->Stop();
+  return grpc::Status::OK;
+}
+
+namespace {
+std::atomic<bool> g_stop{false};
+void HandleStop(int) { g_stop = true; }
+}  // namespace
+
+Status RunScheduleServer(const SiteConfig& config) {
+  FF_RETURN_IF_ERROR(MakeDirs(config.root));
+  FF_ASSIGN_OR_RETURN(auto scheduler, Scheduler::Open(config, SystemClock::Default()));
+  ScheduleService service(scheduler.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    return Unavailable("cannot listen on '" + config.listen +
+                       "' (schedule_server.listen): address in use or invalid");
+  }
+  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  std::string address = host + ":" + std::to_string(port);
+  FF_RETURN_IF_ERROR(WriteFileAtomic(config.address_file(), address + "\n"));
+  scheduler->Start();
+  spdlog::info("schedule server of site '{}' listening on {} (root {})", config.site_name, address,
+               config.root);
+
+  struct sigaction sa {};
+  sa.sa_handler = HandleStop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  spdlog::info("schedule server stopping");
+  service.Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  scheduler->Stop();
+  ::unlink(config.address_file().c_str());
+  return Status::Ok();
+}
+
+}  // namespace ff

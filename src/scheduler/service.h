@@ -1,0 +1,59 @@
+// The gRPC face of a schedule server: client API, file service and the
+// render server link, all delegating to Scheduler. Converts ff::Status to
+// gRPC codes at this edge.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "rpc/frameflow.grpc.pb.h"
+#include "scheduler/scheduler.h"
+
+namespace ff {
+
+class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
+ public:
+  explicit ScheduleService(Scheduler* scheduler) : scheduler_(scheduler) {}
+
+  // Makes every open render server stream and watcher return promptly.
+  void Shutdown() { shutting_down_ = true; }
+
+  grpc::Status Submit(grpc::ServerContext*, const frameflow::v1::SubmitRequest*,
+                      frameflow::v1::SubmitResponse*) override;
+  grpc::Status GetJob(grpc::ServerContext*, const frameflow::v1::JobRef*,
+                      frameflow::v1::JobInfo*) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const frameflow::v1::ListJobsRequest*,
+                        frameflow::v1::ListJobsResponse*) override;
+  grpc::Status WatchJob(grpc::ServerContext*, const frameflow::v1::JobRef*,
+                        grpc::ServerWriter<frameflow::v1::JobEvent>*) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const frameflow::v1::JobRef*,
+                         frameflow::v1::JobInfo*) override;
+  grpc::Status GetLogs(grpc::ServerContext*, const frameflow::v1::LogsRequest*,
+                       frameflow::v1::LogsResponse*) override;
+  grpc::Status ListOutputs(grpc::ServerContext*, const frameflow::v1::JobRef*,
+                           frameflow::v1::OutputsResponse*) override;
+  grpc::Status ListHosts(grpc::ServerContext*, const frameflow::v1::ListHostsRequest*,
+                         frameflow::v1::ListHostsResponse*) override;
+  grpc::Status HaveBlobs(grpc::ServerContext*, const frameflow::v1::HaveBlobsRequest*,
+                         frameflow::v1::HaveBlobsResponse*) override;
+  grpc::Status UploadBlob(grpc::ServerContext*, grpc::ServerReader<frameflow::v1::BlobChunk>*,
+                          frameflow::v1::BlobRef*) override;
+  grpc::Status DownloadBlob(grpc::ServerContext*, const frameflow::v1::DownloadBlobRequest*,
+                            grpc::ServerWriter<frameflow::v1::BlobChunk>*) override;
+  grpc::Status Connect(grpc::ServerContext*,
+                       grpc::ServerReaderWriter<frameflow::v1::ScheduleServerMessage,
+                                                frameflow::v1::RenderServerMessage>*) override;
+
+ private:
+  Scheduler* scheduler_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+// Runs a schedule server until SIGINT/SIGTERM: opens the site, listens on
+// config.listen (port 0 picks one), writes the bound address to
+// <root>/schedule-server.addr, serves, and shuts down cleanly.
+Status RunScheduleServer(const SiteConfig& config);
+
+}  // namespace ff

@@ -1,0 +1,187 @@
+// The resource database: the durable record of one site's hosts, render
+// servers, render slots, installed packages, jobs, chunks and frames.
+//
+// The schedule server keeps its dispatch state in memory and makes every
+// change durable here through WriteBatch: a batch commits atomically (one
+// transaction) and Commit() returns only once the change is durable, so a
+// caller may acknowledge a state change as soon as Commit() returns ok.
+//
+// ResourceDatabase is an interface so that a PostgreSQL implementation can
+// replace the embedded SQLite one (OpenSqliteResourceDatabase) without
+// touching the scheduler. Implementations must be safe to call from several
+// threads (they serialise internally).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace ff {
+
+// Wall-clock milliseconds since the Unix epoch.
+using UnixMillis = int64_t;
+
+struct HostRecord {
+  std::string name;  // host name as reported by the render server
+  std::string cpu_model;
+  int cores = 0;
+  int64_t memory_bytes = 0;
+  std::vector<std::string> gpus;  // one entry per GPU: model name
+  std::string os;                 // e.g. "Debian GNU/Linux 12 (bookworm) 6.1.0"
+};
+
+struct PackageRecord {
+  std::string host;
+  std::string name;     // "povray", "blender", or a command package name
+  std::string version;  // e.g. "3.7.0.10"
+  std::string executable;
+  std::string kind;  // "povray" | "blender" | "command"
+};
+
+enum class ServerStatus { kUp, kDown, kDraining };
+const char* ServerStatusName(ServerStatus s);
+
+struct RenderServerRecord {
+  std::string name;  // unique within the site
+  std::string host;
+  ServerStatus status = ServerStatus::kUp;
+  UnixMillis registered_at = 0;
+  UnixMillis last_heartbeat = 0;
+};
+
+enum class SlotState { kIdle, kBusy, kDown };
+const char* SlotStateName(SlotState s);
+
+struct SlotRecord {
+  std::string id;  // "<render server>/<slot name>"
+  std::string render_server;
+  int cores = 1;
+  int64_t memory_bytes = 0;
+  int gpus = 0;
+  SlotState state = SlotState::kIdle;
+  int64_t current_job = 0;  // 0 when idle
+  int current_chunk = -1;   // chunk index within current_job, -1 when idle
+};
+
+enum class JobState { kQueued, kRunning, kDone, kFailed, kCancelled };
+const char* JobStateName(JobState s);
+bool JobStateFinal(JobState s);
+
+struct JobFile {
+  std::string path;    // relative path inside the job
+  std::string sha256;  // lower-case hex
+  int64_t size = 0;
+};
+
+struct JobRecord {
+  int64_t id = 0;  // > 0, assigned by the schedule server
+  std::string name;
+  JobState state = JobState::kQueued;
+  std::string queue = "active";  // "new" | "active" | "outsourced" | "" when final
+  int priority = 50;
+  UnixMillis submit_time = 0;
+  UnixMillis finish_time = 0;
+  std::string profile_toml;  // normalised description (ProfileToToml)
+  std::vector<JobFile> files;
+  std::string error;  // why it failed / was cancelled
+};
+
+enum class ChunkState { kQueued, kRunning, kDone, kFailed, kCancelled };
+const char* ChunkStateName(ChunkState s);
+
+struct ChunkRecord {
+  int64_t job_id = 0;
+  int index = 0;       // 0-based, order of frames
+  std::string frames;  // FrameSet text of this chunk
+  ChunkState state = ChunkState::kQueued;
+  int attempts = 0;  // assignments so far (a running chunk counts its current one)
+  std::string slot;  // last slot it ran on
+  std::string render_server;
+  UnixMillis started_at = 0;
+  UnixMillis ended_at = 0;
+  int exit_code = 0;
+  std::string log_path;  // relative to the site storage root
+  std::string error;
+  std::vector<std::string> failed_hosts;  // hosts where an attempt failed
+};
+
+enum class FrameState { kQueued, kRunning, kDone, kFailed, kCancelled };
+const char* FrameStateName(FrameState s);
+
+struct FrameRecord {
+  int64_t job_id = 0;
+  int64_t frame = 0;
+  int chunk = 0;
+  FrameState state = FrameState::kQueued;
+  std::string render_server;
+  std::string output_path;  // relative to the site storage root
+  std::string sha256;
+  int64_t size = 0;
+};
+
+// A set of changes applied atomically by ResourceDatabase::Commit().
+// Later operations in a batch win over earlier ones on the same row.
+struct WriteBatch {
+  struct SlotsOf {
+    std::string render_server;
+    std::vector<SlotRecord> slots;  // replaces all slots of the server
+  };
+  struct PackagesOf {
+    std::string host;
+    std::vector<PackageRecord> packages;  // replaces all packages of the host
+  };
+  struct NewJob {
+    JobRecord job;
+    std::vector<ChunkRecord> chunks;
+    std::vector<FrameRecord> frames;
+  };
+
+  std::vector<HostRecord> hosts;
+  std::vector<PackagesOf> packages;
+  std::vector<RenderServerRecord> render_servers;
+  std::vector<SlotsOf> slot_sets;
+  std::vector<SlotRecord> slot_updates;  // update state/current of existing slots
+  std::vector<NewJob> new_jobs;
+  std::vector<JobRecord> job_updates;  // state, queue, finish_time, error
+  std::vector<ChunkRecord> chunk_updates;
+  std::vector<FrameRecord> frame_updates;
+  std::vector<std::pair<std::string, std::string>> meta;  // key/value settings
+
+  bool empty() const;
+  void Append(WriteBatch&& other);
+};
+
+class ResourceDatabase {
+ public:
+  virtual ~ResourceDatabase() = default;
+
+  // Applies the batch in one transaction; durable when it returns ok.
+  virtual Status Commit(const WriteBatch& batch) = 0;
+
+  virtual Result<std::vector<HostRecord>> LoadHosts() = 0;
+  virtual Result<std::vector<PackageRecord>> LoadPackages() = 0;
+  virtual Result<std::vector<RenderServerRecord>> LoadRenderServers() = 0;
+  virtual Result<std::vector<SlotRecord>> LoadSlots() = 0;
+  // Every job, in id order.
+  virtual Result<std::vector<JobRecord>> LoadJobs() = 0;
+  virtual Result<std::optional<JobRecord>> LoadJob(int64_t job_id) = 0;
+  // Chunks of one job in index order.
+  virtual Result<std::vector<ChunkRecord>> LoadChunks(int64_t job_id) = 0;
+  // Frames of one job in frame order.
+  virtual Result<std::vector<FrameRecord>> LoadFrames(int64_t job_id) = 0;
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+  // Largest job id ever stored, 0 if none.
+  virtual Result<int64_t> MaxJobId() = 0;
+  // Schema version after migrations.
+  virtual Result<int> SchemaVersion() = 0;
+};
+
+// Opens (creating if needed) a SQLite database at `path` in WAL mode with
+// synchronous=FULL and applies pending migrations.
+Result<std::unique_ptr<ResourceDatabase>> OpenSqliteResourceDatabase(const std::string& path);
+
+}  // namespace ff

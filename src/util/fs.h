@@ -1,0 +1,35 @@
+// Small filesystem helpers with errors as values. Every error names the path.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace ff {
+
+// mkdir -p with the given mode for directories it creates.
+Status MakeDirs(const std::string& path, int mode = 0755);
+Result<std::string> ReadFile(const std::string& path);
+// Writes `data` to path atomically: a temp file in the same directory,
+// fsync, rename over `path`, fsync of the directory. Readers see the old
+// content or the new, never a mix.
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+// Moves `from` into place at `to` atomically (rename), syncing the
+// destination directory. Both must be on one filesystem.
+Status RenameDurable(const std::string& from, const std::string& to);
+// Hard-links `from` to `to` (replacing `to` atomically via a temp name);
+// falls back to a copy when linking is not possible (EXDEV, EPERM).
+Status LinkOrCopy(const std::string& from, const std::string& to);
+Status RemoveAll(const std::string& path);
+bool PathExists(const std::string& path);
+// Entries of a directory (names only, no "." / ".."), sorted.
+Result<std::vector<std::string>> ListDir(const std::string& path);
+std::string JoinPath(std::string_view a, std::string_view b);
+std::string DirName(const std::string& path);
+std::string BaseName(const std::string& path);
+// A fresh directory under $TMPDIR (or /tmp) named prefix-XXXXXX.
+Result<std::string> MakeTempDir(const std::string& prefix);
+
+}  // namespace ff

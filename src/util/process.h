@@ -1,0 +1,50 @@
+// Launching renderer processes behind an interface (tests and the sandbox
+// of a later issue provide other launchers).
+//
+// A launched process runs in its own session and process group, so
+// KillTree() reaches every descendant that did not start a new session of
+// its own. Its stdout and stderr are merged and delivered line by line
+// ('\n' or '\r' ends a line) to the callback, on a reader thread owned by
+// the RunningProcess.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace ff {
+
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is an absolute path or looked up in $PATH
+  std::string cwd;                // empty: inherit
+  std::vector<std::string> env;   // extra KEY=VALUE entries added to the inherited environment
+};
+
+class RunningProcess {
+ public:
+  virtual ~RunningProcess() = default;
+  virtual int pid() const = 0;
+  // Signals the whole process group: SIGTERM, then SIGKILL after `grace_ms`
+  // if anything is still alive. Safe to call from any thread, repeatedly.
+  virtual void KillTree(int grace_ms) = 0;
+  // Blocks until the process exits and every output line was delivered.
+  // Returns the exit code, or 128 + signal number when killed by a signal.
+  virtual int Wait() = 0;
+};
+
+using LineCallback = std::function<void(const std::string& line)>;
+
+class ProcessLauncher {
+ public:
+  virtual ~ProcessLauncher() = default;
+  virtual Result<std::unique_ptr<RunningProcess>> Start(const ProcessSpec& spec,
+                                                        LineCallback on_line) = 0;
+};
+
+// fork/exec launcher for the host (no isolation).
+ProcessLauncher* DefaultProcessLauncher();
+
+}  // namespace ff
