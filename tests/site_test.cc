@@ -1,0 +1,393 @@
+// Cross-daemon tests: a real schedule server and real render servers as
+// separate processes on loopback (LocalSite), rendering real frames with
+// POV-Ray, Blender and command templates.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+#include "cli/local_site.h"
+#include "render/image_check.h"
+#include "test_support.h"
+#include "util/fs.h"
+
+namespace ff {
+namespace {
+
+namespace pb = frameflow::v1;
+using testing::RunCommand;
+using testing::RunFrameflow;
+using testing::TempDir;
+using testing::WaitUntil;
+using testing::WriteText;
+
+class SiteTest : public ::testing::Test {
+ protected:
+  void StartSite(LocalSiteOptions opts) {
+    opts.binary = testing::Binary();
+    auto site = LocalSite::Start(dir_.path() + "/site", opts);
+    ASSERT_TRUE(site.ok()) << site.status().message();
+    site_ = std::move(site).value();
+    Status st = site_->WaitForRenderServers(opts.render_servers, 60000);
+    ASSERT_TRUE(st.ok()) << st.message();
+    Connect();
+  }
+  void Connect() {
+    auto stub = site_->client().Connect();
+    ASSERT_TRUE(stub.ok()) << stub.status().message();
+    stub_ = std::move(stub).value();
+  }
+  int64_t Submit(const std::string& description) {
+    auto id = SubmitJob(stub_.get(), description);
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    return id.ok() ? *id : 0;
+  }
+  pb::JobInfo Wait(int64_t id) {
+    auto info = WaitForJob(stub_.get(), id, false, 240'000);
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    auto detail = GetJobInfo(stub_.get(), id);
+    EXPECT_TRUE(detail.ok()) << detail.status().message();
+    return detail.ok() ? *detail : pb::JobInfo();
+  }
+  pb::JobInfo Get(int64_t id) {
+    auto detail = GetJobInfo(stub_.get(), id);
+    return detail.ok() ? *detail : pb::JobInfo();
+  }
+  std::vector<std::string> SiteArgs() { return {"--site", site_->site_root()}; }
+
+  // Frames per render server among finished frames.
+  static std::map<std::string, std::set<int64_t>> FramesByServer(const pb::JobInfo& j) {
+    std::map<std::string, std::set<int64_t>> out;
+    for (const auto& f : j.frame_info()) {
+      if (f.state() == "done") out[f.render_server()].insert(f.frame());
+    }
+    return out;
+  }
+
+  // Files under the job's storage directory (recursively, relative names).
+  static std::vector<std::string> StoredFiles(const std::string& dir) {
+    std::vector<std::string> out;
+    auto names = ListDir(dir);
+    if (!names.ok()) return out;
+    for (const auto& n : *names) {
+      if (n == "logs") continue;
+      std::string p = JoinPath(dir, n);
+      auto sub = ListDir(p);
+      if (sub.ok()) {
+        for (const auto& s : StoredFiles(p)) out.push_back(n + "/" + s);
+      } else {
+        out.push_back(n);
+      }
+    }
+    return out;
+  }
+
+  // A command-template job whose frames are copies of a small PNG, each
+  // taking `seconds` to "render".
+  std::string SlowCopyJob(const std::string& frames, int chunk, const std::string& name) {
+    std::string jobdir = dir_.path() + "/" + name;
+    (void)MakeDirs(jobdir);
+    (void)LinkOrCopy(testing::SourceDir() + "/examples/clock/textures/dial.png",
+                     jobdir + "/plate.png");
+    WriteText(jobdir + "/job.toml", "name = \"" + name + "\"\nframes = \"" + frames +
+                                        "\"\nchunk_size = " + std::to_string(chunk) +
+                                        "\n[package]\nname = \"slowcopy\"\n[render]\n"
+                                        "scene = \"plate.png\"\noutput = \"out_####.png\"\n");
+    return jobdir + "/job.toml";
+  }
+  static std::string SlowCopyPackage(double seconds) {
+    return "[[packages]]\nname = \"slowcopy\"\nversion = \"1.0\"\ncommand = \"/bin/sh -c 'sleep " +
+           std::to_string(seconds) + " && cp \\\"$0\\\" \\\"$1\\\"' {scene} {output} {frame}\"\n";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<LocalSite> site_;
+  std::unique_ptr<pb::ScheduleServer::Stub> stub_;
+};
+
+TEST_F(SiteTest, PovrayAnimationSplitsAcrossTwoRenderServers) {
+  LocalSiteOptions opts;
+  opts.probe = {"povray"};
+  StartSite(opts);
+  int64_t id = Submit(testing::SourceDir() + "/examples/clock/clock.toml");
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  ASSERT_EQ(job.frame_info_size(), 24);
+
+  // Both render servers rendered a non-empty, disjoint share.
+  auto by_server = FramesByServer(job);
+  ASSERT_EQ(by_server.size(), 2u);
+  std::set<int64_t> all;
+  for (const auto& [server, frames] : by_server) {
+    EXPECT_FALSE(frames.empty()) << server;
+    for (int64_t f : frames) EXPECT_TRUE(all.insert(f).second) << "frame " << f << " twice";
+  }
+  EXPECT_EQ(all.size(), 24u);
+  // Each chunk rendered exactly once.
+  for (const auto& c : job.chunks()) {
+    EXPECT_EQ(c.state(), "done");
+    EXPECT_EQ(c.attempts(), 1) << "chunk " << c.index();
+  }
+  // Exactly one file per frame on storage.
+  auto stored = StoredFiles(job.storage_dir());
+  EXPECT_EQ(stored.size(), 24u);
+
+  // Pixels equal a direct POV-Ray render of the same animation.
+  TempDir direct;
+  (void)RunCommand({"/bin/cp", "-r", testing::SourceDir() + "/examples/clock/.", direct.path()});
+  (void)MakeDirs(direct.path() + "/out");
+  auto r = RunCommand({"povray", "+Iclock.pov", "+KFI1", "+KFF24", "+KI0", "+KF1", "-D", "+W320",
+                       "+H240", "+FN", "+O" + direct.path() + "/out/f.png"},
+                      direct.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& f : job.frame_info()) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "f%02lld.png", static_cast<long long>(f.frame()));
+    std::string why;
+    EXPECT_TRUE(testing::SamePixels(f.output(), direct.path() + "/out/" + name, &why))
+        << "frame " << f.frame() << ": " << why;
+  }
+
+  // The client fetches the frames, verified by checksum.
+  auto fetched = RunFrameflow(
+      {"fetch", std::to_string(id), direct.path() + "/fetched", "--site", site_->site_root()});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  EXPECT_EQ(StoredFiles(direct.path() + "/fetched").size(), 24u);
+  // Logs of a frame are available.
+  auto logs = RunFrameflow({"logs", std::to_string(id), "7", "--site", site_->site_root()});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("frame 7 ok"), std::string::npos) << logs.out;
+}
+
+// Builds a small animated Cycles scene with Blender's own Python.
+std::string MakeBlendScene(const std::string& dir, const std::string& name,
+                           const std::string& texture) {
+  std::string script = dir + "/make_scene.py";
+  WriteText(script, R"PY(
+import bpy, sys
+argv = sys.argv[sys.argv.index('--') + 1:]
+out, texture = argv[0], (argv[1] if len(argv) > 1 else '')
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+scene.render.engine = 'CYCLES'
+scene.cycles.device = 'CPU'
+scene.cycles.samples = 2
+scene.cycles.use_denoising = False
+scene.render.resolution_x = 32
+scene.render.resolution_y = 24
+scene.frame_start = 1
+scene.frame_end = 6
+bpy.ops.mesh.primitive_cube_add(size=1.0)
+cube = bpy.context.active_object
+cube.keyframe_insert(data_path='rotation_euler', frame=1)
+cube.rotation_euler = (0, 0, 3.0)
+cube.keyframe_insert(data_path='rotation_euler', frame=6)
+if texture:
+    mat = bpy.data.materials.new('Tex')
+    mat.use_nodes = True
+    node = mat.node_tree.nodes.new('ShaderNodeTexImage')
+    node.image = bpy.data.images.new('wood', 4, 4)
+    node.image.source = 'FILE'
+    node.image.filepath = texture
+    bsdf = mat.node_tree.nodes['Principled BSDF']
+    mat.node_tree.links.new(node.outputs['Color'], bsdf.inputs['Base Color'])
+    cube.data.materials.append(mat)
+bpy.ops.object.camera_add(location=(3, -3, 2), rotation=(1.1, 0, 0.785))
+scene.camera = bpy.context.active_object
+bpy.ops.object.light_add(type='SUN', location=(2, 2, 5))
+bpy.ops.wm.save_as_mainfile(filepath=out)
+)PY");
+  std::vector<std::string> argv = {"blender", "-b", "--factory-startup", "--python",
+                                   script,    "--", dir + "/" + name};
+  if (!texture.empty()) argv.push_back(texture);
+  auto r = RunCommand(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  return dir + "/" + name;
+}
+
+TEST_F(SiteTest, BlenderJobRendersAcrossTwoServersAndMissingTextureFails) {
+  LocalSiteOptions opts;
+  opts.probe = {"blender"};
+  StartSite(opts);
+  std::string jobdir = dir_.path() + "/blender";
+  (void)MakeDirs(jobdir);
+  MakeBlendScene(jobdir, "anim.blend", "");
+  MakeBlendScene(jobdir, "textured.blend", "//textures/wood.png");
+  WriteText(jobdir + "/anim.toml",
+            "name = \"cube\"\nframes = \"1-6\"\nchunk_size = 2\n[package]\nname = \"blender\"\n"
+            "version = \">=3.0\"\n[render]\nscene = \"anim.blend\"\nwidth = 32\nheight = 24\n"
+            "output = \"cube_####.png\"\n");
+  WriteText(jobdir + "/textured.toml",
+            "name = \"pink\"\nframes = \"1-2\"\nchunk_size = 2\nmax_attempts = 1\n"
+            "[package]\nname = \"blender\"\n[render]\nscene = \"textured.blend\"\n"
+            "width = 32\nheight = 24\noutput = \"pink_####.png\"\n");
+
+  int64_t id = Submit(jobdir + "/anim.toml");
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(FramesByServer(job).size(), 2u);
+  for (const auto& f : job.frame_info()) {
+    auto img = CheckImage(f.output());
+    ASSERT_TRUE(img.ok()) << img.status().message();
+    EXPECT_EQ(img->width, 32);
+    EXPECT_EQ(img->height, 24);
+  }
+
+  int64_t bad = Submit(jobdir + "/textured.toml");
+  pb::JobInfo failed = Wait(bad);
+  EXPECT_EQ(failed.state(), "failed");
+  ASSERT_EQ(failed.chunks_size(), 1);
+  EXPECT_NE(failed.chunks(0).error().find("exited with code 3"), std::string::npos)
+      << failed.chunks(0).error();
+  auto logs = RunFrameflow({"logs", std::to_string(bad), "1", "--site", site_->site_root()});
+  EXPECT_NE(logs.out.find("missing file(s) the scene needs: //textures/wood.png"),
+            std::string::npos)
+      << logs.out;
+  EXPECT_TRUE(StoredFiles(failed.storage_dir()).empty()) << "a pink frame was delivered";
+}
+
+TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServers) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_server_extra = SlowCopyPackage(0.1);
+  StartSite(opts);
+  int64_t id = Submit(SlowCopyJob("1-8", 2, "copies"));
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(FramesByServer(job).size(), 2u);
+  auto stored = StoredFiles(job.storage_dir());
+  EXPECT_EQ(stored.size(), 8u);
+  EXPECT_TRUE(PathExists(job.storage_dir() + "/out_0008.png"));
+}
+
+TEST_F(SiteTest, JobForMissingPackageStaysQueuedAndShowSaysWhy) {
+  LocalSiteOptions opts;
+  opts.probe = {"povray"};
+  opts.render_servers = 1;
+  StartSite(opts);
+  std::string jobdir = dir_.path() + "/maya";
+  WriteText(jobdir + "/scene.ma", "// maya scene\n");
+  WriteText(jobdir + "/job.toml",
+            "name = \"needs-maya\"\nframes = \"1-4\"\n[package]\nname = \"maya\"\n"
+            "version = \">=2024\"\n[render]\nscene = \"scene.ma\"\noutput = \"m_####.exr\"\n");
+  int64_t id = Submit(jobdir + "/job.toml");
+  auto show = RunFrameflow({"show", std::to_string(id), "--site", site_->site_root()});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("queued"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("no render server can render it: rs1 has no package 'maya'"),
+            std::string::npos)
+      << show.out;
+  EXPECT_EQ(Get(id).frames_running(), 0);
+}
+
+TEST_F(SiteTest, KilledRenderServerChunksAreRequeuedAndJobCompletes) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_server_extra = SlowCopyPackage(0.3);
+  opts.heartbeat_timeout = "2s";
+  opts.heartbeat_interval = "250ms";
+  opts.reconnect_grace = "1s";
+  StartSite(opts);
+  int64_t id = Submit(SlowCopyJob("1-16", 2, "killrs"));
+  // Wait until rs1 is rendering a chunk, then kill it without warning.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pb::JobInfo now = Get(id);
+        for (const auto& c : now.chunks()) {
+          if (c.state() == "running" && c.render_server() == "rs1") return true;
+        }
+        return false;
+      },
+      30000));
+  site_->StopRenderServer(0, SIGKILL);
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 16u);
+  bool requeued = false;
+  for (const auto& c : job.chunks()) {
+    if (c.attempts() > 1) {
+      requeued = true;
+      EXPECT_EQ(c.render_server(), "rs2");
+    }
+  }
+  EXPECT_TRUE(requeued) << "no chunk was requeued after rs1 died";
+  auto hosts = RunFrameflow({"hosts", "--site", site_->site_root()});
+  EXPECT_NE(hosts.out.find("rs1 on"), std::string::npos);
+  EXPECT_NE(hosts.out.find(": down"), std::string::npos) << hosts.out;
+}
+
+TEST_F(SiteTest, ScheduleServerKilledAndRestartedMidJobLosesNothing) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_server_extra = SlowCopyPackage(0.3);
+  opts.heartbeat_timeout = "3s";
+  opts.heartbeat_interval = "250ms";
+  StartSite(opts);
+  int64_t id = Submit(SlowCopyJob("1-20", 2, "killss"));
+  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_done() >= 4; }, 30000));
+  site_->StopScheduleServer(SIGKILL);
+  ASSERT_TRUE(site_->StartScheduleServer().ok());
+  Connect();
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  ASSERT_EQ(job.frame_info_size(), 20);
+  std::set<int64_t> frames;
+  for (const auto& f : job.frame_info()) {
+    EXPECT_EQ(f.state(), "done");
+    EXPECT_TRUE(frames.insert(f.frame()).second);
+  }
+  auto stored = StoredFiles(job.storage_dir());
+  EXPECT_EQ(stored.size(), 20u);
+  // The resumed job is in the restarted server's list.
+  auto jobs = RunFrameflow({"jobs", "--all", "--site", site_->site_root()});
+  EXPECT_NE(jobs.out.find("killss"), std::string::npos) << jobs.out;
+}
+
+TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(0);
+  StartSite(opts);
+  // An accepted job first: nothing refused later may disturb it.
+  int64_t good = Submit(SlowCopyJob("1-2", 1, "good"));
+  ASSERT_EQ(Wait(good).state(), "done");
+
+  std::string d = dir_.path() + "/bad";
+  WriteText(d + "/plate.png", "not used");
+  struct Case {
+    std::string file, text, expect;
+  };
+  const std::string pkg = "[package]\nname = \"slowcopy\"\n";
+  const std::string render = "[render]\nscene = \"plate.png\"\noutput = \"o_#.png\"\n";
+  std::vector<Case> cases = {
+      {"syntax.toml", "name = \"x\"\nframes = \"1-3\n", "syntax.toml:2"},
+      {"unknown.toml", "name = \"x\"\nframes = \"1-3\"\ncolour = 3\n" + pkg + render,
+       "colour: unknown key"},
+      {"frames.toml", "name = \"x\"\nframes = \"1-x\"\n" + pkg + render, "frames"},
+      {"missing.toml",
+       "name = \"x\"\nframes = \"1\"\nfiles = [\"tex/nowhere.png\"]\n" + pkg + render,
+       "tex/nowhere.png"},
+      {"escape.toml", "name = \"x\"\nframes = \"1\"\nfiles = [\"../etc/passwd\"]\n" + pkg + render,
+       "files"},
+      {"priority.toml", "name = \"x\"\nframes = \"1\"\npriority = 400\n" + pkg + render,
+       "priority"},
+      {"remote.toml", "name = \"x\"\nframes = \"1\"\nplacement = \"remote\"\n" + pkg + render,
+       "no remote site is configured"},
+  };
+  for (const auto& c : cases) {
+    WriteText(d + "/" + c.file, c.text);
+    auto r = RunFrameflow({"submit", d + "/" + c.file, "--site", site_->site_root()});
+    EXPECT_NE(r.exit_code, 0) << c.file;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.file << ": " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one sentence: " << r.err;
+  }
+  auto jobs = RunFrameflow({"jobs", "--all", "--json", "--site", site_->site_root()});
+  EXPECT_NE(jobs.out.find("\"name\": \"good\""), std::string::npos) << jobs.out;
+  EXPECT_EQ(jobs.out.find("\"name\": \"x\""), std::string::npos) << jobs.out;
+  EXPECT_EQ(Get(good).state(), "done");
+}
+
+}  // namespace
+}  // namespace ff

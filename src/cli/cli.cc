@@ -1,11 +1,10 @@
 #include "cli/cli.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
 #include <filesystem>
 #include <iostream>
 
@@ -160,8 +159,10 @@ int RunCli(int argc, char** argv) {
   show->add_option("JOB", job_id, "job id")->required();
   add_client_opts(show);
 
+  double wait_timeout = 0;
   auto* waitc = app.add_subcommand("wait", "wait until a job ends (exit 0 when done)");
   waitc->add_option("JOB", job_id, "job id")->required();
+  waitc->add_option("--timeout", wait_timeout, "give up after this many seconds (exit 4)");
   add_client_opts(waitc);
 
   int64_t frame = 0;
@@ -257,7 +258,7 @@ int RunCli(int argc, char** argv) {
     return 0;
   }
   if (waitc->parsed()) {
-    auto info = WaitForJob(s, job_id, !client.json);
+    auto info = WaitForJob(s, job_id, !client.json, static_cast<int64_t>(wait_timeout * 1000));
     if (!info.ok()) return Fail(info.status());
     if (client.json) {
       PrintJob(*info, true, std::cout);

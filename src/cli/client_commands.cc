@@ -1,8 +1,7 @@
 #include "cli/client_commands.h"
 
-#include <unistd.h>
-
 #include <google/protobuf/util/json_util.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -141,14 +140,20 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
   return resp.job_id();
 }
 
-Result<pb::JobInfo> WaitForJob(pb::ScheduleServer::Stub* stub, int64_t job_id, bool show_progress) {
+Result<pb::JobInfo> WaitForJob(pb::ScheduleServer::Stub* stub, int64_t job_id, bool show_progress,
+                               int64_t timeout_ms) {
   const bool tty = ::isatty(STDERR_FILENO);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string last_line;
   pb::JobInfo last;
   // The watch stream ends when the job is final; a broken stream (schedule
   // server restart) is re-opened.
   for (int failures = 0; failures < 120;) {
     grpc::ClientContext ctx;
+    if (timeout_ms > 0) {
+      if (std::chrono::system_clock::now() >= deadline) break;
+      ctx.set_deadline(deadline);
+    }
     pb::JobRef ref;
     ref.set_job_id(job_id);
     auto reader = stub->WatchJob(&ctx, ref);
@@ -174,6 +179,10 @@ Result<pb::JobInfo> WaitForJob(pb::ScheduleServer::Stub* stub, int64_t job_id, b
     if (st.error_code() == grpc::StatusCode::NOT_FOUND) return FromGrpc(st, "WatchJob");
     ++failures;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (timeout_ms > 0 && std::chrono::system_clock::now() >= deadline) {
+    return Unavailable("job " + std::to_string(job_id) + " did not finish within " +
+                       std::to_string(timeout_ms / 1000) + " s (it is " + last.state() + ")");
   }
   return Unavailable("lost the schedule server while waiting for job " + std::to_string(job_id));
 }
@@ -259,13 +268,13 @@ void PrintJob(const pb::JobInfo& j, bool json, std::ostream& out) {
         if (k > i) fs << "-" << frames[k];
         i = k + 1;
       }
-      out << "    " << std::left << std::setw(16) << server << frames.size() << " frame(s): "
-          << fs.str() << "\n";
+      out << "    " << std::left << std::setw(16) << server << frames.size()
+          << " frame(s): " << fs.str() << "\n";
     }
   }
   out << "  chunks:\n";
-  out << "    " << std::left << std::setw(7) << "CHUNK" << std::setw(14) << "FRAMES" << std::setw(11)
-      << "STATE" << std::setw(9) << "ATTEMPT" << std::setw(18) << "RENDER SERVER"
+  out << "    " << std::left << std::setw(7) << "CHUNK" << std::setw(14) << "FRAMES"
+      << std::setw(11) << "STATE" << std::setw(9) << "ATTEMPT" << std::setw(18) << "RENDER SERVER"
       << "ERROR\n";
   for (const auto& c : j.chunks()) {
     out << "    " << std::left << std::setw(7) << c.index() << std::setw(14) << c.frames()
@@ -290,8 +299,8 @@ void PrintHosts(const pb::ListHostsResponse& hosts, bool json, std::ostream& out
   }
   if (hosts.hosts_size() == 0) out << "no render server has registered with this site\n";
   for (const auto& h : hosts.hosts()) {
-    out << h.render_server() << " on " << h.host() << ": " << h.status()
-        << " (last heartbeat " << FormatTime(h.last_heartbeat_ms()) << ")\n";
+    out << h.render_server() << " on " << h.host() << ": " << h.status() << " (last heartbeat "
+        << FormatTime(h.last_heartbeat_ms()) << ")\n";
     out << "  hardware: " << h.hardware().cores() << " cores, "
         << FormatBytes(h.hardware().memory_bytes()) << ", " << h.hardware().cpu_model();
     if (h.hardware().gpus_size() > 0) out << ", " << h.hardware().gpus_size() << " GPU(s)";

@@ -30,8 +30,9 @@ Result<int64_t> SubmitJob(frameflow::v1::ScheduleServer::Stub* stub,
 
 // Follows the job until it is done, failed or cancelled; draws a progress
 // bar on stderr when `show_progress`. Survives schedule server restarts.
-Result<frameflow::v1::JobInfo> WaitForJob(frameflow::v1::ScheduleServer::Stub* stub,
-                                          int64_t job_id, bool show_progress);
+// `timeout_ms` > 0 bounds the wait (Unavailable when it passes).
+Result<frameflow::v1::JobInfo> WaitForJob(frameflow::v1::ScheduleServer::Stub* stub, int64_t job_id,
+                                          bool show_progress, int64_t timeout_ms = 0);
 
 Result<frameflow::v1::JobInfo> GetJobInfo(frameflow::v1::ScheduleServer::Stub* stub,
                                           int64_t job_id);

@@ -30,8 +30,10 @@ Result<std::unique_ptr<LocalSite>> LocalSite::Start(const std::string& root,
     std::string toml = "name = \"" + name + "\"\nroot = \"" + root + "/" + name +
                        "\"\nschedule_server_file = \"" + site->site_root() +
                        "/schedule-server.addr\"\nheartbeat_interval = \"" +
-                       options.heartbeat_interval + "\"\nprobe = [" + probe + "]\n\n[[slots]]\n"
-                       "name = \"s\"\ncores = " + std::to_string(options.cores_per_slot) +
+                       options.heartbeat_interval + "\"\nprobe = [" + probe +
+                       "]\n\n[[slots]]\n"
+                       "name = \"s\"\ncores = " +
+                       std::to_string(options.cores_per_slot) +
                        "\ncount = " + std::to_string(options.slots_per_server) + "\n\n" +
                        options.render_server_extra + "\n";
     FF_RETURN_IF_ERROR(WriteFileAtomic(root + "/config/" + name + ".toml", toml));
@@ -43,7 +45,8 @@ Result<std::unique_ptr<LocalSite>> LocalSite::Start(const std::string& root,
 }
 
 LocalSite::~LocalSite() {
-  for (size_t i = 0; i < render_servers_.size(); ++i) StopRenderServer(static_cast<int>(i), SIGTERM);
+  for (size_t i = 0; i < render_servers_.size(); ++i)
+    StopRenderServer(static_cast<int>(i), SIGTERM);
   StopScheduleServer(SIGTERM);
 }
 
@@ -61,9 +64,8 @@ Result<std::unique_ptr<RunningProcess>> LocalSite::Spawn(const std::string& name
 
 Status LocalSite::StartScheduleServer() {
   (void)::unlink((site_root() + "/schedule-server.addr").c_str());
-  FF_ASSIGN_OR_RETURN(schedule_server_,
-                      Spawn("schedule-server",
-                            {"schedule-server", "--config", root_ + "/config/site.toml"}));
+  FF_ASSIGN_OR_RETURN(schedule_server_, Spawn("schedule-server", {"schedule-server", "--config",
+                                                                  root_ + "/config/site.toml"}));
   // The address file appears once the server listens.
   std::string addr_file = site_root() + "/schedule-server.addr";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -89,8 +91,9 @@ void LocalSite::StopScheduleServer(int signal) {
 
 Status LocalSite::StartRenderServer(int index) {
   std::string name = render_server_name(index);
-  FF_ASSIGN_OR_RETURN(render_servers_[static_cast<size_t>(index)],
-                      Spawn(name, {"render-server", "--config", root_ + "/config/" + name + ".toml"}));
+  FF_ASSIGN_OR_RETURN(
+      render_servers_[static_cast<size_t>(index)],
+      Spawn(name, {"render-server", "--config", root_ + "/config/" + name + ".toml"}));
   return Status::Ok();
 }
 

@@ -50,7 +50,9 @@ class LocalSite {
   const std::string& root() const { return root_; }
   std::string site_root() const { return root_ + "/site"; }
   std::string render_server_name(int index) const { return "rs" + std::to_string(index + 1); }
-  std::string log_path(const std::string& daemon) const { return root_ + "/logs/" + daemon + ".log"; }
+  std::string log_path(const std::string& daemon) const {
+    return root_ + "/logs/" + daemon + ".log";
+  }
 
  private:
   LocalSite(std::string root, LocalSiteOptions options)

@@ -5,10 +5,16 @@
 #include <cctype>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/job_profile.h"
 
 namespace ff {
+
+namespace {
+// Far beyond any sensible timeout, and safely convertible to int64_t.
+constexpr double kMaxDurationMillis = 1e15;
+}  // namespace
 
 Result<int64_t> ParseDurationMillis(const std::string& text) {
   if (text.empty()) return InvalidArgument("duration is empty");
@@ -19,7 +25,9 @@ Result<int64_t> ParseDurationMillis(const std::string& text) {
   if (i == 0) return InvalidArgument("duration '" + text + "' does not start with a number");
   double value = 0;
   try {
-    value = std::stod(text.substr(0, i));
+    size_t used = 0;
+    value = std::stod(text.substr(0, i), &used);
+    if (used != i) throw std::invalid_argument("trailing characters");
   } catch (...) {
     return InvalidArgument("duration '" + text + "' is not a number");
   }
@@ -36,6 +44,9 @@ Result<int64_t> ParseDurationMillis(const std::string& text) {
   } else {
     return InvalidArgument("duration '" + text + "' has unknown unit '" + unit +
                            "' (use ms, s, m or h)");
+  }
+  if (!(value * factor < kMaxDurationMillis)) {
+    return InvalidArgument("duration '" + text + "' is too long");
   }
   return static_cast<int64_t>(value * factor);
 }
@@ -106,22 +117,34 @@ Result<std::optional<int64_t>> ConfigTable::GetDurationMillis(const std::string&
   read_.insert(key);
   const toml::node* n = table_->get(key);
   if (!n) return std::optional<int64_t>();
-  if (n->is_integer()) return std::optional<int64_t>(*n->value<int64_t>() * 1000);
-  if (n->is_floating_point()) {
-    return std::optional<int64_t>(static_cast<int64_t>(*n->value<double>() * 1000));
+  int64_t ms = 0;
+  if (n->is_integer() || n->is_floating_point()) {
+    // A number of seconds. Integers go through double too, so the checks see
+    // the value before it could overflow (and NaN fails them).
+    double v = n->is_integer() ? static_cast<double>(*n->value<int64_t>()) : *n->value<double>();
+    if (!(v > 0)) return Error(key, "must be positive");
+    if (!(v * 1000 < kMaxDurationMillis)) return Error(key, "is too long");
+    ms = static_cast<int64_t>(v * 1000);
+  } else if (n->is_string()) {
+    auto d = ParseDurationMillis(std::string(*n->value<std::string_view>()));
+    if (!d.ok()) return Error(key, d.status().message());
+    ms = *d;
+  } else {
+    return Error(key, "must be a duration such as \"5s\" or \"250ms\"");
   }
-  if (!n->is_string()) return Error(key, "must be a duration such as \"5s\" or \"250ms\"");
-  auto d = ParseDurationMillis(std::string(*n->value<std::string_view>()));
-  if (!d.ok()) return Error(key, d.status().message());
-  if (*d <= 0) return Error(key, "must be positive");
-  return std::optional<int64_t>(*d);
+  if (ms <= 0) return Error(key, "must be positive");
+  return std::optional<int64_t>(ms);
 }
 
 Result<std::optional<int64_t>> ConfigTable::GetBytes(const std::string& key) {
   read_.insert(key);
   const toml::node* n = table_->get(key);
   if (!n) return std::optional<int64_t>();
-  if (n->is_integer()) return std::optional<int64_t>(*n->value<int64_t>());
+  if (n->is_integer()) {
+    int64_t v = *n->value<int64_t>();
+    if (v < 0) return Error(key, "must be >= 0 bytes, got " + std::to_string(v));
+    return std::optional<int64_t>(v);
+  }
   if (!n->is_string()) return Error(key, "must be a size such as \"2G\" or a number of bytes");
   auto b = ParseByteSize(*n->value<std::string_view>());
   if (!b.ok()) return Error(key, b.status().message());

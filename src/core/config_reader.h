@@ -35,9 +35,9 @@ class ConfigTable {
   Result<std::optional<std::string>> GetString(const std::string& key);
   Result<std::optional<int64_t>> GetInt(const std::string& key, int64_t min, int64_t max);
   Result<std::optional<bool>> GetBool(const std::string& key);
-  // A duration string or number of seconds.
+  // A positive duration: a string or a number of seconds.
   Result<std::optional<int64_t>> GetDurationMillis(const std::string& key);
-  // A byte size string ("2G") or integer bytes.
+  // A byte size string ("2G") or a non-negative integer of bytes.
   Result<std::optional<int64_t>> GetBytes(const std::string& key);
   Result<std::optional<std::vector<std::string>>> GetStringArray(const std::string& key);
   // A sub-table; absent -> nullopt.
@@ -53,7 +53,9 @@ class ConfigTable {
  private:
   ConfigTable(std::shared_ptr<void> doc, const toml::table* table, std::string source,
               std::string prefix)
-      : doc_(std::move(doc)), table_(table), source_(std::move(source)),
+      : doc_(std::move(doc)),
+        table_(table),
+        source_(std::move(source)),
         prefix_(std::move(prefix)) {}
   Status Error(const std::string& key, const std::string& problem) const;
 

@@ -10,6 +10,8 @@
 //   frames = "1-24"           # required, FrameSet syntax
 //   chunk_size = 4            # frames per chunk, 1..100000, default 1
 //   max_attempts = 3          # tries per chunk, 1..100, default from site
+//   files = ["clock.inc", "tex/wood.png"]   # associated files (top level,
+//                                           # before any [table])
 //
 //   [package]
 //   name = "povray"           # required: povray | blender | a command package
@@ -26,8 +28,6 @@
 //   cores = 1                 # per chunk, default 1
 //   memory = "512M"           # per chunk, K/M/G/T suffix or bytes, default 0
 //   gpus = 0                  # default 0
-//
-//   files = ["clock.inc", "tex/wood.png"]   # associated files
 //
 //   [[notify]]                # zero or more
 //   webhook = "http://127.0.0.1:8080/done"  # and/or
@@ -73,10 +73,10 @@ struct JobProfile {
   int max_attempts = 0;  // 0 = use the site default
   std::string package;   // lower-case package name
   VersionConstraint package_version;
-  std::string scene;     // relative path, normalised, inside the job
+  std::string scene;  // relative path, normalised, inside the job
   int width = 320;
   int height = 240;
-  std::string output;    // relative output pattern with at least one '#'
+  std::string output;  // relative output pattern with at least one '#'
   std::vector<std::string> args;
   Requirements requirements;
   std::vector<std::string> files;  // associated files, normalised relative paths
@@ -94,8 +94,7 @@ struct JobProfile {
 
 // Parses and validates a description. `source_name` is used in error
 // messages (usually the file name). Does not touch the filesystem.
-Result<JobProfile> ParseJobDescription(std::string_view toml_text,
-                                       const std::string& source_name);
+Result<JobProfile> ParseJobDescription(std::string_view toml_text, const std::string& source_name);
 
 // Checks a relative path a job names: not empty, not absolute, no "..",
 // no empty or "." components after normalisation, no NUL; returns it

@@ -69,7 +69,7 @@ Status ErrnoError(const std::string& what, const std::string& path, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok());
   }
@@ -97,9 +97,9 @@ class [[nodiscard]] Result {
 #define FF_CONCAT(a, b) FF_CONCAT_INNER(a, b)
 
 // Returns early from the enclosing function if `expr` (a Status) is not ok.
-#define FF_RETURN_IF_ERROR(expr)          \
-  do {                                    \
-    ::ff::Status ff_status_ = (expr);     \
+#define FF_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::ff::Status ff_status_ = (expr);        \
     if (!ff_status_.ok()) return ff_status_; \
   } while (0)
 

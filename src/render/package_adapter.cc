@@ -88,6 +88,8 @@ class PovrayAdapter final : public PackageAdapter {
     if (std::regex_search(line, m, re)) {
       if (s->current_frame != -1) ++s->frames_done;
       s->current_frame = std::stoll(m[1].str());
+    } else if (IsBenign(line)) {
+      // Matches the error pattern but is printed by every run.
     } else if (LooksLikeError(line)) {
       s->last_error_line = line;
     }
@@ -102,6 +104,13 @@ class PovrayAdapter final : public PackageAdapter {
   }
 
  private:
+  // "  Fatal Stream to console.........On" (the option listing) and the
+  // missing ~/.povray/3.7/povray.conf notice.
+  static bool IsBenign(const std::string& line) {
+    return line.find("Stream to console") != std::string::npos ||
+           line.find("cannot open the user configuration file") != std::string::npos;
+  }
+
   std::string exe_;
 };
 
@@ -148,8 +157,7 @@ class BlenderAdapter final : public PackageAdapter {
                                  "-t", std::to_string(std::max(1, spec.threads))});
     // Options apply in order, so each run's -s/-e precedes its -a.
     for (const auto& [a, b] : FrameSet(spec.frames).ConsecutiveRuns()) {
-      p.argv.insert(p.argv.end(),
-                    {"-s", std::to_string(a), "-e", std::to_string(b), "-a"});
+      p.argv.insert(p.argv.end(), {"-s", std::to_string(a), "-e", std::to_string(b), "-a"});
     }
     return std::vector<ProcessSpec>{p};
   }

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include "core/config_reader.h"
 
 namespace ff {
@@ -72,6 +74,14 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
       }
     } else {
       cfg.slots.push_back(s);
+    }
+  }
+  // Slots are addressed by name ("<server>/<slot>"): a duplicate would never work.
+  std::set<std::string> slot_names;
+  for (const auto& s : cfg.slots) {
+    if (!slot_names.insert(s.name).second) {
+      return InvalidArgument(path + ": slots.name: slot name '" + s.name +
+                             "' is used more than once (count = N adds <name>-0..<name>-N-1)");
     }
   }
   FF_ASSIGN_OR_RETURN(auto pkgs, doc.GetTableArray("packages"));

@@ -1,12 +1,11 @@
 #include "render/render_server.h"
 
-#include <signal.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
@@ -22,13 +21,15 @@ namespace ff {
 namespace pb = frameflow::v1;
 
 namespace {
-constexpr size_t kMaxLogBytes = 8 << 20;     // per chunk attempt, in memory
-constexpr int64_t kProgressEveryMs = 250;    // progress messages per chunk
+constexpr size_t kMaxLogBytes = 8 << 20;   // per chunk attempt, in memory
+constexpr int64_t kProgressEveryMs = 250;  // progress messages per chunk
 constexpr int64_t kUnconfirmedKeepMs = 60'000;
+// How long file transfers wait for a schedule server that is away.
+constexpr int64_t kScheduleServerWaitMs = 120'000;
 
 std::string ChunkName(const pb::Assignment& a) {
-  return "job " + std::to_string(a.job_id()) + " chunk " + std::to_string(a.chunk()) +
-         " attempt " + std::to_string(a.attempt());
+  return "job " + std::to_string(a.job_id()) + " chunk " + std::to_string(a.chunk()) + " attempt " +
+         std::to_string(a.attempt());
 }
 }  // namespace
 
@@ -58,11 +59,11 @@ Status RenderServer::Init() {
   ::gethostname(host, sizeof(host) - 1);
   hardware_ = ProbeHardware(host);
   for (const auto& name : config_.probe) {
-    Result<PackageRecord> pkg = name == "povray"    ? ProbePovray()
-                                : name == "blender" ? ProbeBlender()
-                                                    : Result<PackageRecord>(InvalidArgument(
-                                                          "probe: unknown package '" + name +
-                                                          "' (povray or blender)"));
+    Result<PackageRecord> pkg =
+        name == "povray"    ? ProbePovray()
+        : name == "blender" ? ProbeBlender()
+                            : Result<PackageRecord>(InvalidArgument(
+                                  "probe: unknown package '" + name + "' (povray or blender)"));
     if (!pkg.ok()) {
       if (pkg.status().code() == StatusCode::kInvalidArgument &&
           pkg.status().message().rfind("probe:", 0) == 0) {
@@ -193,8 +194,17 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
   while (!stop->load()) {
     std::string address = ResolveAddress();
     if (address.empty()) {
-      return InvalidArgument("no schedule server address: set schedule_server or "
-                             "schedule_server_file in the render server config");
+      if (config_.schedule_server_file.empty()) {
+        return InvalidArgument(
+            "no schedule server address: set schedule_server or "
+            "schedule_server_file in the render server config");
+      }
+      // The schedule server is (re)starting and has not written its address
+      // yet: keep rendering and look again shortly.
+      for (int waited = 0; waited < 200 && !stop->load(); waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      continue;
     }
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
@@ -208,6 +218,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     *hello.mutable_register_() = MakeRegister();
     pb::ScheduleServerMessage in;
     if (!stream->Write(hello) || !stream->Read(&in) || !in.has_registered()) {
+      ctx.TryCancel();  // Finish() would otherwise wait for the server to end the stream
       grpc::Status st = stream->Finish();
       spdlog::warn("cannot register with schedule server {}: {}; retrying in {} ms", address,
                    st.error_message().empty() ? "connection failed" : st.error_message(),
@@ -219,9 +230,9 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
       continue;
     }
     backoff_ms = 100;
-    const int64_t hb_ms =
-        in.registered().heartbeat_interval_ms() > 0 ? in.registered().heartbeat_interval_ms()
-                                                    : config_.heartbeat_interval_ms;
+    const int64_t hb_ms = in.registered().heartbeat_interval_ms() > 0
+                              ? in.registered().heartbeat_interval_ms()
+                              : config_.heartbeat_interval_ms;
     spdlog::info("registered with schedule server {} of site '{}'", address,
                  in.registered().site());
     {
@@ -267,6 +278,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     {
       std::lock_guard<std::mutex> lock(stream_mu_);
       stream_ = nullptr;
+      stub_.reset();  // file transfers wait for the next registered stream
     }
     grpc::Status st = stream->Finish();
     if (!stop->load()) {
@@ -349,24 +361,37 @@ void RenderServer::SlotLoop(SlotWorker* w) {
   }
 }
 
+Status RenderServer::WithScheduleServer(
+    const std::function<Status(pb::ScheduleServer::Stub*)>& call) {
+  const int64_t deadline = clock_->MonotonicMillis() + kScheduleServerWaitMs;
+  Status st = Unavailable("not connected to the schedule server");
+  for (int attempt = 0; clock_->MonotonicMillis() < deadline; ++attempt) {
+    std::shared_ptr<pb::ScheduleServer::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      stub = stub_;
+    }
+    if (stub) {
+      st = call(stub.get());
+      // Only an unreachable server is worth waiting for.
+      if (st.ok() || st.code() != StatusCode::kUnavailable) return st;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return Cancelled("render server shutting down");
+    }
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000)));
+  }
+  return st;
+}
+
 Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_dir) {
   for (const auto& f : a.files()) {
     if (!cache_->Has(f.sha256())) {
-      Status st;
-      for (int attempt = 0; attempt < 5; ++attempt) {
-        std::shared_ptr<pb::ScheduleServer::Stub> stub;
-        {
-          std::lock_guard<std::mutex> lock(stream_mu_);
-          stub = stub_;
-        }
-        if (!stub) {
-          st = Unavailable("no schedule server");
-        } else {
-          st = DownloadBlobToFile(stub.get(), f.sha256(), cache_->PathOf(f.sha256()));
-        }
-        if (st.ok() || st.code() == StatusCode::kNotFound) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
-      }
+      Status st = WithScheduleServer([&](pb::ScheduleServer::Stub* stub) {
+        return DownloadBlobToFile(stub, f.sha256(), cache_->PathOf(f.sha256()));
+      });
       FF_RETURN_IF_ERROR(st.WithContext("fetching job file '" + f.path() + "'"));
       ::chmod(cache_->PathOf(f.sha256()).c_str(), 0444);  // cache entries are immutable
     }
@@ -387,9 +412,9 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   spdlog::info("{}: rendering frames {}..{} ({} frame(s)) on slot {}", name, a.frames(0),
                a.frames(a.frames_size() - 1), a.frames_size(), w->id);
 
-  const std::string work = JoinPath(config_.work_dir(), std::to_string(a.job_id()) + "-" +
-                                                            std::to_string(a.chunk()) + "-" +
-                                                            std::to_string(a.attempt()));
+  const std::string work =
+      JoinPath(config_.work_dir(), std::to_string(a.job_id()) + "-" + std::to_string(a.chunk()) +
+                                       "-" + std::to_string(a.attempt()));
   std::string log;
   auto append_log = [&](const std::string& line) {
     if (log.size() < kMaxLogBytes) log += line + "\n";
@@ -538,33 +563,20 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
 
   // Upload frames (only those the site lacks) and the full log.
   auto upload = [&](const std::string& path, const std::string& sha, int64_t size) -> Status {
-    Status st2;
-    for (int attempt = 0; attempt < 8; ++attempt) {
-      std::shared_ptr<pb::ScheduleServer::Stub> stub;
-      {
-        std::lock_guard<std::mutex> lock(stream_mu_);
-        stub = stub_;
-      }
-      if (stub) {
-        auto missing = MissingBlobs(stub.get(), {sha});
-        st2 = missing.status();
-        if (st2.ok() && missing->empty()) return Status::Ok();
-        if (st2.ok()) st2 = UploadFileBlob(stub.get(), path, sha, size);
-        if (st2.ok()) return st2;
-      } else {
-        st2 = Unavailable("no schedule server");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 4)));
-    }
-    return st2;
+    return WithScheduleServer([&](pb::ScheduleServer::Stub* stub) -> Status {
+      FF_ASSIGN_OR_RETURN(auto missing, MissingBlobs(stub, {sha}));
+      if (missing.empty()) return Status::Ok();
+      return UploadFileBlob(stub, path, sha, size);
+    });
   };
   if (result.ok()) {
     auto outputs = adapter_it->second->FindOutputs(spec);
-    for (const auto& o : result.outputs()) {
-      Status up = upload((*outputs)[o.frame()], o.sha256(), o.size());
+    for (int i = 0; i < result.outputs_size(); ++i) {
+      const int64_t frame = result.outputs(i).frame();
+      Status up = upload((*outputs)[frame], result.outputs(i).sha256(), result.outputs(i).size());
       if (!up.ok()) {
         result.clear_outputs();
-        fail(-1, "cannot upload frame " + std::to_string(o.frame()) + ": " + up.message());
+        fail(-1, "cannot upload frame " + std::to_string(frame) + ": " + up.message());
         break;
       }
     }

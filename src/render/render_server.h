@@ -20,6 +20,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,12 +58,16 @@ class RenderServer {
     std::thread thread;
     std::optional<frameflow::v1::Assignment> next;     // GUARDED_BY(mu_)
     std::optional<frameflow::v1::Assignment> current;  // GUARDED_BY(mu_)
-    RunningProcess* process = nullptr;                  // GUARDED_BY(mu_)
-    std::string cancel_reason;                          // GUARDED_BY(mu_)
+    RunningProcess* process = nullptr;                 // GUARDED_BY(mu_)
+    std::string cancel_reason;                         // GUARDED_BY(mu_)
   };
 
   void SlotLoop(SlotWorker* w);
   frameflow::v1::ChunkResult RenderChunk(SlotWorker* w, const frameflow::v1::Assignment& a);
+  // Runs `call` with the current stub, retrying while the schedule server is
+  // unreachable (restarting) for up to a couple of minutes.
+  Status WithScheduleServer(
+      const std::function<Status(frameflow::v1::ScheduleServer::Stub*)>& call);
   Status FetchFiles(const frameflow::v1::Assignment& a, const std::string& job_dir);
   void HandleAssignment(const frameflow::v1::Assignment& a);
   void HandleCancel(const frameflow::v1::CancelChunk& c);
@@ -82,7 +87,7 @@ class RenderServer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                                   // GUARDED_BY(mu_)
+  bool stopping_ = false;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<SlotWorker>> slots_;
   // Results not known to have reached the schedule server.
   std::deque<std::pair<int64_t, frameflow::v1::ChunkResult>> unconfirmed_;  // GUARDED_BY(mu_)

@@ -168,8 +168,8 @@ void Scheduler::Stop() {
 }
 
 void Scheduler::TimeoutLoop() {
-  const auto period = std::chrono::milliseconds(
-      std::max<int64_t>(50, std::min(config_.heartbeat_timeout_ms, config_.reconnect_grace_ms) / 5));
+  const auto period = std::chrono::milliseconds(std::max<int64_t>(
+      50, std::min(config_.heartbeat_timeout_ms, config_.reconnect_grace_ms) / 5));
   std::unique_lock<std::mutex> lock(stop_mu_);
   while (!stopping_) {
     stop_cv_.wait_for(lock, period, [&] { return stopping_; });
@@ -187,8 +187,7 @@ void Scheduler::CommitOrDie(const WriteBatch& batch, const char* what) {
     // The in-memory state is already ahead of the database; continuing would
     // acknowledge changes that are not durable. Exit and let the restart
     // resume from the last durable state.
-    spdlog::critical("cannot record {} in the resource database: {}; exiting", what,
-                     st.message());
+    spdlog::critical("cannot record {} in the resource database: {}; exiting", what, st.message());
     std::_Exit(70);
   }
 }
@@ -515,7 +514,8 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   s.hardware = HostFromProto(reg);
   s.packages.clear();
   for (const auto& p : reg.packages()) {
-    s.packages.push_back(PackageRecord{reg.host(), p.name(), p.version(), p.executable(), p.kind()});
+    s.packages.push_back(
+        PackageRecord{reg.host(), p.name(), p.version(), p.executable(), p.kind()});
   }
 
   WriteBatch batch;
@@ -523,16 +523,27 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   std::set<std::tuple<int64_t, int, int>> still_running;
   for (const auto& r : reg.running()) still_running.insert({r.job_id(), r.chunk(), r.attempt()});
   std::map<std::string, std::pair<int64_t, int>> kept_slot_work;  // slot id -> (job, chunk)
+  // A chunk is kept only on a slot the server still offers: one slot, one chunk.
+  std::set<std::string> offered_slots;
+  for (const auto& spec : reg.slots()) offered_slots.insert(s.rec.name + "/" + spec.name());
   for (auto& [id, job] : jobs_) {
     for (auto& c : job.chunks) {
       if (c.rec.state != ChunkState::kRunning || c.rec.render_server != s.rec.name) continue;
-      if (still_running.erase({job.rec.id, c.rec.index, c.rec.attempts})) {
+      if (offered_slots.count(c.rec.slot) &&
+          still_running.erase({job.rec.id, c.rec.index, c.rec.attempts})) {
         kept_slot_work[c.rec.slot] = {job.rec.id, c.rec.index};
       } else {
         RequeueChunkLocked(job, c, batch, "render server '" + s.rec.name + "' restarted");
       }
     }
   }
+  // The first message on every stream is `registered`; cancels and
+  // assignments follow it.
+  pb::ScheduleServerMessage hello;
+  hello.mutable_registered()->set_site(config_.site_name);
+  hello.mutable_registered()->set_heartbeat_interval_ms(
+      static_cast<int32_t>(config_.heartbeat_interval_ms));
+  link->Send(hello);
   // Work the server runs that we no longer want (finished, cancelled, reassigned).
   for (const auto& [job_id, chunk, attempt] : still_running) {
     pb::ScheduleServerMessage msg;
@@ -571,16 +582,11 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   batch.render_servers.push_back(s.rec);
   batch.slot_sets.push_back(std::move(slot_set));
   CommitOrDie(batch, "render server registration");
-  spdlog::info("render server '{}' on host '{}' registered: {} slot(s), {} package(s), {} chunk(s) "
-               "resumed",
-               s.rec.name, s.rec.host, reg.slots_size(), reg.packages_size(),
-               kept_slot_work.size());
+  spdlog::info(
+      "render server '{}' on host '{}' registered: {} slot(s), {} package(s), {} chunk(s) "
+      "resumed",
+      s.rec.name, s.rec.host, reg.slots_size(), reg.packages_size(), kept_slot_work.size());
 
-  pb::ScheduleServerMessage hello;
-  hello.mutable_registered()->set_site(config_.site_name);
-  hello.mutable_registered()->set_heartbeat_interval_ms(
-      static_cast<int32_t>(config_.heartbeat_interval_ms));
-  link->Send(hello);
   DispatchLocked();
   BumpLocked();
   return Status::Ok();
@@ -674,6 +680,14 @@ void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBat
 
 void Scheduler::RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {
   if (c.rec.state != ChunkState::kRunning) return;
+  if (job.rec.state == JobState::kCancelled) {
+    // Nothing runs a chunk of a cancelled job again: it ends here.
+    c.rec.ended_at = clock_->UnixMillis();
+    --job.running;
+    FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
+    MaybeFinishJobLocked(job, batch);
+    return;
+  }
   c.rec.state = ChunkState::kQueued;
   c.rec.error = why;
   c.rec.ended_at = clock_->UnixMillis();
@@ -757,20 +771,27 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
   if (!current) {
     spdlog::info("ignoring stale result of job {} chunk {} attempt {} from '{}'", r.job_id(),
                  r.chunk(), r.attempt(), render_server);
-    FreeSlotLocked(render_server, r.job_id(), r.chunk());
-    for (const auto& id : servers_[render_server].slot_ids) batch.slot_updates.push_back(slots_[id].rec);
+    // A slot of this server holding this chunk runs its current attempt when
+    // the chunk is running here: that slot stays busy. An unknown server has
+    // no slots (and must not be added to the site by its result).
+    bool current_here = c.rec.state == ChunkState::kRunning && c.rec.render_server == render_server;
+    if (it != servers_.end() && !current_here) {
+      FreeSlotLocked(render_server, r.job_id(), r.chunk());
+      for (const auto& id : it->second.slot_ids) batch.slot_updates.push_back(slots_[id].rec);
+    }
     CommitOrDie(batch, "slot release");
     DispatchLocked();
     return;
   }
   FreeSlotLocked(render_server, r.job_id(), r.chunk());
-  batch.slot_updates.push_back(slots_[c.rec.slot].rec);
+  auto slot_it = slots_.find(c.rec.slot);
+  if (slot_it != slots_.end()) batch.slot_updates.push_back(slot_it->second.rec);
   --job.running;
   c.rec.ended_at = r.ended_ms() ? r.ended_ms() : clock_->UnixMillis();
   c.rec.exit_code = r.exit_code();
   std::string log_rel = "jobs/" + std::to_string(job.rec.id) + "/logs/chunk-" +
-                        std::to_string(c.rec.index) + ".attempt-" +
-                        std::to_string(c.rec.attempts) + ".log";
+                        std::to_string(c.rec.index) + ".attempt-" + std::to_string(c.rec.attempts) +
+                        ".log";
   if (!r.log_sha256().empty() && blobs_->Has(r.log_sha256())) {
     std::string dest = JoinPath(config_.storage_dir(), log_rel);
     if (MakeDirs(DirName(dest)).ok() && LinkOrCopy(blobs_->PathOf(r.log_sha256()), dest).ok()) {
@@ -832,8 +853,8 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
   } else {
     c.rec.error = error;
     c.rec.failed_hosts.push_back(servers_[render_server].rec.host);
-    int max_attempts = job.profile.max_attempts > 0 ? job.profile.max_attempts
-                                                    : config_.max_attempts;
+    int max_attempts =
+        job.profile.max_attempts > 0 ? job.profile.max_attempts : config_.max_attempts;
     spdlog::warn("job {} chunk {} attempt {} failed on '{}': {}", job.rec.id, c.rec.index,
                  c.rec.attempts, render_server, error);
     if (static_cast<int>(c.rec.failed_hosts.size()) < max_attempts) {
@@ -903,7 +924,8 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   WriteBatch batch;
   job.rec.state = JobState::kCancelled;
   job.rec.error = "cancelled by the client";
-  for (int idx : job.pending) FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
+  for (int idx : job.pending)
+    FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
   job.pending.clear();
   for (auto& c : job.chunks) {
     if (c.rec.state != ChunkState::kRunning) continue;
@@ -967,10 +989,9 @@ pb::JobInfo Scheduler::SummaryLocked(const Job& job) const {
   info.set_priority(job.rec.priority);
   info.set_submit_time_ms(job.rec.submit_time);
   info.set_finish_time_ms(job.rec.finish_time);
-  info.set_package(job.profile.package +
-                   (job.profile.package_version.MatchesAny()
-                        ? ""
-                        : " " + job.profile.package_version.text()));
+  info.set_package(job.profile.package + (job.profile.package_version.MatchesAny()
+                                              ? ""
+                                              : " " + job.profile.package_version.text()));
   info.set_frames(job.profile.frames.ToString());
   int total = 0, done = 0, running = 0, failed = 0;
   for (const auto& c : job.chunks) {

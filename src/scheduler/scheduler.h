@@ -159,12 +159,12 @@ class Scheduler {
 
   std::mutex mu_;
   std::condition_variable changed_cv_;
-  uint64_t version_ = 0;                      // GUARDED_BY(mu_)
-  int64_t next_job_id_ = 1;                   // GUARDED_BY(mu_)
-  std::map<int64_t, Job> jobs_;               // GUARDED_BY(mu_)
-  std::set<RunKey> runnable_;                 // GUARDED_BY(mu_) jobs with pending chunks
-  std::map<std::string, Server> servers_;     // GUARDED_BY(mu_)
-  std::map<std::string, Slot> slots_;         // GUARDED_BY(mu_)
+  uint64_t version_ = 0;                   // GUARDED_BY(mu_)
+  int64_t next_job_id_ = 1;                // GUARDED_BY(mu_)
+  std::map<int64_t, Job> jobs_;            // GUARDED_BY(mu_)
+  std::set<RunKey> runnable_;              // GUARDED_BY(mu_) jobs with pending chunks
+  std::map<std::string, Server> servers_;  // GUARDED_BY(mu_)
+  std::map<std::string, Slot> slots_;      // GUARDED_BY(mu_)
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -2,9 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>

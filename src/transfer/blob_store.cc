@@ -43,8 +43,8 @@ Result<std::unique_ptr<BlobStore::Writer>> BlobStore::BeginWrite(const std::stri
   return std::unique_ptr<Writer>(new Writer(this, sha256, size, tmp, fd));
 }
 
-BlobStore::Writer::Writer(const BlobStore* store, std::string sha256, int64_t size,
-                          std::string tmp, int fd)
+BlobStore::Writer::Writer(const BlobStore* store, std::string sha256, int64_t size, std::string tmp,
+                          int fd)
     : store_(store), sha256_(std::move(sha256)), size_(size), tmp_(std::move(tmp)), fd_(fd) {}
 
 BlobStore::Writer::~Writer() {

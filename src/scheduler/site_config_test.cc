@@ -1,0 +1,166 @@
+#include "scheduler/site_config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "util/fs.h"
+
+namespace ff {
+namespace {
+
+::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
+  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
+}
+
+class SiteConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<std::string> dir = MakeTempDir("ff-site-config-test");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_ = *dir;
+    path_ = JoinPath(dir_, "site.toml");
+  }
+  void TearDown() override {
+    if (!dir_.empty()) {
+      EXPECT_TRUE(RemoveAll(dir_).ok());
+    }
+  }
+
+  Result<SiteConfig> Load(const std::string& text) {
+    Status st = WriteFileAtomic(path_, text);
+    if (!st.ok()) return st;
+    return LoadSiteConfig(path_);
+  }
+  std::string Error(const std::string& text) {
+    auto cfg = Load(text);
+    EXPECT_FALSE(cfg.ok()) << text;
+    if (cfg.ok()) return "";
+    EXPECT_EQ(cfg.status().code(), StatusCode::kInvalidArgument) << cfg.status().ToString();
+    return cfg.status().message();
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+// The example from site_config.h, verbatim apart from the comments.
+constexpr const char* kHeaderExample = R"([site]
+name = "studio"
+root = "/srv/frameflow"
+
+[schedule_server]
+listen = "127.0.0.1:7450"
+heartbeat_timeout = "5s"
+reconnect_grace = "2s"
+max_attempts = 3
+max_upload = "8G"
+)";
+
+TEST_F(SiteConfigTest, HeaderExample) {
+  auto cfg = Load(kHeaderExample);
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->site_name, "studio");
+  EXPECT_EQ(cfg->root, "/srv/frameflow");
+  EXPECT_EQ(cfg->listen, "127.0.0.1:7450");
+  EXPECT_EQ(cfg->heartbeat_timeout_ms, 5000);
+  EXPECT_EQ(cfg->heartbeat_interval_ms, 1000);
+  EXPECT_EQ(cfg->reconnect_grace_ms, 2000);
+  EXPECT_EQ(cfg->max_attempts, 3);
+  EXPECT_EQ(cfg->max_upload_bytes, 8LL << 30);
+  EXPECT_EQ(cfg->db_path(), "/srv/frameflow/db/frameflow.db");
+  EXPECT_EQ(cfg->storage_dir(), "/srv/frameflow/storage");
+  EXPECT_EQ(cfg->blob_dir(), "/srv/frameflow/storage/blobs");
+  EXPECT_EQ(cfg->jobs_dir(), "/srv/frameflow/storage/jobs");
+  EXPECT_EQ(cfg->address_file(), "/srv/frameflow/schedule-server.addr");
+}
+
+TEST_F(SiteConfigTest, DefaultsAndOverrides) {
+  auto cfg = Load("[site]\nroot = \"/r\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  SiteConfig defaults;
+  EXPECT_EQ(cfg->site_name, "site");
+  EXPECT_EQ(cfg->listen, defaults.listen);
+  EXPECT_EQ(cfg->heartbeat_timeout_ms, defaults.heartbeat_timeout_ms);
+  EXPECT_EQ(cfg->heartbeat_interval_ms, defaults.heartbeat_interval_ms);
+  EXPECT_EQ(cfg->reconnect_grace_ms, defaults.reconnect_grace_ms);
+  EXPECT_EQ(cfg->max_attempts, defaults.max_attempts);
+  EXPECT_EQ(cfg->max_upload_bytes, defaults.max_upload_bytes);
+  EXPECT_FALSE(cfg->has_peers);
+
+  cfg = Load(R"([site]
+root = "/r"
+[schedule_server]
+listen = "0.0.0.0:0"
+heartbeat_timeout = 2
+heartbeat_interval = "250ms"
+reconnect_grace = 0.5
+max_attempts = 1
+max_upload = 1024
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->listen, "0.0.0.0:0");
+  EXPECT_EQ(cfg->heartbeat_timeout_ms, 2000);
+  EXPECT_EQ(cfg->heartbeat_interval_ms, 250);
+  EXPECT_EQ(cfg->reconnect_grace_ms, 500);
+  EXPECT_EQ(cfg->max_attempts, 1);
+  EXPECT_EQ(cfg->max_upload_bytes, 1024);
+}
+
+TEST_F(SiteConfigTest, RootIsRequired) {
+  EXPECT_TRUE(HasSubstr(Error(""), "site.root: is required"));
+  EXPECT_TRUE(HasSubstr(Error("[site]\nname = \"x\"\n"), "site.root: is required"));
+  std::string e = Error("[schedule_server]\nlisten = \"x\"\n");
+  EXPECT_TRUE(HasSubstr(e, "site.root: is required"));
+  EXPECT_TRUE(HasSubstr(e, path_));
+  // A top-level root is not [site] root.
+  e = Error("root = \"/r\"\n");
+  EXPECT_TRUE(HasSubstr(e, "site.toml:1: root: unknown key"));
+}
+
+TEST_F(SiteConfigTest, HeartbeatIntervalMustBeShorterThanTimeout) {
+  std::string e = Error(
+      "[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_timeout = \"1s\"\n"
+      "heartbeat_interval = \"1s\"\n");
+  EXPECT_TRUE(HasSubstr(e, "schedule_server.heartbeat_interval: must be shorter than"));
+  e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_interval = \"10s\"\n");
+  EXPECT_TRUE(HasSubstr(e, "heartbeat_interval"));
+  e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_timeout = \"500ms\"\n");
+  EXPECT_TRUE(HasSubstr(e, "heartbeat_interval"));
+  auto cfg = Load(
+      "[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_timeout = \"1s\"\n"
+      "heartbeat_interval = \"999ms\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+}
+
+TEST_F(SiteConfigTest, KeyErrorsNameFileLineAndKey) {
+  std::string e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nlisten = \"x\"\nlistne = 1\n");
+  EXPECT_EQ(e, path_ + ":5: schedule_server.listne: unknown key");
+  e = Error("[site]\nroot = \"/r\"\nowner = \"me\"\n");
+  EXPECT_EQ(e, path_ + ":3: site.owner: unknown key");
+  e = Error("[site]\nroot = \"/r\"\n[peers]\n");
+  EXPECT_TRUE(HasSubstr(e, "peers: unknown key"));
+  e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nmax_attempts = 0\n");
+  EXPECT_TRUE(HasSubstr(e, ":4: schedule_server.max_attempts: must be between 1 and 100"));
+  e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_timeout = \"5 seconds\"\n");
+  EXPECT_TRUE(HasSubstr(e, ":4: schedule_server.heartbeat_timeout:"));
+  e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nreconnect_grace = -1\n");
+  EXPECT_TRUE(HasSubstr(e, ":4: schedule_server.reconnect_grace: must be positive"));
+  e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nmax_upload = \"big\"\n");
+  EXPECT_TRUE(HasSubstr(e, ":4: schedule_server.max_upload:"));
+  e = Error("site = \"x\"\n");
+  EXPECT_TRUE(HasSubstr(e, ":1: site: must be a table"));
+  e = Error("[site]\nroot = [\"/r\"]\n");
+  EXPECT_TRUE(HasSubstr(e, ":2: site.root: must be a string"));
+}
+
+TEST_F(SiteConfigTest, MissingFile) {
+  auto cfg = LoadSiteConfig(JoinPath(dir_, "absent.toml"));
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(HasSubstr(cfg.status().message(), "absent.toml"));
+}
+
+}  // namespace
+}  // namespace ff
