@@ -2,6 +2,7 @@
 // separate processes on loopback (LocalSite), rendering real frames with
 // POV-Ray, Blender and command templates.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <map>
@@ -85,13 +86,14 @@ class SiteTest : public ::testing::Test {
 
   // A command-template job whose frames are copies of a small PNG, each
   // taking `seconds` to "render".
-  std::string SlowCopyJob(const std::string& frames, int chunk, const std::string& name) {
+  std::string SlowCopyJob(const std::string& frames, int chunk, const std::string& name,
+                          const std::string& extra = "") {
     std::string jobdir = dir_.path() + "/" + name;
     (void)MakeDirs(jobdir);
     (void)LinkOrCopy(testing::SourceDir() + "/examples/clock/textures/dial.png",
                      jobdir + "/plate.png");
     WriteText(jobdir + "/job.toml", "name = \"" + name + "\"\nframes = \"" + frames +
-                                        "\"\nchunk_size = " + std::to_string(chunk) +
+                                        "\"\nchunk_size = " + std::to_string(chunk) + "\n" + extra +
                                         "\n[package]\nname = \"slowcopy\"\n[render]\n"
                                         "scene = \"plate.png\"\noutput = \"out_####.png\"\n");
     return jobdir + "/job.toml";
@@ -247,18 +249,82 @@ TEST_F(SiteTest, BlenderJobRendersAcrossTwoServersAndMissingTextureFails) {
   EXPECT_TRUE(StoredFiles(failed.storage_dir()).empty()) << "a pink frame was delivered";
 }
 
-TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServers) {
+TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServersAndNotifies) {
+  // A webhook receiver on loopback, port picked by the kernel.
+  httplib::Server hook;
+  std::mutex hook_mu;
+  std::string hook_body;
+  hook.Post("/done", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(hook_mu);
+    hook_body = req.body;
+    res.status = 204;
+  });
+  int port = hook.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread hook_thread([&] { hook.listen_after_bind(); });
+
   LocalSiteOptions opts;
   opts.probe = {};
   opts.render_server_extra = SlowCopyPackage(0.1);
   StartSite(opts);
-  int64_t id = Submit(SlowCopyJob("1-8", 2, "copies"));
+  std::string marker = dir_.path() + "/notified.txt";
+  int64_t id = Submit(SlowCopyJob(
+      "1-8", 2, "copies",
+      "[[notify]]\nwebhook = \"http://127.0.0.1:" + std::to_string(port) +
+          "/done\"\ncommand = \"echo $FRAMEFLOW_JOB_ID $FRAMEFLOW_JOB_STATE > " + marker + "\"\n"));
   pb::JobInfo job = Wait(id);
   ASSERT_EQ(job.state(), "done") << job.error();
   EXPECT_EQ(FramesByServer(job).size(), 2u);
   auto stored = StoredFiles(job.storage_dir());
   EXPECT_EQ(stored.size(), 8u);
   EXPECT_TRUE(PathExists(job.storage_dir() + "/out_0008.png"));
+
+  // The client is told: the command ran with the job in its environment and
+  // the webhook got a JSON body.
+  EXPECT_TRUE(WaitUntil([&] { return ReadFile(marker).ok(); }, 10000));
+  EXPECT_EQ(ReadFile(marker).ok() ? *ReadFile(marker) : "", std::to_string(id) + " done\n");
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        std::lock_guard<std::mutex> lock(hook_mu);
+        return !hook_body.empty();
+      },
+      15000));
+  {
+    std::lock_guard<std::mutex> lock(hook_mu);
+    EXPECT_NE(hook_body.find("\"state\":\"done\""), std::string::npos) << hook_body;
+    EXPECT_NE(hook_body.find("\"job_id\":" + std::to_string(id)), std::string::npos) << hook_body;
+  }
+  hook.stop();
+  hook_thread.join();
+}
+
+TEST_F(SiteTest, CancelKillsRunningChunksAndStopsTheJob) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_server_extra = SlowCopyPackage(60);
+  StartSite(opts);
+  int64_t id = Submit(SlowCopyJob("1-6", 1, "longjob"));
+  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_running() == 2; }, 30000));
+  auto r = RunFrameflow({"cancel", std::to_string(id), "--site", site_->site_root()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("cancelled"), std::string::npos);
+  // The renderers (60 s sleeps) are killed: both slots report back long
+  // before the sleeps would have ended, and take new work.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pb::JobInfo j = Get(id);
+        for (const auto& c : j.chunks()) {
+          if (c.state() == "running") return false;
+        }
+        return true;
+      },
+      20000));
+  pb::JobInfo job = Get(id);
+  EXPECT_EQ(job.state(), "cancelled");
+  EXPECT_TRUE(StoredFiles(job.storage_dir()).empty());
+  for (const auto& c : job.chunks()) EXPECT_EQ(c.state(), "cancelled");
+  auto wait = RunFrameflow({"wait", std::to_string(id), "--site", site_->site_root()});
+  EXPECT_EQ(wait.exit_code, 1);
 }
 
 TEST_F(SiteTest, JobForMissingPackageStaysQueuedAndShowSaysWhy) {

@@ -146,6 +146,7 @@ Status Scheduler::Resume() {
       }
     }
     if (!JobStateFinal(jr.state)) ++resumed;
+    job.notified = JobStateFinal(jr.state);
     int64_t id = jr.id;
     jobs_[id] = std::move(job);
     UpdateRunnableLocked(jobs_[id]);
@@ -190,6 +191,12 @@ void Scheduler::CommitOrDie(const WriteBatch& batch, const char* what) {
     spdlog::critical("cannot record {} in the resource database: {}; exiting", what, st.message());
     std::_Exit(70);
   }
+}
+
+void Scheduler::NotifyIfEndedLocked(Job& job) {
+  if (job.notified || !JobStateFinal(job.rec.state)) return;
+  job.notified = true;
+  if (!job.profile.notify.empty()) notifier_.JobEnded(SummaryLocked(job), job.profile.notify);
 }
 
 void Scheduler::BumpLocked() {
@@ -867,6 +874,7 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
   }
   MaybeFinishJobLocked(job, batch);
   CommitOrDie(batch, "chunk result");
+  NotifyIfEndedLocked(job);
   DispatchLocked();
   BumpLocked();
 }
@@ -950,6 +958,7 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   batch.job_updates.push_back(job.rec);
   UpdateRunnableLocked(job);
   CommitOrDie(batch, "job cancel");
+  NotifyIfEndedLocked(job);
   spdlog::info("job {} cancelled", job_id);
   BumpLocked();
   return SummaryLocked(job);

@@ -39,6 +39,7 @@
 #include "core/job_profile.h"
 #include "core/status.h"
 #include "rpc/frameflow.pb.h"
+#include "scheduler/notifier.h"
 #include "scheduler/site_config.h"
 #include "store/resource_db.h"
 #include "transfer/blob_store.h"
@@ -112,6 +113,7 @@ class Scheduler {
     std::deque<int> pending;  // queued chunk indices; retries go to the front
     int running = 0;
     int final_chunks = 0;
+    bool notified = false;  // notify targets fired for the final state
   };
   struct Slot {
     SlotRecord rec;
@@ -150,6 +152,9 @@ class Scheduler {
   frameflow::v1::JobInfo SummaryLocked(const Job& job) const;
   std::string JobDir(int64_t id) const;
   void BumpLocked();
+  // Fires the job's notify targets once it is final. REQUIRES: the final
+  // state is committed.
+  void NotifyIfEndedLocked(Job& job);
   void TimeoutLoop();
 
   const SiteConfig config_;
@@ -165,6 +170,8 @@ class Scheduler {
   std::set<RunKey> runnable_;              // GUARDED_BY(mu_) jobs with pending chunks
   std::map<std::string, Server> servers_;  // GUARDED_BY(mu_)
   std::map<std::string, Slot> slots_;      // GUARDED_BY(mu_)
+
+  Notifier notifier_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
