@@ -111,7 +111,7 @@ class SiteTest : public ::testing::Test {
 TEST_F(SiteTest, PovrayAnimationSplitsAcrossTwoRenderServers) {
   LocalSiteOptions opts;
   opts.probe = {"povray"};
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   int64_t id = Submit(testing::SourceDir() + "/examples/clock/clock.toml");
   pb::JobInfo job = Wait(id);
   ASSERT_EQ(job.state(), "done") << job.error();
@@ -211,7 +211,7 @@ bpy.ops.wm.save_as_mainfile(filepath=out)
 TEST_F(SiteTest, BlenderJobRendersAcrossTwoServersAndMissingTextureFails) {
   LocalSiteOptions opts;
   opts.probe = {"blender"};
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   std::string jobdir = dir_.path() + "/blender";
   (void)MakeDirs(jobdir);
   MakeBlendScene(jobdir, "anim.blend", "");
@@ -266,7 +266,7 @@ TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServersAndNotifies) {
   LocalSiteOptions opts;
   opts.probe = {};
   opts.render_server_extra = SlowCopyPackage(0.1);
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   std::string marker = dir_.path() + "/notified.txt";
   int64_t id = Submit(SlowCopyJob(
       "1-8", 2, "copies",
@@ -302,7 +302,7 @@ TEST_F(SiteTest, CancelKillsRunningChunksAndStopsTheJob) {
   LocalSiteOptions opts;
   opts.probe = {};
   opts.render_server_extra = SlowCopyPackage(60);
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   int64_t id = Submit(SlowCopyJob("1-6", 1, "longjob"));
   ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_running() == 2; }, 30000));
   auto r = RunFrameflow({"cancel", std::to_string(id), "--site", site_->site_root()});
@@ -331,7 +331,7 @@ TEST_F(SiteTest, JobForMissingPackageStaysQueuedAndShowSaysWhy) {
   LocalSiteOptions opts;
   opts.probe = {"povray"};
   opts.render_servers = 1;
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   std::string jobdir = dir_.path() + "/maya";
   WriteText(jobdir + "/scene.ma", "// maya scene\n");
   WriteText(jobdir + "/job.toml",
@@ -354,7 +354,7 @@ TEST_F(SiteTest, KilledRenderServerChunksAreRequeuedAndJobCompletes) {
   opts.heartbeat_timeout = "2s";
   opts.heartbeat_interval = "250ms";
   opts.reconnect_grace = "1s";
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   int64_t id = Submit(SlowCopyJob("1-16", 2, "killrs"));
   // Wait until rs1 is rendering a chunk, then kill it without warning.
   ASSERT_TRUE(WaitUntil(
@@ -389,7 +389,7 @@ TEST_F(SiteTest, ScheduleServerKilledAndRestartedMidJobLosesNothing) {
   opts.render_server_extra = SlowCopyPackage(0.3);
   opts.heartbeat_timeout = "3s";
   opts.heartbeat_interval = "250ms";
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   int64_t id = Submit(SlowCopyJob("1-20", 2, "killss"));
   ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_done() >= 4; }, 30000));
   site_->StopScheduleServer(SIGKILL);
@@ -415,7 +415,7 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
   opts.probe = {};
   opts.render_servers = 1;
   opts.render_server_extra = SlowCopyPackage(0);
-  StartSite(opts);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   // An accepted job first: nothing refused later may disturb it.
   int64_t good = Submit(SlowCopyJob("1-2", 1, "good"));
   ASSERT_EQ(Wait(good).state(), "done");

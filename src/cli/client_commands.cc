@@ -132,7 +132,8 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
   std::set<std::string> need(missing.begin(), missing.end());
   for (size_t i = 0; i < paths.size(); ++i) {
     if (!need.erase(shas[i])) continue;
-    FF_RETURN_IF_ERROR(UploadFileBlob(stub, paths[i], shas[i], sizes[i]));
+    FF_RETURN_IF_ERROR(UploadFileBlob(stub, paths[i], shas[i], sizes[i])
+                           .WithContext(source + ": uploading '" + req.files(i).path() + "'"));
   }
   pb::SubmitResponse resp;
   grpc::ClientContext ctx;
@@ -209,7 +210,9 @@ Status FetchOutputs(pb::ScheduleServer::Stub* stub, int64_t job_id, const std::s
       auto sha = Sha256File(dest);
       if (sha.ok() && *sha == o.sha256()) continue;  // already fetched
     }
-    FF_RETURN_IF_ERROR(DownloadBlobToFile(stub, o.sha256(), dest));
+    FF_RETURN_IF_ERROR(
+        DownloadBlobToFile(stub, o.sha256(), dest)
+            .WithContext("fetching frame " + std::to_string(o.frame()) + " to " + dest));
   }
   if (count) *count = outs.outputs_size();
   return Status::Ok();

@@ -18,6 +18,13 @@ std::string ExpandOutputPattern(const std::string& pattern, int64_t frame) {
 
 namespace {
 
+// Frame numbers from renderer output; absurd lengths map to -1 instead of
+// throwing (output is untrusted text).
+int64_t ParseFrameNumber(const std::string& digits) {
+  if (digits.empty() || digits.size() > 12) return -1;
+  return std::strtoll(digits.c_str(), nullptr, 10);
+}
+
 bool LooksLikeError(const std::string& line) {
   static const std::regex re("(error|cannot|can't|failed|not found|fatal)", std::regex::icase);
   return std::regex_search(line, re);
@@ -38,7 +45,8 @@ Result<std::map<int64_t, std::string>> ScanNumbered(const std::string& dir,
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
       continue;
     }
-    out[std::stoll(digits)] = JoinPath(dir, n);
+    if (digits.size() > 12) continue;
+    out[ParseFrameNumber(digits)] = JoinPath(dir, n);
   }
   return out;
 }
@@ -87,7 +95,7 @@ class PovrayAdapter final : public PackageAdapter {
     std::smatch m;
     if (std::regex_search(line, m, re)) {
       if (s->current_frame != -1) ++s->frames_done;
-      s->current_frame = std::stoll(m[1].str());
+      s->current_frame = ParseFrameNumber(m[1].str());
     } else if (IsBenign(line)) {
       // Matches the error pattern but is printed by every run.
     } else if (LooksLikeError(line)) {
@@ -168,7 +176,7 @@ class BlenderAdapter final : public PackageAdapter {
     if (line.rfind("Saved: '", 0) == 0) {
       ++s->frames_done;
     } else if (std::regex_search(line, m, fra)) {
-      s->current_frame = std::stoll(m[1].str());
+      s->current_frame = ParseFrameNumber(m[1].str());
     } else if (LooksLikeError(line)) {
       s->last_error_line = line;
     }

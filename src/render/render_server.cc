@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kMaxLogBytes = 8 << 20;   // per chunk attempt, in memory
 constexpr int64_t kProgressEveryMs = 250;  // progress messages per chunk
 constexpr int64_t kUnconfirmedKeepMs = 60'000;
+constexpr int64_t kCancelGraceMs = 2000;  // SIGTERM -> SIGKILL on cancel
 // How long file transfers wait for a schedule server that is away.
 constexpr int64_t kScheduleServerWaitMs = 120'000;
 
@@ -146,12 +147,12 @@ pb::Register RenderServer::MakeRegister() {
     s->set_cores(w->config.cores);
     s->set_memory_bytes(w->config.memory_bytes);
     s->set_gpus(w->config.gpus);
-    const auto& a = w->current ? w->current : w->next;
-    if (a) {
+    for (const auto* a : {&w->current, &w->next}) {
+      if (!*a) continue;
       auto* r = reg.add_running();
-      r->set_job_id(a->job_id());
-      r->set_chunk(a->chunk());
-      r->set_attempt(a->attempt());
+      r->set_job_id((*a)->job_id());
+      r->set_chunk((*a)->chunk());
+      r->set_attempt((*a)->attempt());
       r->set_slot(w->id);
     }
   }
@@ -176,7 +177,15 @@ void RenderServer::DeliverResult(const pb::ChunkResult& r) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t now = clock_->MonotonicMillis();
-    while (!unconfirmed_.empty() && now - unconfirmed_.front().first > kUnconfirmedKeepMs) {
+    bool connected;
+    {
+      std::lock_guard<std::mutex> stream_lock(stream_mu_);
+      connected = stream_ != nullptr;
+    }
+    // While connected, results sent long ago have arrived (the stream is
+    // ordered); while disconnected nothing is dropped.
+    while (connected && !unconfirmed_.empty() &&
+           now - unconfirmed_.front().first > kUnconfirmedKeepMs) {
       unconfirmed_.pop_front();
     }
     unconfirmed_.emplace_back(now, r);
@@ -331,7 +340,10 @@ void RenderServer::HandleCancel(const pb::CancelChunk& c) {
     if (matches(w->next)) w->next.reset();
     if (matches(w->current)) {
       w->cancel_reason = c.reason().empty() ? "cancelled" : c.reason();
-      if (w->process) w->process->KillTree(2000);
+      w->cancel_at_ms = clock_->MonotonicMillis();
+      // SIGTERM now; the slot's own thread escalates to SIGKILL after the
+      // grace period, so this reader thread never blocks.
+      if (w->process) ::kill(-w->process->pid(), SIGTERM);
       spdlog::info("cancelling {}: {}", ChunkName(*w->current), w->cancel_reason);
     }
   }
@@ -409,6 +421,11 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   result.set_attempt(a.attempt());
   result.set_started_ms(clock_->UnixMillis());
   const std::string name = ChunkName(a);
+  if (a.frames_size() == 0) {
+    result.set_ok(false);
+    result.set_error("assignment has no frames");
+    return result;
+  }
   spdlog::info("{}: rendering frames {}..{} ({} frame(s)) on slot {}", name, a.frames(0),
                a.frames(a.frames_size() - 1), a.frames_size(), w->id);
 
@@ -507,6 +524,11 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
           }
           send_progress(false);
+          std::lock_guard<std::mutex> lock(mu_);
+          if (!w->cancel_reason.empty() && w->process &&
+              clock_->MonotonicMillis() - w->cancel_at_ms > kCancelGraceMs) {
+            w->process->KillTree(0);
+          }
         }
       });
       int code = (*proc)->Wait();
@@ -571,7 +593,8 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   };
   if (result.ok()) {
     auto outputs = adapter_it->second->FindOutputs(spec);
-    for (int i = 0; i < result.outputs_size(); ++i) {
+    if (!outputs.ok()) fail(-1, outputs.status().message());
+    for (int i = 0; outputs.ok() && i < result.outputs_size(); ++i) {
       const int64_t frame = result.outputs(i).frame();
       Status up = upload((*outputs)[frame], result.outputs(i).sha256(), result.outputs(i).size());
       if (!up.ok()) {

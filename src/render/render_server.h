@@ -60,6 +60,7 @@ class RenderServer {
     std::optional<frameflow::v1::Assignment> current;  // GUARDED_BY(mu_)
     RunningProcess* process = nullptr;                 // GUARDED_BY(mu_)
     std::string cancel_reason;                         // GUARDED_BY(mu_)
+    int64_t cancel_at_ms = 0;                          // GUARDED_BY(mu_)
   };
 
   void SlotLoop(SlotWorker* w);

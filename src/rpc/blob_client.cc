@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "rpc/grpc_status.h"
@@ -66,8 +67,11 @@ Status UploadFileBlob(pb::ScheduleServer::Stub* stub, const std::string& path,
 Status DownloadBlobToFile(pb::ScheduleServer::Stub* stub, const std::string& sha256,
                           const std::string& dest) {
   FF_RETURN_IF_ERROR(MakeDirs(DirName(dest)));
-  std::string tmp = dest + ".part." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Unique per download: several slots may fetch the same blob at once.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp =
+      dest + ".part." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create", tmp, errno);
   grpc::ClientContext ctx;
   pb::DownloadBlobRequest req;

@@ -9,6 +9,10 @@
 
 namespace ff {
 
+namespace {
+constexpr int kCommandTimeoutSeconds = 60;
+}  // namespace
+
 Notifier::Notifier() {
   thread_ = std::thread([this] { Loop(); });
 }
@@ -103,7 +107,23 @@ void Notifier::Deliver(const Delivery& d) {
                    proc.status().message());
       return;
     }
+    // A hanging command must not hold up later notifications or shutdown.
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(m);
+      if (!cv.wait_for(lock, std::chrono::seconds(kCommandTimeoutSeconds), [&] { return done; })) {
+        (*proc)->KillTree(0);
+      }
+    });
     int code = (*proc)->Wait();
+    {
+      std::lock_guard<std::mutex> lock(m);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
     if (code == 0) {
       spdlog::info("job {}: notify command ran", job.job_id());
     } else {

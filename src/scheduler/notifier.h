@@ -5,9 +5,9 @@
 //
 // Deliveries run on the notifier's own thread so a slow webhook never holds
 // up dispatch. A webhook is tried up to 3 times (5 s timeout each); failures
-// are logged. Delivery is at-most-once per schedule server life: a job that
-// ends while the server is down is not re-announced after restart.
-// Thread-safety: JobEnded() may be called from any thread.
+// are logged; a command is killed after 60 s. Delivery is at-most-once per schedule server life: a
+// job that ends while the server is down is not re-announced after restart. Thread-safety:
+// JobEnded() may be called from any thread.
 #pragma once
 
 #include <condition_variable>

@@ -503,6 +503,34 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
     return InvalidArgument("register: slots: render server '" + reg.render_server() +
                            "' offers no render slots");
   }
+  // Validate everything before touching state: a bad registration is refused,
+  // never allowed to reach the database (where it would stop the server).
+  if (reg.render_server().find('/') != std::string::npos) {
+    return InvalidArgument("register: render_server: name '" + reg.render_server() +
+                           "' must not contain '/'");
+  }
+  if (reg.host().empty()) {
+    return InvalidArgument("register: host: render server '" + reg.render_server() +
+                           "' did not name its host");
+  }
+  {
+    std::set<std::string> names;
+    for (int i = 0; i < reg.slots_size(); ++i) {
+      const std::string& n = reg.slots(i).name();
+      if (n.empty() || n.find('/') != std::string::npos || !names.insert(n).second) {
+        return InvalidArgument("register: slots[" + std::to_string(i) + "].name: '" + n +
+                               "' is empty, contains '/' or is used twice");
+      }
+    }
+    names.clear();
+    for (int i = 0; i < reg.packages_size(); ++i) {
+      const std::string& n = reg.packages(i).name();
+      if (n.empty() || !names.insert(n).second) {
+        return InvalidArgument("register: packages[" + std::to_string(i) + "].name: '" + n +
+                               "' is empty or used twice");
+      }
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->MonotonicMillis();
   Server& s = servers_[reg.render_server()];
@@ -536,7 +564,9 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   for (auto& [id, job] : jobs_) {
     for (auto& c : job.chunks) {
       if (c.rec.state != ChunkState::kRunning || c.rec.render_server != s.rec.name) continue;
-      if (offered_slots.count(c.rec.slot) &&
+      // A cancelled job's chunk is not kept: it stays in still_running so the
+      // (possibly lost) cancel is sent again below.
+      if (job.rec.state != JobState::kCancelled && offered_slots.count(c.rec.slot) &&
           still_running.erase({job.rec.id, c.rec.index, c.rec.attempts})) {
         kept_slot_work[c.rec.slot] = {job.rec.id, c.rec.index};
       } else {
@@ -935,6 +965,7 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   for (int idx : job.pending)
     FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
   job.pending.clear();
+  std::vector<std::pair<RenderServerLink*, pb::ScheduleServerMessage>> cancels;
   for (auto& c : job.chunks) {
     if (c.rec.state != ChunkState::kRunning) continue;
     auto st = servers_.find(c.rec.render_server);
@@ -945,7 +976,7 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
       cancel->set_chunk(c.rec.index);
       cancel->set_attempt(c.rec.attempts);
       cancel->set_reason("job cancelled");
-      st->second.link->Send(msg);
+      cancels.emplace_back(st->second.link.get(), std::move(msg));
     } else {
       // Nobody is there to report back: the chunk ends now.
       FreeSlotLocked(c.rec.render_server, job_id, c.rec.index);
@@ -958,6 +989,8 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   batch.job_updates.push_back(job.rec);
   UpdateRunnableLocked(job);
   CommitOrDie(batch, "job cancel");
+  // Renderers are stopped only once the cancel is durable.
+  for (auto& [link, msg] : cancels) link->Send(msg);
   NotifyIfEndedLocked(job);
   spdlog::info("job {} cancelled", job_id);
   BumpLocked();

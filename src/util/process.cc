@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace ff {
@@ -62,6 +64,10 @@ class PosixProcess final : public RunningProcess {
       cv_.notify_all();
       // Descendants still holding the pipe open would keep the reader alive.
       ::kill(-pid_, SIGKILL);
+      // Reap group members re-parented to us (render servers are child
+      // subreapers), so no zombies pile up.
+      while (::waitpid(-pid_, nullptr, 0) > 0 || errno == EINTR) {
+      }
       if (reader_.joinable()) reader_.join();
       code_ = WIFEXITED(status) ? WEXITSTATUS(status)
                                 : (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255);
@@ -117,7 +123,13 @@ class PosixLauncher final : public ProcessLauncher {
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<std::string> env_store;
-    for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+    // Extra entries replace inherited ones of the same name.
+    auto key_of = [](const std::string& e) { return e.substr(0, e.find('=')); };
+    std::set<std::string> overridden;
+    for (const auto& e : spec.env) overridden.insert(key_of(e));
+    for (char** e = environ; *e; ++e) {
+      if (!overridden.count(key_of(*e))) env_store.emplace_back(*e);
+    }
     for (const auto& e : spec.env) env_store.push_back(e);
     std::vector<char*> envp;
     for (auto& e : env_store) envp.push_back(e.data());
@@ -128,6 +140,7 @@ class PosixLauncher final : public ProcessLauncher {
       ::close(fds[1]);
       return ErrnoError("cannot create pipe", "", errno);
     }
+    const pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) {
       int e = errno;
@@ -139,6 +152,11 @@ class PosixLauncher final : public ProcessLauncher {
     }
     if (pid == 0) {
       ::setsid();
+      // Renderers must not outlive a crashed render server (the thread that
+      // started them): they would keep writing into work directories the
+      // restarted server removes, on cores it hands out again.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
       int devnull = ::open("/dev/null", O_RDONLY);
       if (devnull >= 0) ::dup2(devnull, 0);
       ::dup2(fds[1], 1);
