@@ -1363,7 +1363,50 @@ TEST_F(SchedulerTest, RegisterValidatesItsInput) {
   Status st = sched_->Register(reg, link);
   EXPECT_FALSE(st.ok());
   EXPECT_TRUE(HasSubstr(st.message(), "offers no render slots"));
+  // Fields the database would refuse are refused here, naming the field,
+  // before any state changes.
+  reg = MakeRegister("rs-a", "");
+  st = sched_->Register(reg, link);
+  EXPECT_TRUE(HasSubstr(st.message(), "register: host")) << st.ToString();
+  reg = MakeRegister("rs-a", "host-a", {SlotOf("s0"), SlotOf("s0")});
+  st = sched_->Register(reg, link);
+  EXPECT_TRUE(HasSubstr(st.message(), "slots[1].name")) << st.ToString();
+  reg = MakeRegister("rs-a", "host-a", {SlotOf("a/b")});
+  EXPECT_FALSE(sched_->Register(reg, link).ok());
+  reg = MakeRegister("rs/a", "host-a");
+  EXPECT_FALSE(sched_->Register(reg, link).ok());
+  reg = MakeRegister("rs-a", "host-a", {SlotOf("s0")}, {{"povray", "3.7"}, {"povray", "3.8"}});
+  st = sched_->Register(reg, link);
+  EXPECT_TRUE(HasSubstr(st.message(), "packages[1].name")) << st.ToString();
   EXPECT_EQ(sched_->ListHosts().hosts_size(), 0);
+  EXPECT_TRUE(link->Messages().empty());
+}
+
+TEST_F(SchedulerTest, LostCancelIsSentAgainWhenTheServerReRegisters) {
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  Desc d;
+  d.frames = "1-2";
+  d.chunk_size = 2;
+  int64_t id = Submit(d);
+  auto got = a->TakeAssignments();
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(sched_->Cancel(id).ok());
+  // The stream drops before the cancel reached the render server, which
+  // comes back still rendering the chunk.
+  sched_->OnDisconnect("rs-a", a.get());
+  pb::Register again = MakeRegister("rs-a", "host-a");
+  auto* r = again.add_running();
+  r->set_job_id(id);
+  r->set_chunk(0);
+  r->set_attempt(got[0].attempt());
+  r->set_slot(got[0].slot());
+  auto b = Connect(again);
+  auto cancels = b->Cancels();
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].job_id(), id);
+  pb::JobInfo info = Detail(id);
+  EXPECT_EQ(info.state(), "cancelled");
+  EXPECT_EQ(info.chunks(0).state(), "cancelled");
 }
 
 TEST_F(SchedulerTest, ReconnectClaimingAChunkOnASlotItNoLongerOffers) {
