@@ -440,7 +440,7 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
       {"priority.toml", "name = \"x\"\nframes = \"1\"\npriority = 400\n" + pkg + render,
        "priority"},
       {"remote.toml", "name = \"x\"\nframes = \"1\"\nplacement = \"remote\"\n" + pkg + render,
-       "no remote site is configured"},
+       "no remote site configured"},
   };
   for (const auto& c : cases) {
     WriteText(d + "/" + c.file, c.text);

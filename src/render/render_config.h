@@ -9,7 +9,7 @@
 //   [[slots]]                          # default: one slot with all cores
 //   name = "0"
 //   cores = 1
-//   memory = "2G"
+//   memory = "2G"                    # default: an equal share of the host
 //   gpus = 0
 //   count = 2                          # optional: N slots "<name>-0".."<name>-N-1"
 //

@@ -96,7 +96,10 @@ Status RenderServer::Init() {
   for (const auto& sc : slots) {
     auto w = std::make_unique<SlotWorker>();
     w->config = sc;
-    if (w->config.memory_bytes == 0) w->config.memory_bytes = hardware_.memory_bytes;
+    // Unspecified memory: an equal share of the host's.
+    if (w->config.memory_bytes == 0) {
+      w->config.memory_bytes = hardware_.memory_bytes / static_cast<int64_t>(slots.size());
+    }
     w->id = config_.name + "/" + sc.name;
     slots_.push_back(std::move(w));
   }

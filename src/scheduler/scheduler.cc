@@ -232,9 +232,8 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(request.description(), source));
   if (profile.placement != Placement::kLocal && !config_.has_peers) {
     return FailedPrecondition(source + ": placement: \"" + PlacementName(profile.placement) +
-                              "\" needs a remote site, but no remote site is configured for "
-                              "site '" +
-                              config_.site_name + "'; use placement = \"local\"");
+                              "\" refused: no remote site configured for site '" +
+                              config_.site_name + "' (it has no peers); use placement = \"local\"");
   }
   // Every file the description names must have been uploaded, whole.
   std::map<std::string, const pb::JobFile*> uploaded;

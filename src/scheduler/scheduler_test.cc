@@ -1275,7 +1275,7 @@ TEST_F(SchedulerTest, RemotePlacementWithoutPeersIsRefused) {
   auto id = sched_->Submit(Request(d));
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(HasSubstr(id.status().message(), "no remote site is configured"));
+  EXPECT_TRUE(HasSubstr(id.status().message(), "no remote site configured"));
   EXPECT_TRUE(HasSubstr(id.status().message(), "shot.toml"));
   EXPECT_TRUE(sched_->ListJobs(true).empty());
 }
