@@ -4,20 +4,10 @@
 #include <iterator>
 #include <utility>
 
+#include "core/text.h"
+
 namespace ff {
 namespace {
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Reads one comma-free item: N | A-B | A-BxS, whitespace allowed between
 // tokens but not inside a number.

@@ -9,22 +9,12 @@
 #include <set>
 #include <utility>
 
+#include "core/text.h"
+
 namespace ff {
 namespace {
 
 constexpr int kMaxNameLength = 64;
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Text safe to quote in an error message: control bytes become \xNN.
 std::string Printable(std::string_view s) {

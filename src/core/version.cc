@@ -4,20 +4,10 @@
 #include <climits>
 #include <utility>
 
+#include "core/text.h"
+
 namespace ff {
 namespace {
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 int Part(const Version& v, size_t i) { return i < v.parts.size() ? v.parts[i] : 0; }
 
