@@ -100,15 +100,10 @@ Status LocalSite::StartRenderServer(int index) {
 void LocalSite::StopRenderServer(int index, int signal) {
   auto& p = render_servers_[static_cast<size_t>(index)];
   if (!p) return;
+  // After SIGKILL its renderers die with it (they carry a parent-death
+  // signal), as they would on a crashed host.
   ::kill(p->pid(), signal);
-  if (signal == SIGKILL) {
-    // A killed render server leaves its renderers orphaned in their own
-    // process groups, exactly as a crashed host would; the test harness
-    // cleans them up so nothing outlives the test.
-    p->Wait();
-  } else {
-    p->Wait();
-  }
+  p->Wait();
   p.reset();
 }
 

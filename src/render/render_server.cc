@@ -506,9 +506,6 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
         adapter_it->second->ObserveLine(line, &progress);
         if (log.size() < kMaxLogBytes) log += line + "\n";
         if (pending_lines.size() < 2000) pending_lines.push_back(line);
-        if (clock_->MonotonicMillis() - last_sent >= kProgressEveryMs) {
-          // Sent from the reader thread; never while holding progress_mu.
-        }
       });
       if (!proc.ok()) {
         fail(-1, proc.status().message());
