@@ -5,8 +5,10 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "cli/local_site.h"
 #include "render/image_check.h"
@@ -325,6 +327,51 @@ TEST_F(SiteTest, CancelKillsRunningChunksAndStopsTheJob) {
   for (const auto& c : job.chunks()) EXPECT_EQ(c.state(), "cancelled");
   auto wait = RunFrameflow({"wait", std::to_string(id), "--site", site_->site_root()});
   EXPECT_EQ(wait.exit_code, 1);
+}
+
+// The renderer's whole process tree dies on cancel and on render server
+// shutdown. The renderer records its pid (it execs into `sleep`).
+TEST_F(SiteTest, CancelAndShutdownKillTheRenderersProcessTree) {
+  std::string pids = dir_.path() + "/pids";
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra =
+      "[[packages]]\nname = \"pidsleep\"\nversion = \"1\"\ncommand = \"/bin/sh -c 'echo $$ >> " +
+      pids + "; exec sleep 60' {frame}\"\n";
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  auto write_job = [&](const std::string& name) {
+    std::string jobdir = dir_.path() + "/" + name;
+    WriteText(jobdir + "/scene.txt", "x");
+    WriteText(jobdir + "/job.toml", "name = \"" + name +
+                                        "\"\nframes = \"1\"\n[package]\nname = \"pidsleep\"\n"
+                                        "[render]\nscene = \"scene.txt\"\noutput = \"f_#.png\"\n");
+    return jobdir + "/job.toml";
+  };
+  auto nth_pid = [&](size_t n) -> pid_t {
+    auto text = ReadFile(pids);
+    if (!text.ok()) return 0;
+    std::istringstream in(*text);
+    pid_t pid = 0;
+    for (size_t i = 0; i < n && in >> pid; ++i) {
+    }
+    return pid;
+  };
+  auto dead = [](pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; };
+
+  int64_t first = Submit(write_job("cancelme"));
+  ASSERT_TRUE(WaitUntil([&] { return nth_pid(1) > 0; }, 30000));
+  pid_t renderer = nth_pid(1);
+  EXPECT_FALSE(dead(renderer));
+  auto r = RunFrameflow({"cancel", std::to_string(first), "--site", site_->site_root()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(WaitUntil([&] { return dead(renderer); }, 10000)) << "renderer survived cancel";
+
+  Submit(write_job("shutdown"));
+  ASSERT_TRUE(WaitUntil([&] { return nth_pid(2) > 0 && nth_pid(2) != renderer; }, 30000));
+  pid_t second = nth_pid(2);
+  site_->StopRenderServer(0, SIGTERM);
+  EXPECT_TRUE(WaitUntil([&] { return dead(second); }, 10000)) << "renderer survived shutdown";
 }
 
 TEST_F(SiteTest, JobForMissingPackageStaysQueuedAndShowSaysWhy) {
