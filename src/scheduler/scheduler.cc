@@ -86,7 +86,7 @@ Status Scheduler::Resume() {
     for (auto& p : packages) {
       if (p.host == r.host) s.packages.push_back(p);
     }
-    s.last_seen_ms = now;
+    last_seen_[r.name] = {now, clock_->UnixMillis()};
     s.disconnected_ms = now;
     s.grace_ms = config_.heartbeat_timeout_ms;
     servers_[r.name] = std::move(s);
@@ -531,7 +531,6 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
-  const int64_t now = clock_->MonotonicMillis();
   Server& s = servers_[reg.render_server()];
   if (s.link && s.link != link) {
     spdlog::warn("render server '{}' registered again; closing its previous stream",
@@ -539,7 +538,7 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
     s.link->Close();
   }
   s.link = link;
-  s.last_seen_ms = now;
+  Touch(reg.render_server());
   s.rec.name = reg.render_server();
   s.rec.host = reg.host();
   s.rec.status = ServerStatus::kUp;
@@ -628,22 +627,12 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   return Status::Ok();
 }
 
-void Scheduler::OnHeartbeat(const std::string& render_server) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = servers_.find(render_server);
-  if (it == servers_.end()) return;
-  Server& s = it->second;
-  s.last_seen_ms = clock_->MonotonicMillis();
-  // The heartbeat time is recorded at most every few seconds: it is for
-  // people reading `hosts`, liveness itself is judged in memory.
-  int64_t now_unix = clock_->UnixMillis();
-  if (now_unix - s.rec.last_heartbeat >= 5000) {
-    s.rec.last_heartbeat = now_unix;
-    WriteBatch batch;
-    batch.render_servers.push_back(s.rec);
-    CommitOrDie(batch, "heartbeat");
-  }
+void Scheduler::Touch(const std::string& render_server) {
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  last_seen_[render_server] = {clock_->MonotonicMillis(), clock_->UnixMillis()};
 }
+
+void Scheduler::OnHeartbeat(const std::string& render_server) { Touch(render_server); }
 
 void Scheduler::OnDisconnect(const std::string& render_server, const RenderServerLink* link) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -661,11 +650,23 @@ void Scheduler::CheckTimeouts() {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->MonotonicMillis();
   WriteBatch batch;
+  const int64_t now_unix = clock_->UnixMillis();
   for (auto& [name, s] : servers_) {
     if (s.rec.status == ServerStatus::kDown) continue;
-    if (s.link && now - s.last_seen_ms > config_.heartbeat_timeout_ms) {
-      spdlog::warn("render server '{}' silent for {} ms; marking it down", name,
-                   now - s.last_seen_ms);
+    int64_t seen_ms = 0, seen_unix = 0;
+    {
+      std::lock_guard<std::mutex> seen_lock(seen_mu_);
+      auto it = last_seen_.find(name);
+      if (it != last_seen_.end()) std::tie(seen_ms, seen_unix) = it->second;
+    }
+    // The heartbeat time is recorded every few seconds, for people reading
+    // `hosts`; liveness itself is judged in memory.
+    if (s.link && seen_unix - s.rec.last_heartbeat >= 5000 && now_unix >= seen_unix) {
+      s.rec.last_heartbeat = seen_unix;
+      batch.render_servers.push_back(s.rec);
+    }
+    if (s.link && now - seen_ms > config_.heartbeat_timeout_ms) {
+      spdlog::warn("render server '{}' silent for {} ms; marking it down", name, now - seen_ms);
       s.link->Close();
       s.link.reset();
       MarkServerDownLocked(s, "was silent longer than the heartbeat timeout", batch);
@@ -787,7 +788,7 @@ void Scheduler::OnProgress(const std::string& render_server, const pb::ChunkProg
 void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult& r) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = servers_.find(render_server);
-  if (it != servers_.end()) it->second.last_seen_ms = clock_->MonotonicMillis();
+  if (it != servers_.end()) Touch(render_server);
   auto jt = jobs_.find(r.job_id());
   if (jt == jobs_.end() || r.chunk() < 0 ||
       r.chunk() >= static_cast<int>(jt->second.chunks.size())) {

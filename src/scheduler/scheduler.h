@@ -125,7 +125,6 @@ class Scheduler {
     std::vector<PackageRecord> packages;
     std::vector<std::string> slot_ids;
     std::shared_ptr<RenderServerLink> link;  // null while disconnected
-    int64_t last_seen_ms = 0;                // monotonic
     int64_t disconnected_ms = 0;             // monotonic, when link became null
     int64_t grace_ms = 0;                    // how long it may stay disconnected
   };
@@ -152,6 +151,10 @@ class Scheduler {
   frameflow::v1::JobInfo SummaryLocked(const Job& job) const;
   std::string JobDir(int64_t id) const;
   void BumpLocked();
+  // Records that `render_server` was heard from. Takes only seen_mu_, so
+  // heartbeats are never held up by slow work under mu_ (and a server is
+  // not judged silent because the schedule server itself was busy).
+  void Touch(const std::string& render_server);
   // Fires the job's notify targets once it is final. REQUIRES: the final
   // state is committed.
   void NotifyIfEndedLocked(Job& job);
@@ -171,6 +174,9 @@ class Scheduler {
   std::map<std::string, Server> servers_;  // GUARDED_BY(mu_)
   std::map<std::string, Slot> slots_;      // GUARDED_BY(mu_)
 
+  std::mutex seen_mu_;  // acquired after mu_ when both are held
+  std::map<std::string, std::pair<int64_t, int64_t>> last_seen_;  // GUARDED_BY(seen_mu_)
+                                                                  // (monotonic, unix) ms
   Notifier notifier_;
 
   std::mutex stop_mu_;
