@@ -568,7 +568,7 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
           still_running.erase({job.rec.id, c.rec.index, c.rec.attempts})) {
         kept_slot_work[c.rec.slot] = {job.rec.id, c.rec.index};
       } else {
-        RequeueChunkLocked(job, c, batch, "render server '" + s.rec.name + "' restarted");
+        LoseChunkLocked(job, c, batch, "render server '" + s.rec.name + "' restarted");
       }
     }
   }
@@ -617,6 +617,7 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   batch.render_servers.push_back(s.rec);
   batch.slot_sets.push_back(std::move(slot_set));
   CommitOrDie(batch, "render server registration");
+  for (auto& [id, job] : jobs_) NotifyIfEndedLocked(job);
   spdlog::info(
       "render server '{}' on host '{}' registered: {} slot(s), {} package(s), {} chunk(s) "
       "resumed",
@@ -676,6 +677,7 @@ void Scheduler::CheckTimeouts() {
   }
   if (!batch.empty()) {
     CommitOrDie(batch, "render servers marked down");
+    for (auto& [id, job] : jobs_) NotifyIfEndedLocked(job);
     DispatchLocked();
     BumpLocked();
   }
@@ -693,7 +695,7 @@ void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBat
           slot.rec.current_chunk < static_cast<int>(jt->second.chunks.size())) {
         Chunk& c = jt->second.chunks[slot.rec.current_chunk];
         if (c.rec.state == ChunkState::kRunning && c.rec.render_server == s.rec.name) {
-          RequeueChunkLocked(jt->second, c, batch, "render server '" + s.rec.name + "' " + why);
+          LoseChunkLocked(jt->second, c, batch, "render server '" + s.rec.name + "' " + why);
           ++requeued;
         }
       }
@@ -707,12 +709,29 @@ void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBat
   for (auto& [jid, job] : jobs_) {
     for (auto& c : job.chunks) {
       if (c.rec.state == ChunkState::kRunning && c.rec.render_server == s.rec.name) {
-        RequeueChunkLocked(job, c, batch, "render server '" + s.rec.name + "' " + why);
+        LoseChunkLocked(job, c, batch, "render server '" + s.rec.name + "' " + why);
         ++requeued;
       }
     }
   }
   spdlog::warn("render server '{}' is down ({}); {} chunk(s) requeued", s.rec.name, why, requeued);
+}
+
+void Scheduler::LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {
+  if (c.rec.state != ChunkState::kRunning) return;
+  // Attempts that did not fail were lost with their render server.
+  const int losses = c.rec.attempts - static_cast<int>(c.rec.failed_hosts.size());
+  if (job.rec.state != JobState::kCancelled && losses >= kMaxServerLosses) {
+    c.rec.error = "lost its render server " + std::to_string(losses) + " times (last: " + why +
+                  "); a chunk that takes hosts down is not retried further";
+    c.rec.ended_at = clock_->UnixMillis();
+    --job.running;
+    spdlog::error("job {} chunk {}: {}", job.rec.id, c.rec.index, c.rec.error);
+    FinishChunkLocked(job, c, ChunkState::kFailed, batch);
+    MaybeFinishJobLocked(job, batch);
+    return;
+  }
+  RequeueChunkLocked(job, c, batch, why);
 }
 
 void Scheduler::RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {

@@ -140,6 +140,11 @@ class Scheduler {
   void CommitOrDie(const WriteBatch& batch, const char* what);
   void MarkServerDownLocked(Server& s, const std::string& why, WriteBatch& batch);
   void RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why);
+  // A running chunk whose render server went away: requeued, or failed once
+  // it has lost kMaxServerLosses render servers (a frame that crashes hosts
+  // must not take the whole farm down one host at a time).
+  void LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why);
+  static constexpr int kMaxServerLosses = 5;
   void FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch);
   void MaybeFinishJobLocked(Job& job, WriteBatch& batch);
   void UpdateRunnableLocked(Job& job);

@@ -1449,3 +1449,35 @@ TEST_F(SchedulerTest, ReconnectClaimingAChunkOnASlotItNoLongerOffers) {
 
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+
+// A chunk whose render servers keep dying under it (a frame that crashes
+// hosts) fails after kMaxServerLosses losses instead of taking down the farm.
+TEST_F(SchedulerTest, ChunkThatKeepsLosingItsRenderServerFails) {
+  Desc d;
+  d.frames = "1";
+  int64_t id = Submit(d);
+  for (int i = 0; i < 5; ++i) {
+    std::string name = "rs-" + std::to_string(i);
+    auto link = Connect(MakeRegister(name, "host-" + std::to_string(i)));
+    auto got = link->TakeAssignments();
+    ASSERT_EQ(got.size(), 1u) << "loss " << i;
+    EXPECT_EQ(got[0].attempt(), i + 1);
+    clock_.Advance(config_.heartbeat_timeout_ms + 1);
+    sched_->CheckTimeouts();
+    EXPECT_EQ(HostStatus(name), "down");
+  }
+  pb::JobInfo info = Detail(id);
+  EXPECT_EQ(info.state(), "failed");
+  EXPECT_EQ(info.chunks(0).state(), "failed");
+  EXPECT_TRUE(HasSubstr(info.chunks(0).error(), "lost its render server 5 times"))
+      << info.chunks(0).error();
+  // A healthy server that arrives now gets nothing of it.
+  auto healthy = Connect(MakeRegister("rs-ok", "host-ok"));
+  EXPECT_TRUE(healthy->TakeAssignments().empty());
+}
+
+}  // namespace
+}  // namespace ff
