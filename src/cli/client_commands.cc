@@ -8,6 +8,7 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <random>
 #include <sstream>
 
 #include "core/job_profile.h"
@@ -135,10 +136,21 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
     FF_RETURN_IF_ERROR(UploadFileBlob(stub, paths[i], shas[i], sizes[i])
                            .WithContext(source + ": uploading '" + req.files(i).path() + "'"));
   }
-  pb::SubmitResponse resp;
-  grpc::ClientContext ctx;
-  FF_RETURN_IF_ERROR(FromGrpc(stub->Submit(&ctx, req, &resp), "Submit"));
-  return resp.job_id();
+  // A lost answer is retried with the same request id: the job is created once.
+  std::random_device rd;
+  char rid[33];
+  std::snprintf(rid, sizeof(rid), "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  req.set_request_id(rid);
+  Status st;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    pb::SubmitResponse resp;
+    grpc::ClientContext ctx;
+    st = FromGrpc(stub->Submit(&ctx, req, &resp), "Submit");
+    if (st.ok()) return resp.job_id();
+    if (st.code() != StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return st;
 }
 
 Result<pb::JobInfo> WaitForJob(pb::ScheduleServer::Stub* stub, int64_t job_id, bool show_progress,

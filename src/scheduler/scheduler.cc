@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -259,7 +260,20 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
                            "files)");
   }
 
+  const std::string& rid = request.request_id();
+  if (rid.size() > 64 || !std::all_of(rid.begin(), rid.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+      })) {
+    return InvalidArgument("request_id: must be at most 64 letters, digits, '-' or '_'");
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  if (!rid.empty()) {
+    auto seen = db_->GetMeta("submit/" + rid);
+    if (seen.ok() && seen->has_value()) {
+      spdlog::info("submit request {} repeated; it is job {}", rid, **seen);
+      return static_cast<int64_t>(std::stoll(**seen));
+    }
+  }
   Job job;
   job.rec.id = next_job_id_;
   job.rec.name = profile.name;
@@ -293,6 +307,7 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   }
   WriteBatch batch;
   batch.new_jobs.push_back(std::move(nj));
+  if (!rid.empty()) batch.meta.emplace_back("submit/" + rid, std::to_string(job.rec.id));
   FF_RETURN_IF_ERROR(db_->Commit(batch).WithContext("cannot record the job"));
   ++next_job_id_;
   int64_t id = job.rec.id;

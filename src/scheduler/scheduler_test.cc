@@ -1481,3 +1481,37 @@ TEST_F(SchedulerTest, ChunkThatKeepsLosingItsRenderServerFails) {
 
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+
+// A client that retries a submit whose answer was lost gets the same job,
+// also after a schedule server restart.
+TEST_F(SchedulerTest, RepeatedSubmitRequestIdReturnsTheFirstJob) {
+  Desc d;
+  pb::SubmitRequest req = Request(d);
+  req.set_request_id("a1b2c3");
+  auto first = sched_->Submit(req);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto again = sched_->Submit(req);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(sched_->ListJobs(true).size(), 1u);
+  req.set_request_id("other");
+  auto second = sched_->Submit(req);
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(*second, *first);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  req.set_request_id("a1b2c3");
+  auto after_restart = sched_->Submit(req);
+  ASSERT_TRUE(after_restart.ok());
+  EXPECT_EQ(*after_restart, *first);
+  EXPECT_EQ(sched_->ListJobs(true).size(), 2u);
+  req.set_request_id("bad id!");
+  auto bad = sched_->Submit(req);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(HasSubstr(bad.status().message(), "request_id")) << bad.status().ToString();
+}
+
+}  // namespace
+}  // namespace ff
