@@ -24,7 +24,8 @@ namespace {
 constexpr size_t kMaxLogBytes = 8 << 20;   // per chunk attempt, in memory
 constexpr int64_t kProgressEveryMs = 250;  // progress messages per chunk
 constexpr int64_t kUnconfirmedKeepMs = 60'000;
-constexpr int64_t kCancelGraceMs = 2000;  // SIGTERM -> SIGKILL on cancel
+constexpr int64_t kCancelGraceMs = 2000;     // SIGTERM -> SIGKILL on cancel
+constexpr int kHandshakeTimeoutMs = 10'000;  // register -> registered
 // How long file transfers wait for a schedule server that is away.
 constexpr int64_t kScheduleServerWaitMs = 120'000;
 
@@ -229,7 +230,21 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     pb::RenderServerMessage hello;
     *hello.mutable_register_() = MakeRegister();
     pb::ScheduleServerMessage in;
-    if (!stream->Write(hello) || !stream->Read(&in) || !in.has_registered()) {
+    // The handshake is bounded: a schedule server that accepts but never
+    // answers (or a stop request) cancels it instead of blocking forever.
+    std::atomic<bool> handshake_done{false};
+    std::thread handshake_guard([&] {
+      for (int waited = 0; waited < kHandshakeTimeoutMs; waited += 20) {
+        if (handshake_done.load()) return;
+        if (stop->load()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!handshake_done.load()) ctx.TryCancel();
+    });
+    bool registered = stream->Write(hello) && stream->Read(&in) && in.has_registered();
+    handshake_done = true;
+    handshake_guard.join();
+    if (!registered) {
       ctx.TryCancel();  // Finish() would otherwise wait for the server to end the stream
       grpc::Status st = stream->Finish();
       spdlog::warn("cannot register with schedule server {}: {}; retrying in {} ms", address,
