@@ -10,13 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "util/test_fixtures.h"
+
 namespace ff {
 namespace {
-
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
-}
 
 ConfigTable Parse(const std::string& text, const std::string& source = "site.toml") {
   auto t = ConfigTable::ParseText(text, source);

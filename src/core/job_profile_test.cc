@@ -5,17 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "util/test_fixtures.h"
+
 namespace ff {
 namespace {
 
 ::testing::AssertionResult StartsWith(const std::string& s, const std::string& prefix) {
   if (s.compare(0, prefix.size(), prefix) == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "'" << s << "' does not start with '" << prefix << "'";
-}
-
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
 }
 
 // The example from job_profile.h, verbatim apart from the comments.

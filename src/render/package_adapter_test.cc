@@ -12,14 +12,10 @@
 #include "render/render_config.h"
 #include "util/fs.h"
 #include "util/process.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
-
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
-}
 
 bool Contains(const std::vector<std::string>& v, const std::string& x) {
   for (const auto& e : v) {
@@ -36,25 +32,12 @@ int IndexOf(const std::vector<std::string>& v, const std::string& x) {
   return -1;
 }
 
-class AdapterTest : public ::testing::Test {
+class AdapterTest : public TempDirFixture {
  protected:
-  void SetUp() override {
-    Result<std::string> dir = MakeTempDir("ff-adapter-test");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    dir_ = *dir;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      EXPECT_TRUE(RemoveAll(dir_).ok());
-    }
-  }
-  std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
   void Touch(const std::string& name) {
     ASSERT_TRUE(MakeDirs(DirName(Path(name))).ok());
     ASSERT_TRUE(WriteFileAtomic(Path(name), "x").ok());
   }
-
-  std::string dir_;
 };
 
 // --- POV-Ray -----------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include "render/host_probe.h"
 #include "render/image_check.h"
 #include "util/fs.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
@@ -20,20 +21,8 @@ bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-class ProbeTest : public ::testing::Test {
+class ProbeTest : public TempDirFixture {
  protected:
-  void SetUp() override {
-    Result<std::string> dir = MakeTempDir("ff-probe-test");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    dir_ = *dir;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      EXPECT_TRUE(RemoveAll(dir_).ok());
-    }
-  }
-  std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
-
   // Writes an executable shell script and returns its path.
   std::string Script(const std::string& name, const std::string& body) {
     std::string path = Path(name);
@@ -72,8 +61,6 @@ class ProbeTest : public ::testing::Test {
     }
     return rgba;
   }
-
-  std::string dir_;
 };
 
 // --- Hardware and packages ---------------------------------------------------

@@ -20,14 +20,10 @@
 #include <vector>
 
 #include "util/fs.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
-
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
-}
 
 // Collects output lines; lets a test block until a number of lines arrived.
 class Lines {

@@ -7,27 +7,16 @@
 #include <vector>
 
 #include "util/fs.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
 
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
-}
-
-class RenderConfigTest : public ::testing::Test {
+class RenderConfigTest : public TempDirFixture {
  protected:
   void SetUp() override {
-    Result<std::string> dir = MakeTempDir("ff-render-config-test");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    dir_ = *dir;
+    TempDirFixture::SetUp();
     path_ = JoinPath(dir_, "host.toml");
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      EXPECT_TRUE(RemoveAll(dir_).ok());
-    }
   }
 
   Result<RenderServerConfig> Load(const std::string& text) {
@@ -44,7 +33,6 @@ class RenderConfigTest : public ::testing::Test {
     return cfg.status().message();
   }
 
-  std::string dir_;
   std::string path_;
 };
 

@@ -23,16 +23,12 @@
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
 
 namespace pb = frameflow::v1;
-
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
-}
 
 // The schedule server's end of a render server stream: records every
 // message (thread-safe) so tests can inspect what was sent.

@@ -5,27 +5,16 @@
 #include <string>
 
 #include "util/fs.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
 
-::testing::AssertionResult HasSubstr(const std::string& s, const std::string& part) {
-  if (s.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << s << "' does not contain '" << part << "'";
-}
-
-class SiteConfigTest : public ::testing::Test {
+class SiteConfigTest : public TempDirFixture {
  protected:
   void SetUp() override {
-    Result<std::string> dir = MakeTempDir("ff-site-config-test");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    dir_ = *dir;
+    TempDirFixture::SetUp();
     path_ = JoinPath(dir_, "site.toml");
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      EXPECT_TRUE(RemoveAll(dir_).ok());
-    }
   }
 
   Result<SiteConfig> Load(const std::string& text) {
@@ -41,7 +30,6 @@ class SiteConfigTest : public ::testing::Test {
     return cfg.status().message();
   }
 
-  std::string dir_;
   std::string path_;
 };
 

@@ -7,25 +7,13 @@
 #include "gtest/gtest.h"
 #include "util/fs.h"
 #include "util/sha256.h"
+#include "util/test_fixtures.h"
 
 namespace ff {
 namespace {
 
-class TempDirTest : public ::testing::Test {
+class TempDirTest : public TempDirFixture {
  protected:
-  void SetUp() override {
-    Result<std::string> dir = MakeTempDir("ff-util-test");
-    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
-    dir_ = *dir;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      EXPECT_TRUE(RemoveAll(dir_).ok());
-    }
-  }
-  std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
-
-  std::string dir_;
 };
 
 // --- SHA-256 ---------------------------------------------------------------
