@@ -12,6 +12,9 @@
 namespace ff {
 
 inline constexpr size_t kBlobChunkBytes = 256 * 1024;
+// A chunk log up to this size travels inside ChunkResult.log_text instead of
+// as an uploaded blob (one RPC less per chunk).
+inline constexpr size_t kInlineLogBytes = 64 * 1024;
 
 // Returns the subset of `sha256s` the server lacks.
 Result<std::vector<std::string>> MissingBlobs(frameflow::v1::ScheduleServer::Stub* stub,
