@@ -10,6 +10,14 @@
 // submit to job done), dispatch latency (a slot's result sent -> its next
 // assignment received) p50/p99/max, and the schedule server's CPU time and
 // peak RSS, then a RESULT line.
+//
+// With --hold-ms 0 (the default) every slot reports its chunk done the moment
+// it arrives: the schedule server is saturated and throughput is its
+// capacity. In that closed loop every slot always waits on the server, so
+// latency is slots / throughput (Little's law) whatever the server does. To
+// measure latency at a given load, --hold-ms T makes each slot hold a chunk
+// for T ms (a render that takes T) before reporting it: the offered load is
+// slots / T chunks per second.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -19,9 +27,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -85,6 +95,8 @@ int main(int argc, char** argv) {
   app.add_option("--servers", servers, "simulated render servers");
   app.add_option("--slots", slots, "slots per simulated render server");
   app.add_option("--frames", frames, "frames (one chunk each) to dispatch");
+  int hold_ms = 0;
+  app.add_option("--hold-ms", hold_ms, "simulated render time per chunk (0: report at once)");
   CLI11_PARSE(app, argc, argv);
 
   auto root = ff::MakeTempDir("frameflow-load");
@@ -112,11 +124,22 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // One tiny valid PNG serves as every frame's output (uploaded once).
+  // Frame outputs: a pool of distinct small PNGs (a real PNG with a distinct
+  // trailer each), uploaded once. Distinct, because storage hard-links a
+  // frame to its blob and a file system caps the links per inode (ext4:
+  // 65,000); a million frames share 256 blobs.
   std::string png = std::string(FRAMEFLOW_SOURCE_DIR) + "/examples/clock/textures/dial.png";
-  int64_t png_size = 0;
-  std::string png_sha = *ff::Sha256File(png, &png_size);
-  if (!ff::UploadFileBlob(stub->get(), png, png_sha, png_size).ok()) return 1;
+  std::string png_data = *ff::ReadFile(png);
+  std::vector<std::pair<std::string, int64_t>> outputs;  // sha256, size
+  for (int i = 0; i < 256; ++i) {
+    std::string data = png_data + "frameflow-load-" + std::to_string(i);
+    std::string path = *root + "/out" + std::to_string(i) + ".png";
+    if (!ff::WriteFileAtomic(path, data).ok()) return 1;
+    std::string sha = ff::Sha256Hex(data);
+    auto size = static_cast<int64_t>(data.size());
+    if (!ff::UploadFileBlob(stub->get(), path, sha, size).ok()) return 1;
+    outputs.emplace_back(sha, size);
+  }
 
   std::atomic<int64_t> completed{0};
   std::mutex lat_mu;
@@ -149,18 +172,9 @@ int main(int argc, char** argv) {
         sl->set_memory_bytes(1LL << 30);
       }
       stream->Write(hello);
-      std::map<std::string, Clock::time_point> sent;
-      pb::ScheduleServerMessage in;
-      while (stream->Read(&in)) {
-        if (!in.has_assign()) continue;
-        const auto& a = in.assign();
-        auto now = Clock::now();
-        auto it = sent.find(a.slot());
-        if (it != sent.end()) {
-          double ms = std::chrono::duration<double, std::milli>(now - it->second).count();
-          std::lock_guard<std::mutex> lock(lat_mu);
-          latencies_ms.push_back(ms);
-        }
+      std::map<std::string, Clock::time_point> sent;  // slot -> its result sent
+      std::mutex write_mu;                            // one writer per stream
+      auto report = [&](const pb::Assignment& a) {
         pb::RenderServerMessage out;
         auto* r = out.mutable_result();
         r->set_job_id(a.job_id());
@@ -168,15 +182,72 @@ int main(int argc, char** argv) {
         r->set_attempt(a.attempt());
         r->set_ok(true);
         for (int64_t f : a.frames()) {
+          const auto& [sha, size] = outputs[static_cast<size_t>(f) % outputs.size()];
           auto* o = r->add_outputs();
           o->set_frame(f);
-          o->set_sha256(png_sha);
-          o->set_size(png_size);
+          o->set_sha256(sha);
+          o->set_size(size);
         }
+        std::lock_guard<std::mutex> lock(write_mu);
         sent[a.slot()] = Clock::now();
-        if (!stream->Write(out)) break;
-        completed += a.frames_size();
+        if (stream->Write(out)) completed += a.frames_size();
+      };
+      // Held chunks: reported by this server's timer thread when due.
+      std::mutex held_mu;
+      std::condition_variable held_cv;
+      std::multimap<Clock::time_point, pb::Assignment> held;
+      bool reading = true;
+      std::thread timer;
+      if (hold_ms > 0) {
+        timer = std::thread([&] {
+          std::unique_lock<std::mutex> lock(held_mu);
+          while (reading || !held.empty()) {
+            if (held.empty()) {
+              held_cv.wait(lock);
+              continue;
+            }
+            auto due = held.begin()->first;
+            if (Clock::now() < due) {
+              held_cv.wait_until(lock, due);
+              continue;
+            }
+            pb::Assignment a = std::move(held.begin()->second);
+            held.erase(held.begin());
+            lock.unlock();
+            report(a);
+            lock.lock();
+          }
+        });
       }
+      pb::ScheduleServerMessage in;
+      while (stream->Read(&in)) {
+        if (!in.has_assign()) continue;
+        const auto& a = in.assign();
+        auto now = Clock::now();
+        {
+          std::lock_guard<std::mutex> lock(write_mu);
+          auto it = sent.find(a.slot());
+          if (it != sent.end()) {
+            double ms = std::chrono::duration<double, std::milli>(now - it->second).count();
+            std::lock_guard<std::mutex> lat_lock(lat_mu);
+            latencies_ms.push_back(ms);
+          }
+        }
+        if (hold_ms == 0) {
+          report(a);
+        } else {
+          std::lock_guard<std::mutex> lock(held_mu);
+          held.emplace(now + std::chrono::milliseconds(hold_ms), a);
+          held_cv.notify_one();
+        }
+      }
+      {
+        std::lock_guard<std::mutex> lock(held_mu);
+        reading = false;
+        held.clear();
+        held_cv.notify_one();
+      }
+      if (timer.joinable()) timer.join();
     });
   }
 
@@ -219,18 +290,20 @@ int main(int argc, char** argv) {
   std::vector<double> lat = latencies_ms;
   double p50 = Percentile(lat, 0.50), p99 = Percentile(lat, 0.99);
   double max = lat.empty() ? 0 : lat.back();
-  std::printf("job %s: %lld chunks on %d slots (%d servers x %d) in %.2f s after a %.2f s submit\n",
-              info.ok() ? info->state().c_str() : "?", static_cast<long long>(frames),
-              servers * slots, servers, slots, secs, submit_s);
+  std::printf(
+      "job %s: %lld chunks on %d slots (%d servers x %d), hold %d ms, in %.2f s after a %.2f s "
+      "submit\n",
+      info.ok() ? info->state().c_str() : "?", static_cast<long long>(frames), servers * slots,
+      servers, slots, hold_ms, secs, submit_s);
   std::printf(
       "dispatches/s %.0f  latency p50 %.2f ms p99 %.2f ms max %.2f ms  cpu %.2f s  "
       "peak rss %lld MiB\n",
       static_cast<double>(frames) / secs, p50, p99, max, ps.cpu_s,
       static_cast<long long>(ps.peak_rss_kb / 1024));
   std::printf(
-      "RESULT dispatch slots=%d frames=%lld per_s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-      "cpu_s=%.2f rss_mib=%lld\n",
-      servers * slots, static_cast<long long>(frames), static_cast<double>(frames) / secs, p50, p99,
-      max, ps.cpu_s, static_cast<long long>(ps.peak_rss_kb / 1024));
+      "RESULT dispatch slots=%d frames=%lld hold_ms=%d per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
+      "max_ms=%.2f cpu_s=%.2f rss_mib=%lld submit_s=%.2f\n",
+      servers * slots, static_cast<long long>(frames), hold_ms, static_cast<double>(frames) / secs,
+      p50, p99, max, ps.cpu_s, static_cast<long long>(ps.peak_rss_kb / 1024), submit_s);
   return info.ok() && info->state() == "done" ? 0 : 1;
 }

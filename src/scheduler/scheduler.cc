@@ -62,6 +62,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Open(const SiteConfig& config, Clo
   FF_ASSIGN_OR_RETURN(auto blobs, BlobStore::Open(config.blob_dir()));
   std::unique_ptr<Scheduler> s(new Scheduler(config, clock, std::move(db), std::move(blobs)));
   FF_RETURN_IF_ERROR(s->Resume());
+  s->committer_ = std::thread([p = s.get()] { p->CommitLoop(); });
   return s;
 }
 
@@ -96,9 +97,14 @@ Status Scheduler::Resume() {
     auto it = servers_.find(sr.render_server);
     if (it == servers_.end()) continue;
     it->second.slot_ids.push_back(sr.id);
-    Slot slot;
+    Slot& slot = slots_[sr.id];
     slot.rec = sr;
-    slots_[sr.id] = slot;
+    // What a slot runs is recorded in the chunk rows (below), not here.
+    slot.rec.state = sr.state == SlotState::kDown ? SlotState::kDown : SlotState::kIdle;
+    slot.rec.current_job = 0;
+    slot.rec.current_chunk = -1;
+    slot.server = &it->second;
+    it->second.slots.push_back(&slot);
   }
 
   FF_ASSIGN_OR_RETURN(auto jobs, db_->LoadJobs());
@@ -135,12 +141,30 @@ Status Scheduler::Resume() {
       job.chunks.push_back(std::move(c));
     }
     for (auto& c : job.chunks) {
+      const auto n = static_cast<int64_t>(c.frames.size());
       switch (c.rec.state) {
         case ChunkState::kQueued:
           job.pending.push_back(c.rec.index);
           break;
-        case ChunkState::kRunning:
+        case ChunkState::kRunning: {
           ++job.running;
+          job.frames_running += n;
+          auto st = slots_.find(c.rec.slot);
+          if (st != slots_.end()) {
+            st->second.rec.state = SlotState::kBusy;
+            st->second.rec.current_job = jr.id;
+            st->second.rec.current_chunk = c.rec.index;
+            st->second.attempt = c.rec.attempts;
+          }
+          break;
+        }
+        case ChunkState::kDone:
+          ++job.final_chunks;
+          job.frames_done += n;
+          break;
+        case ChunkState::kFailed:
+          ++job.final_chunks;
+          job.frames_failed += n;
           break;
         default:
           ++job.final_chunks;
@@ -167,6 +191,94 @@ void Scheduler::Stop() {
   }
   stop_cv_.notify_all();
   if (timeout_thread_.joinable()) timeout_thread_.join();
+  StopCommitter();
+}
+
+// ---------------------------------------------------------- group commit ---
+
+uint64_t Scheduler::AppendLocked(WriteBatch&& batch) {
+  if (batch.empty()) return appended_seq_;
+  if (committer_exited_) {
+    // Only after Stop(): nobody batches any more, so write it at once.
+    CommitOrDie(batch, "state change after stop");
+    return appended_seq_;
+  }
+  pending_.batches.push_back(std::move(batch));
+  commit_cv_.notify_one();
+  return ++appended_seq_;
+}
+
+void Scheduler::SendWhenDurableLocked(const std::shared_ptr<RenderServerLink>& link,
+                                      pb::ScheduleServerMessage msg) {
+  if (!link) return;
+  if (committer_exited_) {
+    link->Send(msg);
+    return;
+  }
+  pending_.sends.emplace_back(link, std::move(msg));
+  commit_cv_.notify_one();
+  ++appended_seq_;
+}
+
+void Scheduler::WaitDurableLocked(std::unique_lock<std::mutex>& lock, uint64_t seq) {
+  durable_cv_.wait(lock, [&] { return durable_seq_ >= seq || committer_exited_; });
+}
+
+void Scheduler::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  WaitDurableLocked(lock, appended_seq_);
+}
+
+void Scheduler::CommitLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    commit_cv_.wait(lock, [&] { return committer_stop_ || !pending_.empty(); });
+    if (pending_.empty()) {  // stopping, and everything is written
+      committer_exited_ = true;
+      durable_cv_.notify_all();
+      return;
+    }
+    Pending group = std::move(pending_);
+    pending_ = Pending();
+    const uint64_t seq = appended_seq_;
+    lock.unlock();
+    // Frames and logs were renamed into these directories before their
+    // results were appended; the renames must be durable before the rows
+    // that point at them.
+    for (const std::string& dir : group.dirs) {
+      Status st = SyncDir(dir);
+      if (!st.ok()) {
+        spdlog::critical("cannot make frames durable on storage: {}; exiting", st.message());
+        std::_Exit(70);
+      }
+    }
+    if (!group.batches.empty()) {
+      Status st = db_->CommitGroup(group.batches);
+      if (!st.ok()) {
+        spdlog::critical("cannot record {} state change(s) in the resource database: {}; exiting",
+                         group.batches.size(), st.message());
+        std::_Exit(70);
+      }
+    }
+    for (auto& [link, msg] : group.sends) link->Send(msg);
+    lock.lock();
+    durable_seq_ = seq;
+    durable_cv_.notify_all();
+    for (int64_t id : group.ended_jobs) {
+      auto it = jobs_.find(id);
+      if (it != jobs_.end()) NotifyIfEndedLocked(it->second);
+    }
+    BumpLocked();
+  }
+}
+
+void Scheduler::StopCommitter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    committer_stop_ = true;
+  }
+  commit_cv_.notify_one();
+  if (committer_.joinable()) committer_.join();
 }
 
 void Scheduler::TimeoutLoop() {
@@ -266,16 +378,35 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
       })) {
     return InvalidArgument("request_id: must be at most 64 letters, digits, '-' or '_'");
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!rid.empty()) {
-    auto seen = db_->GetMeta("submit/" + rid);
-    if (seen.ok() && seen->has_value()) {
-      spdlog::info("submit request {} repeated; it is job {}", rid, **seen);
-      return static_cast<int64_t>(std::stoll(**seen));
+  // The job id is taken under the dispatch mutex; building and committing a
+  // large job (a million frame rows) happens outside it, so dispatch goes on.
+  int64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!rid.empty()) {
+      auto seen = db_->GetMeta("submit/" + rid);
+      if (seen.ok() && seen->has_value()) {
+        spdlog::info("submit request {} repeated; it is job {}", rid, **seen);
+        return static_cast<int64_t>(std::stoll(**seen));
+      }
+      if (!submitting_.insert(rid).second) {
+        return Unavailable("submit request " + rid + " is already being recorded; retry");
+      }
     }
+    id = next_job_id_++;
   }
+  struct Unmark {
+    Scheduler* self;
+    const std::string& rid;
+    ~Unmark() {
+      if (rid.empty()) return;
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->submitting_.erase(rid);
+    }
+  } unmark{this, rid};
+
   Job job;
-  job.rec.id = next_job_id_;
+  job.rec.id = id;
   job.rec.name = profile.name;
   job.rec.state = JobState::kQueued;
   job.rec.queue = "active";
@@ -283,38 +414,40 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   job.rec.submit_time = clock_->UnixMillis();
   job.rec.profile_toml = ProfileToToml(profile);
   job.rec.files = files;
-  job.profile = profile;
   WriteBatch::NewJob nj;
   nj.job = job.rec;
+  nj.frames.reserve(profile.frames.size());
   int index = 0;
   for (const FrameSet& part : profile.frames.Chunk(static_cast<size_t>(profile.chunk_size))) {
     Chunk c;
-    c.rec.job_id = job.rec.id;
+    c.rec.job_id = id;
     c.rec.index = index;
     c.rec.frames = part.ToString();
     c.frames = part.frames();
     for (int64_t f : c.frames) {
       FrameRecord fr;
-      fr.job_id = job.rec.id;
+      fr.job_id = id;
       fr.frame = f;
       fr.chunk = index;
-      nj.frames.push_back(fr);
+      nj.frames.push_back(std::move(fr));
     }
     nj.chunks.push_back(c.rec);
     job.pending.push_back(index);
     job.chunks.push_back(std::move(c));
     ++index;
   }
+  job.profile = std::move(profile);
   WriteBatch batch;
   batch.new_jobs.push_back(std::move(nj));
-  if (!rid.empty()) batch.meta.emplace_back("submit/" + rid, std::to_string(job.rec.id));
+  if (!rid.empty()) batch.meta.emplace_back("submit/" + rid, std::to_string(id));
   FF_RETURN_IF_ERROR(db_->Commit(batch).WithContext("cannot record the job"));
-  ++next_job_id_;
-  int64_t id = job.rec.id;
-  jobs_[id] = std::move(job);
-  UpdateRunnableLocked(jobs_[id]);
-  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}", id, profile.name,
-               profile.frames.size(), index, profile.priority);
+  batch = WriteBatch();  // the rows are written; free them before dispatching
+
+  std::lock_guard<std::mutex> lock(mu_);
+  Job& stored = jobs_[id] = std::move(job);
+  UpdateRunnableLocked(stored);
+  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}", id, stored.rec.name,
+               stored.profile.frames.size(), index, stored.rec.priority);
   DispatchLocked();
   BumpLocked();
   return id;
@@ -322,8 +455,7 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
 
 // -------------------------------------------------------------- matching ---
 
-std::string Scheduler::CannotRunReason(const Server& s, const Slot* slot,
-                                       const JobProfile& p) const {
+std::string Scheduler::PackageMismatch(const Server& s, const JobProfile& p) const {
   const PackageRecord* pkg = nullptr;
   for (const auto& candidate : s.packages) {
     if (candidate.name == p.package) pkg = &candidate;
@@ -336,6 +468,21 @@ std::string Scheduler::CannotRunReason(const Server& s, const Slot* slot,
              p.package_version.text() + "'";
     }
   }
+  return "";
+}
+
+bool Scheduler::CanRunLocked(const Server& s, const Slot& slot, Job& job) const {
+  auto& known = job.package_ok[&s];
+  if (known.first != s.generation) known = {s.generation, PackageMismatch(s, job.profile).empty()};
+  if (!known.second) return false;
+  const Requirements& need = job.profile.requirements;
+  return slot.rec.cores >= need.cores && slot.rec.memory_bytes >= need.memory_bytes &&
+         slot.rec.gpus >= need.gpus;
+}
+
+std::string Scheduler::CannotRunReason(const Server& s, const Slot* slot,
+                                       const JobProfile& p) const {
+  if (std::string why = PackageMismatch(s, p); !why.empty()) return why;
   auto check = [&](const SlotRecord& r) -> std::string {
     if (r.cores < p.requirements.cores) {
       return "slot " + r.id + " has " + std::to_string(r.cores) + " core(s), the job needs " +
@@ -376,18 +523,19 @@ bool Scheduler::OtherCapableHostUp(const Job& job, const Chunk& c) const {
 }
 
 void Scheduler::DispatchLocked() {
-  if (runnable_.empty()) return;
+  if (runnable_.empty() || idle_servers_.empty()) return;
   // Idle slots, round-robin across render servers, least-busy server first.
+  // Only servers with an idle slot are visited (idle_servers_): a freed slot
+  // costs a look at its own server, not at the whole site.
   std::vector<std::pair<int, std::vector<Slot*>>> per_server;
-  for (auto& [name, s] : servers_) {
-    if (s.rec.status != ServerStatus::kUp || !s.link) continue;
+  for (const std::string& name : idle_servers_) {
+    Server& s = servers_.at(name);
     std::vector<Slot*> idle;
     int busy = 0;
-    for (const auto& id : s.slot_ids) {
-      Slot& slot = slots_[id];
-      if (slot.rec.state == SlotState::kIdle) {
-        idle.push_back(&slot);
-      } else {
+    for (Slot* slot : s.slots) {
+      if (slot->rec.state == SlotState::kIdle) {
+        idle.push_back(slot);
+      } else if (slot->rec.state == SlotState::kBusy) {
         ++busy;
       }
     }
@@ -409,24 +557,23 @@ void Scheduler::DispatchLocked() {
   }
 
   WriteBatch batch;
-  std::vector<std::pair<Server*, pb::ScheduleServerMessage>> sends;
   std::vector<bool> used(idle.size(), false);
   size_t remaining = idle.size();
   const int64_t now_unix = clock_->UnixMillis();
-  std::vector<RunKey> keys(runnable_.begin(), runnable_.end());
-  for (const RunKey& key : keys) {
-    if (remaining == 0) break;
-    Job& job = jobs_[std::get<2>(key)];
+  for (auto key = runnable_.begin(); key != runnable_.end() && remaining > 0;) {
+    // UpdateRunnableLocked below may erase this key: step past it first.
+    Job& job = jobs_.at(std::get<2>(*key++));
     for (size_t i = 0; i < idle.size() && !job.pending.empty(); ++i) {
       if (used[i]) continue;
       Slot& slot = *idle[i];
-      Server& server = servers_[slot.rec.render_server];
-      if (!CannotRunReason(server, &slot, job.profile).empty()) continue;
+      Server& server = *slot.server;
+      if (!CanRunLocked(server, slot, job)) continue;
       // First queued chunk that may run on this host.
       auto pick = job.pending.end();
       for (auto it = job.pending.begin(); it != job.pending.end(); ++it) {
         const Chunk& c = job.chunks[*it];
-        bool failed_here = std::find(c.rec.failed_hosts.begin(), c.rec.failed_hosts.end(),
+        bool failed_here = !c.rec.failed_hosts.empty() &&
+                           std::find(c.rec.failed_hosts.begin(), c.rec.failed_hosts.end(),
                                      server.rec.host) != c.rec.failed_hosts.end();
         if (!failed_here || !OtherCapableHostUp(job, c)) {
           pick = it;
@@ -439,7 +586,7 @@ void Scheduler::DispatchLocked() {
       used[i] = true;
       --remaining;
 
-      c.rec.state = ChunkState::kRunning;
+      SetChunkStateLocked(job, c, ChunkState::kRunning);
       c.rec.attempts += 1;
       c.rec.slot = slot.rec.id;
       c.rec.render_server = server.rec.name;
@@ -447,24 +594,13 @@ void Scheduler::DispatchLocked() {
       c.rec.ended_at = 0;
       c.rec.exit_code = 0;
       c.rec.error.clear();
-      c.frames_done = 0;
       c.current_frame = -1;
       ++job.running;
-      slot.rec.state = SlotState::kBusy;
-      slot.rec.current_job = job.rec.id;
-      slot.rec.current_chunk = c.rec.index;
+      SetSlotStateLocked(slot, SlotState::kBusy, job.rec.id, c.rec.index);
       slot.attempt = c.rec.attempts;
+      // The chunk row says which slot runs which attempt; slot and frame rows
+      // are not rewritten per dispatch (see docs/architecture.md).
       batch.chunk_updates.push_back(c.rec);
-      batch.slot_updates.push_back(slot.rec);
-      for (int64_t f : c.frames) {
-        FrameRecord fr;
-        fr.job_id = job.rec.id;
-        fr.frame = f;
-        fr.chunk = c.rec.index;
-        fr.state = FrameState::kRunning;
-        fr.render_server = server.rec.name;
-        batch.frame_updates.push_back(fr);
-      }
       if (job.rec.state == JobState::kQueued) {
         job.rec.state = JobState::kRunning;
         batch.job_updates.push_back(job.rec);
@@ -491,20 +627,62 @@ void Scheduler::DispatchLocked() {
         jf->set_sha256(f.sha256);
         jf->set_size(f.size);
       }
-      sends.emplace_back(&server, std::move(msg));
+      spdlog::debug("job {} chunk {} attempt {} -> {}", job.rec.id, c.rec.index, c.rec.attempts,
+                    slot.rec.id);
+      // Durable before it is sent: after a crash the database says which slot
+      // had which attempt, so a late result can be matched or ignored.
+      SendWhenDurableLocked(server.link, std::move(msg));
     }
     UpdateRunnableLocked(job);
   }
-  if (sends.empty()) return;
-  // Durable before it is sent: after a crash the database says which slot
-  // had which attempt, so a late result can be matched or ignored.
-  CommitOrDie(batch, "chunk assignments");
-  for (auto& [server, msg] : sends) {
-    server->link->Send(msg);
-    spdlog::debug("job {} chunk {} attempt {} -> {}", msg.assign().job_id(), msg.assign().chunk(),
-                  msg.assign().attempt(), msg.assign().slot());
+  AppendLocked(std::move(batch));
+}
+
+void Scheduler::SetSlotStateLocked(Slot& slot, SlotState state, int64_t job, int chunk) {
+  slot.rec.state = state;
+  slot.rec.current_job = state == SlotState::kBusy ? job : 0;
+  slot.rec.current_chunk = state == SlotState::kBusy ? chunk : -1;
+  if (slot.server) RefreshIdleLocked(*slot.server);
+}
+
+void Scheduler::RefreshIdleLocked(Server& s) {
+  bool idle = false;
+  if (s.rec.status == ServerStatus::kUp && s.link) {
+    for (const Slot* slot : s.slots) {
+      if (slot->rec.state == SlotState::kIdle) {
+        idle = true;
+        break;
+      }
+    }
   }
-  BumpLocked();
+  if (idle) {
+    idle_servers_.insert(s.rec.name);
+  } else {
+    idle_servers_.erase(s.rec.name);
+  }
+}
+
+void Scheduler::SetChunkStateLocked(Job& job, Chunk& c, ChunkState state) {
+  const auto n = static_cast<int64_t>(c.frames.size());
+  auto count = [&](ChunkState st) -> int64_t* {
+    switch (st) {
+      case ChunkState::kRunning:
+        return &job.frames_running;
+      case ChunkState::kDone:
+        return &job.frames_done;
+      case ChunkState::kFailed:
+        return &job.frames_failed;
+      default:
+        return nullptr;
+    }
+  };
+  if (c.rec.state == ChunkState::kRunning) {
+    job.frames_progress -= c.frames_done;
+    c.frames_done = 0;
+  }
+  if (int64_t* from = count(c.rec.state)) *from -= n;
+  if (int64_t* to = count(state)) *to += n;
+  c.rec.state = state;
 }
 
 // ------------------------------------------------------- render servers ---
@@ -553,6 +731,7 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
     s.link->Close();
   }
   s.link = link;
+  s.generation = next_generation_++;
   Touch(reg.render_server());
   s.rec.name = reg.render_server();
   s.rec.host = reg.host();
@@ -607,6 +786,7 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
 
   for (const auto& id : s.slot_ids) slots_.erase(id);
   s.slot_ids.clear();
+  s.slots.clear();
   WriteBatch::SlotsOf slot_set;
   slot_set.render_server = s.rec.name;
   for (const auto& spec : reg.slots()) {
@@ -623,16 +803,18 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
       slot.rec.current_chunk = kept->second.second;
       slot.attempt = jobs_[kept->second.first].chunks[kept->second.second].rec.attempts;
     }
+    slot.server = &s;
     s.slot_ids.push_back(slot.rec.id);
     slot_set.slots.push_back(slot.rec);
-    slots_[slot.rec.id] = slot;
+    Slot& stored = slots_[slot.rec.id] = slot;
+    s.slots.push_back(&stored);
   }
+  RefreshIdleLocked(s);
   batch.hosts.push_back(s.hardware);
   batch.packages.push_back(WriteBatch::PackagesOf{reg.host(), s.packages});
   batch.render_servers.push_back(s.rec);
   batch.slot_sets.push_back(std::move(slot_set));
-  CommitOrDie(batch, "render server registration");
-  for (auto& [id, job] : jobs_) NotifyIfEndedLocked(job);
+  AppendLocked(std::move(batch));
   spdlog::info(
       "render server '{}' on host '{}' registered: {} slot(s), {} package(s), {} chunk(s) "
       "resumed",
@@ -657,6 +839,7 @@ void Scheduler::OnDisconnect(const std::string& render_server, const RenderServe
   it->second.link.reset();
   it->second.disconnected_ms = clock_->MonotonicMillis();
   it->second.grace_ms = config_.reconnect_grace_ms;
+  RefreshIdleLocked(it->second);
   spdlog::warn("render server '{}' disconnected; its chunks wait {} ms for it to come back",
                render_server, config_.reconnect_grace_ms);
   BumpLocked();
@@ -666,6 +849,7 @@ void Scheduler::CheckTimeouts() {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = clock_->MonotonicMillis();
   WriteBatch batch;
+  bool stale = false;
   const int64_t now_unix = clock_->UnixMillis();
   for (auto& [name, s] : servers_) {
     if (s.rec.status == ServerStatus::kDown) continue;
@@ -686,13 +870,14 @@ void Scheduler::CheckTimeouts() {
       s.link->Close();
       s.link.reset();
       MarkServerDownLocked(s, "was silent longer than the heartbeat timeout", batch);
+      stale = true;
     } else if (!s.link && now - s.disconnected_ms > s.grace_ms) {
       MarkServerDownLocked(s, "closed its stream and did not reconnect", batch);
+      stale = true;
     }
   }
-  if (!batch.empty()) {
-    CommitOrDie(batch, "render servers marked down");
-    for (auto& [id, job] : jobs_) NotifyIfEndedLocked(job);
+  AppendLocked(std::move(batch));
+  if (stale) {
     DispatchLocked();
     BumpLocked();
   }
@@ -715,11 +900,10 @@ void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBat
         }
       }
     }
-    slot.rec.state = SlotState::kDown;
-    slot.rec.current_job = 0;
-    slot.rec.current_chunk = -1;
+    SetSlotStateLocked(slot, SlotState::kDown);
     batch.slot_updates.push_back(slot.rec);
   }
+  RefreshIdleLocked(s);
   // Chunks recorded as running on this server but not on a known slot.
   for (auto& [jid, job] : jobs_) {
     for (auto& c : job.chunks) {
@@ -759,124 +943,145 @@ void Scheduler::RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const 
     MaybeFinishJobLocked(job, batch);
     return;
   }
-  c.rec.state = ChunkState::kQueued;
+  SetChunkStateLocked(job, c, ChunkState::kQueued);
   c.rec.error = why;
   c.rec.ended_at = clock_->UnixMillis();
   --job.running;
   job.pending.push_front(c.rec.index);
   batch.chunk_updates.push_back(c.rec);
-  for (int64_t f : c.frames) {
-    FrameRecord fr;
-    fr.job_id = job.rec.id;
-    fr.frame = f;
-    fr.chunk = c.rec.index;
-    fr.state = FrameState::kQueued;
-    batch.frame_updates.push_back(fr);
-  }
   UpdateRunnableLocked(job);
 }
 
 void Scheduler::FreeSlotLocked(const std::string& server, int64_t job_id, int chunk) {
   auto it = servers_.find(server);
   if (it == servers_.end()) return;
-  for (const auto& id : it->second.slot_ids) {
-    Slot& slot = slots_[id];
-    if (slot.rec.state == SlotState::kBusy && slot.rec.current_job == job_id &&
-        slot.rec.current_chunk == chunk) {
-      slot.rec.state = SlotState::kIdle;
-      slot.rec.current_job = 0;
-      slot.rec.current_chunk = -1;
+  for (Slot* slot : it->second.slots) {
+    if (slot->rec.state == SlotState::kBusy && slot->rec.current_job == job_id &&
+        slot->rec.current_chunk == chunk) {
+      SetSlotStateLocked(*slot, SlotState::kIdle);
     }
   }
 }
 
 void Scheduler::OnProgress(const std::string& render_server, const pb::ChunkProgress& p) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto jt = jobs_.find(p.job_id());
-  if (jt == jobs_.end() || p.chunk() < 0 ||
-      p.chunk() >= static_cast<int>(jt->second.chunks.size())) {
-    return;
-  }
-  Chunk& c = jt->second.chunks[p.chunk()];
-  if (c.rec.state != ChunkState::kRunning || c.rec.render_server != render_server ||
-      c.rec.attempts != p.attempt()) {
-    return;
-  }
-  c.frames_done = p.frames_done();
-  c.current_frame = p.frame();
-  if (p.log_lines_size() > 0) {
-    std::string rel = "jobs/" + std::to_string(p.job_id()) + "/logs/chunk-" +
-                      std::to_string(p.chunk()) + ".attempt-" + std::to_string(p.attempt()) +
-                      ".log";
-    std::string path = JoinPath(config_.storage_dir(), rel);
-    if (c.rec.log_path != rel) {
-      c.rec.log_path = rel;
-      (void)MakeDirs(DirName(path));
+  std::string log_path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto jt = jobs_.find(p.job_id());
+    if (jt == jobs_.end() || p.chunk() < 0 ||
+        p.chunk() >= static_cast<int>(jt->second.chunks.size())) {
+      return;
     }
-    std::ofstream out(path, std::ios::app);
+    Job& job = jt->second;
+    Chunk& c = job.chunks[p.chunk()];
+    if (c.rec.state != ChunkState::kRunning || c.rec.render_server != render_server ||
+        c.rec.attempts != p.attempt()) {
+      return;
+    }
+    const int done = std::clamp(p.frames_done(), 0, static_cast<int>(c.frames.size()));
+    job.frames_progress += done - c.frames_done;
+    c.frames_done = done;
+    c.current_frame = p.frame();
+    if (p.log_lines_size() > 0) {
+      std::string rel = "jobs/" + std::to_string(p.job_id()) + "/logs/chunk-" +
+                        std::to_string(p.chunk()) + ".attempt-" + std::to_string(p.attempt()) +
+                        ".log";
+      log_path = JoinPath(config_.storage_dir(), rel);
+      if (c.rec.log_path != rel) {
+        c.rec.log_path = rel;
+        (void)MakeDirs(DirName(log_path));
+      }
+    }
+    BumpLocked();
+  }
+  // The live log is appended outside the dispatch mutex; one stream delivers
+  // a chunk's progress in order, so its lines stay in order.
+  if (!log_path.empty()) {
+    std::ofstream out(log_path, std::ios::app);
     for (const auto& line : p.log_lines()) out << line << '\n';
   }
-  BumpLocked();
 }
 
+std::string Scheduler::ChunkLogRel(int64_t job, int chunk, int attempt) {
+  return "jobs/" + std::to_string(job) + "/logs/chunk-" + std::to_string(chunk) + ".attempt-" +
+         std::to_string(attempt) + ".log";
+}
+
+// A result is handled in three steps so that the filesystem work (checking
+// blobs, linking frames and the log into storage) happens without the
+// dispatch mutex: (1) under the mutex, is this the current attempt and what
+// must be placed; (2) without it, place; (3) under it again, still current?
+// then record, free the slot and dispatch. The renames of step 2 are made
+// durable by the committer (one directory fsync per group) before the rows.
 void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult& r) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = servers_.find(render_server);
-  if (it != servers_.end()) Touch(render_server);
-  auto jt = jobs_.find(r.job_id());
-  if (jt == jobs_.end() || r.chunk() < 0 ||
-      r.chunk() >= static_cast<int>(jt->second.chunks.size())) {
-    spdlog::warn("render server '{}' reported unknown chunk {}/{}", render_server, r.job_id(),
-                 r.chunk());
-    FreeSlotLocked(render_server, r.job_id(), r.chunk());
-    DispatchLocked();
-    return;
-  }
-  Job& job = jt->second;
-  Chunk& c = job.chunks[r.chunk()];
-  WriteBatch batch;
-  // Only the current attempt on the server it was given to counts: a late
-  // result of a requeued attempt must not place frames a second time.
-  bool current = c.rec.state == ChunkState::kRunning && c.rec.render_server == render_server &&
-                 c.rec.attempts == r.attempt();
-  if (!current) {
-    spdlog::info("ignoring stale result of job {} chunk {} attempt {} from '{}'", r.job_id(),
-                 r.chunk(), r.attempt(), render_server);
-    // A slot of this server holding this chunk runs its current attempt when
-    // the chunk is running here: that slot stays busy. An unknown server has
-    // no slots (and must not be added to the site by its result).
-    bool current_here = c.rec.state == ChunkState::kRunning && c.rec.render_server == render_server;
-    if (it != servers_.end() && !current_here) {
+  bool cancelled = false;
+  bool collects = true;
+  std::string log_rel;
+  std::vector<std::pair<int64_t, std::string>> wanted;  // frame, storage path
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = servers_.find(render_server);
+    if (it != servers_.end()) Touch(render_server);
+    auto jt = jobs_.find(r.job_id());
+    if (jt == jobs_.end() || r.chunk() < 0 ||
+        r.chunk() >= static_cast<int>(jt->second.chunks.size())) {
+      spdlog::warn("render server '{}' reported unknown chunk {}/{}", render_server, r.job_id(),
+                   r.chunk());
       FreeSlotLocked(render_server, r.job_id(), r.chunk());
-      for (const auto& id : it->second.slot_ids) batch.slot_updates.push_back(slots_[id].rec);
+      DispatchLocked();
+      return;
     }
-    CommitOrDie(batch, "slot release");
-    DispatchLocked();
-    return;
-  }
-  FreeSlotLocked(render_server, r.job_id(), r.chunk());
-  auto slot_it = slots_.find(c.rec.slot);
-  if (slot_it != slots_.end()) batch.slot_updates.push_back(slot_it->second.rec);
-  --job.running;
-  c.rec.ended_at = r.ended_ms() ? r.ended_ms() : clock_->UnixMillis();
-  c.rec.exit_code = r.exit_code();
-  std::string log_rel = "jobs/" + std::to_string(job.rec.id) + "/logs/chunk-" +
-                        std::to_string(c.rec.index) + ".attempt-" + std::to_string(c.rec.attempts) +
-                        ".log";
-  if (!r.log_sha256().empty() && blobs_->Has(r.log_sha256())) {
-    std::string dest = JoinPath(config_.storage_dir(), log_rel);
-    if (MakeDirs(DirName(dest)).ok() && LinkOrCopy(blobs_->PathOf(r.log_sha256()), dest).ok()) {
-      c.rec.log_path = log_rel;
+    Job& job = jt->second;
+    Chunk& c = job.chunks[r.chunk()];
+    // Only the current attempt on the server it was given to counts: a late
+    // result of a requeued attempt must not place frames a second time.
+    bool current = c.rec.state == ChunkState::kRunning && c.rec.render_server == render_server &&
+                   c.rec.attempts == r.attempt();
+    if (!current) {
+      spdlog::info("ignoring stale result of job {} chunk {} attempt {} from '{}'", r.job_id(),
+                   r.chunk(), r.attempt(), render_server);
+      // A slot of this server holding this chunk runs its current attempt
+      // when the chunk is running here: that slot stays busy. An unknown
+      // server has no slots (and must not be added to the site by its result).
+      bool current_here =
+          c.rec.state == ChunkState::kRunning && c.rec.render_server == render_server;
+      if (it != servers_.end() && !current_here) {
+        FreeSlotLocked(render_server, r.job_id(), r.chunk());
+      }
+      DispatchLocked();
+      return;
+    }
+    cancelled = job.rec.state == JobState::kCancelled;
+    collects = !job.profile.output.empty();
+    log_rel = ChunkLogRel(job.rec.id, c.rec.index, c.rec.attempts);
+    if (r.ok() && collects) {
+      for (int64_t f : c.frames) {
+        wanted.emplace_back(f, JoinPath(JobDir(job.rec.id), job.profile.OutputName(f)));
+      }
     }
   }
 
+  std::set<std::string> dirs;  // to fsync before the result is recorded
+  bool have_log = false;
+  const std::string log_path = JoinPath(config_.storage_dir(), log_rel);
+  if (!r.log_text().empty() || (!r.log_sha256().empty() && blobs_->Has(r.log_sha256()))) {
+    Status st = MakeDirs(DirName(log_path));
+    if (st.ok() && !r.log_text().empty()) {
+      st = WriteFileAtomic(log_path, r.log_text());
+    } else if (st.ok()) {
+      st = LinkOrCopy(blobs_->PathOf(r.log_sha256()), log_path, DirSync::kByCaller);
+      dirs.insert(DirName(log_path));
+    }
+    have_log = st.ok();
+    if (!st.ok()) spdlog::warn("job {} chunk {}: {}", r.job_id(), r.chunk(), st.message());
+  }
   std::string error = r.ok() ? "" : (r.error().empty() ? "renderer failed" : r.error());
-  std::vector<std::pair<const pb::FrameOutput*, std::string>> placed;
-  if (error.empty()) {
+  std::vector<pb::FrameOutput> placed;
+  if (error.empty() && collects) {
     // Every frame of the chunk must come back as a verified blob.
     std::map<int64_t, const pb::FrameOutput*> by_frame;
     for (const auto& o : r.outputs()) by_frame[o.frame()] = &o;
-    for (int64_t f : c.frames) {
+    for (const auto& [f, dest] : wanted) {
       auto ot = by_frame.find(f);
       if (ot == by_frame.end()) {
         error = "frame " + std::to_string(f) + " produced no output";
@@ -886,38 +1091,72 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
         error = "output of frame " + std::to_string(f) + " was not uploaded";
         break;
       }
-      placed.emplace_back(ot->second, job.profile.OutputName(f));
+      placed.push_back(*ot->second);
     }
   }
-  if (error.empty() && job.rec.state != JobState::kCancelled) {
+  if (error.empty() && collects && !cancelled) {
     // Place frames on site storage: link from the verified blob under a temp
     // name, then rename, so a frame file is either absent or complete.
-    for (auto& [o, name] : placed) {
-      std::string dest = JoinPath(JobDir(job.rec.id), name);
+    for (size_t i = 0; i < placed.size(); ++i) {
+      const std::string& dest = wanted[i].second;
       Status st = MakeDirs(DirName(dest));
-      if (st.ok()) st = LinkOrCopy(blobs_->PathOf(o->sha256()), dest);
+      if (st.ok()) st = LinkOrCopy(blobs_->PathOf(placed[i].sha256()), dest, DirSync::kByCaller);
       if (!st.ok()) {
-        error = "cannot place frame " + std::to_string(o->frame()) + " on storage: " + st.message();
+        error = "cannot place frame " + std::to_string(placed[i].frame()) +
+                " on storage: " + st.message();
         break;
       }
+      dirs.insert(DirName(dest));
     }
   }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(r.job_id());
+  Job& job = jt->second;
+  Chunk& c = job.chunks[r.chunk()];
+  if (c.rec.state != ChunkState::kRunning || c.rec.render_server != render_server ||
+      c.rec.attempts != r.attempt()) {
+    // Requeued while its files were placed (its server timed out): the next
+    // attempt replaces them; nothing is recorded for this one.
+    spdlog::info("result of job {} chunk {} attempt {} from '{}' arrived too late", r.job_id(),
+                 r.chunk(), r.attempt(), render_server);
+    return;
+  }
+  pending_.dirs.insert(dirs.begin(), dirs.end());
+  RecordResultLocked(render_server, r, job, c, error, placed, have_log ? log_rel : "");
+}
+
+void Scheduler::RecordResultLocked(const std::string& render_server, const pb::ChunkResult& r,
+                                   Job& job, Chunk& c, std::string error,
+                                   const std::vector<pb::FrameOutput>& placed,
+                                   const std::string& log_rel) {
+  WriteBatch batch;
+  FreeSlotLocked(render_server, r.job_id(), r.chunk());
+  --job.running;
+  c.rec.ended_at = r.ended_ms() ? r.ended_ms() : clock_->UnixMillis();
+  c.rec.exit_code = r.exit_code();
+  if (!log_rel.empty()) c.rec.log_path = log_rel;
+
   if (job.rec.state == JobState::kCancelled) {
     FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
   } else if (error.empty()) {
-    c.outputs.clear();
-    for (auto& [o, name] : placed) {
-      c.outputs.push_back(*o);
+    c.outputs = placed;
+    // Frame rows are written once, when the frame is final.
+    for (int64_t f : c.frames) {
       FrameRecord fr;
       fr.job_id = job.rec.id;
-      fr.frame = o->frame();
+      fr.frame = f;
       fr.chunk = c.rec.index;
       fr.state = FrameState::kDone;
       fr.render_server = render_server;
-      fr.output_path = "jobs/" + std::to_string(job.rec.id) + "/" + name;
-      fr.sha256 = o->sha256();
-      fr.size = o->size();
-      batch.frame_updates.push_back(fr);
+      batch.frame_updates.push_back(std::move(fr));
+    }
+    for (size_t i = 0; i < placed.size() && i < batch.frame_updates.size(); ++i) {
+      FrameRecord& fr = batch.frame_updates[i];
+      fr.output_path =
+          "jobs/" + std::to_string(job.rec.id) + "/" + job.profile.OutputName(placed[i].frame());
+      fr.sha256 = placed[i].sha256();
+      fr.size = placed[i].size();
     }
     c.rec.error.clear();
     FinishChunkLocked(job, c, ChunkState::kDone, batch);
@@ -937,14 +1176,12 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
     }
   }
   MaybeFinishJobLocked(job, batch);
-  CommitOrDie(batch, "chunk result");
-  NotifyIfEndedLocked(job);
+  AppendLocked(std::move(batch));
   DispatchLocked();
-  BumpLocked();
 }
 
 void Scheduler::FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch) {
-  c.rec.state = state;
+  SetChunkStateLocked(job, c, state);
   ++job.final_chunks;
   batch.chunk_updates.push_back(c.rec);
   if (state != ChunkState::kDone) {
@@ -964,10 +1201,7 @@ void Scheduler::MaybeFinishJobLocked(Job& job, WriteBatch& batch) {
   if (JobStateFinal(job.rec.state) && job.rec.state != JobState::kCancelled) return;
   if (job.final_chunks < static_cast<int>(job.chunks.size())) return;
   if (job.rec.state != JobState::kCancelled) {
-    int failed_frames = 0;
-    for (const auto& c : job.chunks) {
-      if (c.rec.state == ChunkState::kFailed) failed_frames += static_cast<int>(c.frames.size());
-    }
+    const int64_t failed_frames = job.frames_failed;
     if (failed_frames == 0) {
       job.rec.state = JobState::kDone;
     } else {
@@ -982,13 +1216,14 @@ void Scheduler::MaybeFinishJobLocked(Job& job, WriteBatch& batch) {
   job.rec.queue = "";
   batch.job_updates.push_back(job.rec);
   UpdateRunnableLocked(job);
+  pending_.ended_jobs.push_back(job.rec.id);  // notified once this is durable
   spdlog::info("job {} '{}' {}", job.rec.id, job.rec.name, JobStateName(job.rec.state));
 }
 
 // ------------------------------------------------------------ client API ---
 
 Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
   Job& job = jt->second;
@@ -999,7 +1234,7 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   for (int idx : job.pending)
     FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
   job.pending.clear();
-  std::vector<std::pair<RenderServerLink*, pb::ScheduleServerMessage>> cancels;
+  std::vector<std::pair<std::shared_ptr<RenderServerLink>, pb::ScheduleServerMessage>> cancels;
   for (auto& c : job.chunks) {
     if (c.rec.state != ChunkState::kRunning) continue;
     auto st = servers_.find(c.rec.render_server);
@@ -1010,7 +1245,7 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
       cancel->set_chunk(c.rec.index);
       cancel->set_attempt(c.rec.attempts);
       cancel->set_reason("job cancelled");
-      cancels.emplace_back(st->second.link.get(), std::move(msg));
+      cancels.emplace_back(st->second.link, std::move(msg));
     } else {
       // Nobody is there to report back: the chunk ends now.
       FreeSlotLocked(c.rec.render_server, job_id, c.rec.index);
@@ -1022,13 +1257,13 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   job.rec.queue = "";
   batch.job_updates.push_back(job.rec);
   UpdateRunnableLocked(job);
-  CommitOrDie(batch, "job cancel");
+  pending_.ended_jobs.push_back(job_id);
+  AppendLocked(std::move(batch));
   // Renderers are stopped only once the cancel is durable.
-  for (auto& [link, msg] : cancels) link->Send(msg);
-  NotifyIfEndedLocked(job);
+  for (auto& [link, msg] : cancels) SendWhenDurableLocked(link, std::move(msg));
   spdlog::info("job {} cancelled", job_id);
-  BumpLocked();
-  return SummaryLocked(job);
+  WaitDurableLocked(lock, appended_seq_);
+  return SummaryLocked(jobs_.at(job_id));
 }
 
 std::string Scheduler::WaitingReasonLocked(const Job& job) const {
@@ -1069,21 +1304,10 @@ pb::JobInfo Scheduler::SummaryLocked(const Job& job) const {
                                               ? ""
                                               : " " + job.profile.package_version.text()));
   info.set_frames(job.profile.frames.ToString());
-  int total = 0, done = 0, running = 0, failed = 0;
-  for (const auto& c : job.chunks) {
-    int n = static_cast<int>(c.frames.size());
-    total += n;
-    if (c.rec.state == ChunkState::kDone) done += n;
-    if (c.rec.state == ChunkState::kRunning) {
-      running += n - c.frames_done;
-      done += c.frames_done;
-    }
-    if (c.rec.state == ChunkState::kFailed) failed += n;
-  }
-  info.set_frames_total(total);
-  info.set_frames_done(done);
-  info.set_frames_running(running);
-  info.set_frames_failed(failed);
+  info.set_frames_total(static_cast<int32_t>(job.profile.frames.size()));
+  info.set_frames_done(static_cast<int32_t>(job.frames_done + job.frames_progress));
+  info.set_frames_running(static_cast<int32_t>(job.frames_running - job.frames_progress));
+  info.set_frames_failed(static_cast<int32_t>(job.frames_failed));
   info.set_error(job.rec.error);
   info.set_waiting_reason(WaitingReasonLocked(job));
   info.set_storage_dir(JobDir(job.rec.id));

@@ -4,8 +4,17 @@
 // submit time, render servers, render slots) and makes every state change
 // durable in the resource database before acknowledging it or acting on it:
 // a job is committed before Submit() returns its id, an assignment before it
-// is sent, a chunk result before the slot gets its next chunk. A schedule
-// server killed at any moment resumes from the database (Open()).
+// is sent, a chunk result before the slot gets its next chunk, a cancel
+// before Cancel() returns, a final job state before its notify targets fire
+// and before watchers hear of it. A schedule server killed at any moment
+// resumes from the database (Open()).
+//
+// Group commit: state changes made under the dispatch mutex are appended to
+// a pending group together with the messages that may only leave once they
+// are durable. One committer thread writes each group in one transaction
+// (one fsync, after one fsync per directory that received frames) and then
+// sends its messages, while the dispatch mutex is already free for the next
+// results. Under load many results and assignments share one fsync.
 //
 // Dispatch is push: whenever a slot frees, a job arrives or a render server
 // registers, Dispatch() matches idle slots to queued chunks at once and sends
@@ -20,8 +29,8 @@
 // failed on a host is retried on another capable host where one is up.
 //
 // Thread-safety: every public method may be called from any thread; one
-// mutex guards the state. RenderServerLink::Send is called with that mutex
-// held and must not block.
+// mutex guards the state. RenderServerLink::Send may be called with that
+// mutex held and must not block.
 #pragma once
 
 #include <condition_variable>
@@ -67,7 +76,12 @@ class Scheduler {
 
   // Starts the background timeout checker (heartbeats, reconnect grace).
   void Start();
+  // Stops the timeout checker and the committer, after writing (and
+  // sending) everything pending.
   void Stop();
+  // Returns once every state change made before the call is durable and its
+  // messages are handed to their links.
+  void Flush();
 
   // ---- client API -------------------------------------------------------
   Result<int64_t> Submit(const frameflow::v1::SubmitRequest& request);
@@ -106,6 +120,7 @@ class Scheduler {
     int64_t current_frame = -1;
     std::vector<frameflow::v1::FrameOutput> outputs;  // when done
   };
+  struct Server;
   struct Job {
     JobRecord rec;
     JobProfile profile;
@@ -114,19 +129,43 @@ class Scheduler {
     int running = 0;
     int final_chunks = 0;
     bool notified = false;  // notify targets fired for the final state
+    // Frame counts by chunk state, kept current by SetChunkStateLocked so a
+    // summary costs O(1) however many frames the job has.
+    int64_t frames_running = 0;   // frames of running chunks
+    int64_t frames_progress = 0;  // of those, reported rendered so far
+    int64_t frames_done = 0;
+    int64_t frames_failed = 0;
+    // Whether a render server's packages can render this job, cached per
+    // server registration (Server::generation).
+    std::map<const Server*, std::pair<uint64_t, bool>> package_ok;
   };
   struct Slot {
     SlotRecord rec;
     int attempt = 0;
+    Server* server = nullptr;
   };
   struct Server {
     RenderServerRecord rec;
     HostRecord hardware;
     std::vector<PackageRecord> packages;
     std::vector<std::string> slot_ids;
+    std::vector<Slot*> slots;                // the same slots, in slots_
+    uint64_t generation = 0;                 // changes at every registration
     std::shared_ptr<RenderServerLink> link;  // null while disconnected
     int64_t disconnected_ms = 0;             // monotonic, when link became null
     int64_t grace_ms = 0;                    // how long it may stay disconnected
+  };
+  // One group of state changes waiting for the committer.
+  struct Pending {
+    std::vector<WriteBatch> batches;
+    // Sent once the group is durable, in order.
+    std::vector<std::pair<std::shared_ptr<RenderServerLink>, frameflow::v1::ScheduleServerMessage>>
+        sends;
+    std::set<std::string> dirs;  // fsynced before the group is committed
+    std::vector<int64_t> ended_jobs;
+    bool empty() const {
+      return batches.empty() && sends.empty() && dirs.empty() && ended_jobs.empty();
+    }
   };
   using RunKey = std::tuple<int, int64_t, int64_t>;  // (-priority, submit, id)
 
@@ -138,6 +177,24 @@ class Scheduler {
   // change the server already acted on is fatal (see CommitOrDie).
   void DispatchLocked();
   void CommitOrDie(const WriteBatch& batch, const char* what);
+  // Appends a state change to the pending group; returns its sequence
+  // number (see WaitDurableLocked).
+  uint64_t AppendLocked(WriteBatch&& batch);
+  // Queues a message that may leave only after everything appended so far
+  // is durable.
+  void SendWhenDurableLocked(const std::shared_ptr<RenderServerLink>& link,
+                             frameflow::v1::ScheduleServerMessage msg);
+  void WaitDurableLocked(std::unique_lock<std::mutex>& lock, uint64_t seq);
+  void CommitLoop();
+  void StopCommitter();
+  // Keeps `s`'s membership of idle_servers_ in step with its slots.
+  void RefreshIdleLocked(Server& s);
+  void SetSlotStateLocked(Slot& slot, SlotState state, int64_t job = 0, int chunk = -1);
+  // Moves `c` to `state`, keeping the job's frame counters.
+  void SetChunkStateLocked(Job& job, Chunk& c, ChunkState state);
+  bool CanRunLocked(const Server& s, const Slot& slot, Job& job) const;
+  // Why `s`'s packages cannot render `p` (empty when they can).
+  std::string PackageMismatch(const Server& s, const JobProfile& p) const;
   void MarkServerDownLocked(Server& s, const std::string& why, WriteBatch& batch);
   void RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why);
   // A running chunk whose render server went away: requeued, or failed once
@@ -164,6 +221,14 @@ class Scheduler {
   // state is committed.
   void NotifyIfEndedLocked(Job& job);
   void TimeoutLoop();
+  // Records the current attempt's result (its files already placed), frees
+  // the slot and dispatches. `log_rel` is empty when no log was stored.
+  void RecordResultLocked(const std::string& render_server, const frameflow::v1::ChunkResult& r,
+                          Job& job, Chunk& c, std::string error,
+                          const std::vector<frameflow::v1::FrameOutput>& placed,
+                          const std::string& log_rel);
+  // Storage-relative path of a chunk attempt's log.
+  static std::string ChunkLogRel(int64_t job, int chunk, int attempt);
 
   const SiteConfig config_;
   Clock* const clock_;
@@ -178,6 +243,20 @@ class Scheduler {
   std::set<RunKey> runnable_;              // GUARDED_BY(mu_) jobs with pending chunks
   std::map<std::string, Server> servers_;  // GUARDED_BY(mu_)
   std::map<std::string, Slot> slots_;      // GUARDED_BY(mu_)
+  // Up, connected render servers with at least one idle slot.
+  std::set<std::string> idle_servers_;  // GUARDED_BY(mu_)
+  uint64_t next_generation_ = 1;        // GUARDED_BY(mu_)
+  std::set<std::string> submitting_;    // GUARDED_BY(mu_) request ids in flight
+
+  // Group commit (see the file comment).
+  Pending pending_;                     // GUARDED_BY(mu_)
+  uint64_t appended_seq_ = 0;           // GUARDED_BY(mu_) last appended change
+  uint64_t durable_seq_ = 0;            // GUARDED_BY(mu_) last durable change
+  bool committer_stop_ = false;         // GUARDED_BY(mu_) asked to stop
+  bool committer_exited_ = false;       // GUARDED_BY(mu_) drained and gone
+  std::condition_variable commit_cv_;   // wakes the committer
+  std::condition_variable durable_cv_;  // durable_seq_ advanced
+  std::thread committer_;
 
   std::mutex seen_mu_;  // acquired after mu_ when both are held
   std::map<std::string, std::pair<int64_t, int64_t>> last_seen_;  // GUARDED_BY(seen_mu_)

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,9 +32,13 @@ namespace {
 namespace pb = frameflow::v1;
 
 // The schedule server's end of a render server stream: records every
-// message (thread-safe) so tests can inspect what was sent.
+// message (thread-safe) so tests can inspect what was sent. Messages leave
+// the scheduler once their state change is durable (group commit), so every
+// read first waits for that (`flush`).
 class FakeLink final : public RenderServerLink {
  public:
+  std::function<void()> flush;
+
   void Send(const pb::ScheduleServerMessage& msg) override {
     std::lock_guard<std::mutex> lock(mu_);
     messages_.push_back(msg);
@@ -44,6 +49,7 @@ class FakeLink final : public RenderServerLink {
   }
 
   std::vector<pb::ScheduleServerMessage> Messages() const {
+    if (flush) flush();
     std::lock_guard<std::mutex> lock(mu_);
     return messages_;
   }
@@ -75,6 +81,7 @@ class FakeLink final : public RenderServerLink {
     return n;
   }
   bool closed() const {
+    if (flush) flush();
     std::lock_guard<std::mutex> lock(mu_);
     return closed_;
   }
@@ -258,6 +265,9 @@ class SchedulerTest : public ::testing::Test {
 
   std::shared_ptr<FakeLink> Connect(const pb::Register& reg) {
     auto link = std::make_shared<FakeLink>();
+    link->flush = [this] {
+      if (sched_) sched_->Flush();
+    };
     Status st = sched_->Register(reg, link);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return link;

@@ -161,6 +161,10 @@ class ResourceDatabase {
 
   // Applies the batch in one transaction; durable when it returns ok.
   virtual Status Commit(const WriteBatch& batch) = 0;
+  // Applies the batches in order in one transaction (one fsync for all of
+  // them: group commit); durable when it returns ok, nothing applied when it
+  // fails.
+  virtual Status CommitGroup(const std::vector<WriteBatch>& batches) = 0;
 
   virtual Result<std::vector<HostRecord>> LoadHosts() = 0;
   virtual Result<std::vector<PackageRecord>> LoadPackages() = 0;

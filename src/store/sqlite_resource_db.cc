@@ -513,6 +513,7 @@ class SqliteResourceDatabase final : public ResourceDatabase {
   Status Initialize();
 
   Status Commit(const WriteBatch& batch) override;
+  Status CommitGroup(const std::vector<WriteBatch>& batches) override;
   Result<std::vector<HostRecord>> LoadHosts() override;
   Result<std::vector<PackageRecord>> LoadPackages() override;
   Result<std::vector<RenderServerRecord>> LoadRenderServers() override;
@@ -734,6 +735,18 @@ Status SqliteResourceDatabase::Commit(const WriteBatch& batch) {
   if (st.ok()) st = RunControl(kCommit);
   if (!st.ok()) RollbackIfOpen();
   return st.WithContext("resource db commit");
+}
+
+Status SqliteResourceDatabase::CommitGroup(const std::vector<WriteBatch>& batches) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status st = RunControl(kBeginImmediate);
+  for (const WriteBatch& b : batches) {
+    if (!st.ok()) break;
+    if (!b.empty()) st = ApplyBatch(b);
+  }
+  if (st.ok()) st = RunControl(kCommit);
+  if (!st.ok()) RollbackIfOpen();
+  return st.WithContext("resource db group commit");
 }
 
 // Fixed order, so that e.g. a job created and updated in one batch ends up

@@ -74,16 +74,6 @@ Status WriteAll(int fd, const char* data, size_t len, const std::string& path) {
   return Status::Ok();
 }
 
-// fsync of a directory makes renames and links inside it durable. Some
-// filesystems do not support it on directories (EINVAL); that is not an error.
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return PathError("cannot open directory", dir, errno);
-  FdCloser closer(fd);
-  if (::fsync(fd) != 0 && errno != EINVAL) return ErrnoError("cannot sync directory", dir, errno);
-  return Status::Ok();
-}
-
 // A name for a temp file beside `path` that no other writer picks. mkstemp
 // cannot be used where the temp is created by link(); callers retry on EEXIST.
 std::string SiblingTempName(const std::string& path, const char* tag) {
@@ -129,8 +119,20 @@ Status CopyFileAtomic(const std::string& from, const std::string& to) {
 
 }  // namespace
 
+// fsync of a directory makes renames and links inside it durable. Some
+// filesystems do not support it on directories (EINVAL); that is not an error.
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return PathError("cannot open directory", dir, errno);
+  FdCloser closer(fd);
+  if (::fsync(fd) != 0 && errno != EINVAL) return ErrnoError("cannot sync directory", dir, errno);
+  return Status::Ok();
+}
+
 Status MakeDirs(const std::string& path, int mode) {
   if (path.empty()) return InvalidArgument("cannot create a directory with an empty path");
+  struct stat existing;
+  if (::stat(path.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) return Status::Ok();
   size_t pos = 0;
   while (pos != std::string::npos) {
     pos = path.find('/', pos + 1);
@@ -200,36 +202,47 @@ Status RenameDurable(const std::string& from, const std::string& to) {
   return Status::Ok();
 }
 
-Status LinkOrCopy(const std::string& from, const std::string& to) {
+Status LinkOrCopy(const std::string& from, const std::string& to, DirSync dir_sync) {
+  auto sync = [&]() { return dir_sync == DirSync::kNow ? SyncDir(DirName(to)) : Status::Ok(); };
+  auto fallback = [&](int err) {
+    // Cross-device, or a filesystem/policy that refuses hard links
+    // (protected_hardlinks, FAT, some network filesystems), or the source has
+    // as many links as the filesystem allows (EMLINK): copy instead.
+    return err == EXDEV || err == EPERM || err == EMLINK || err == ENOTSUP || err == EOPNOTSUPP;
+  };
   struct stat from_st;
   if (::stat(from.c_str(), &from_st) != 0) return PathError("cannot stat", from, errno);
   if (!S_ISREG(from_st.st_mode)) {
     return InvalidArgument("cannot link '" + from + "': not a regular file");
   }
-  // rename() of one hard link over another of the same inode is a no-op that
-  // would leave the temp name behind; linking a file to itself is done.
+  // Common case, one system call: `to` does not exist yet, and a new hard
+  // link appears whole.
+  if (::link(from.c_str(), to.c_str()) == 0) return sync();
+  if (errno != EEXIST) {
+    int err = errno;
+    if (fallback(err)) return CopyFileAtomic(from, to);
+    return PathError("cannot link '" + from + "' to", to, err);
+  }
+  // Replacing an existing file. rename() of one hard link over another of
+  // the same inode is a no-op that would leave the temp name behind; linking
+  // a file to itself is done.
   struct stat to_st;
   if (::stat(to.c_str(), &to_st) == 0 && to_st.st_dev == from_st.st_dev &&
       to_st.st_ino == from_st.st_ino) {
     return Status::Ok();
   }
-
   for (int attempt = 0; attempt < 100; ++attempt) {
     std::string tmp = SiblingTempName(to, "link");
     if (::link(from.c_str(), tmp.c_str()) != 0) {
       int err = errno;
       if (err == EEXIST) continue;
-      // Cross-device, or a filesystem/policy that refuses hard links
-      // (protected_hardlinks, FAT, some network filesystems): copy instead.
-      if (err == EXDEV || err == EPERM || err == EMLINK || err == ENOTSUP || err == EOPNOTSUPP) {
-        return CopyFileAtomic(from, to);
-      }
+      if (fallback(err)) return CopyFileAtomic(from, to);
       return PathError("cannot link '" + from + "' to", to, err);
     }
     TempUnlinker unlinker(tmp);
     if (::rename(tmp.c_str(), to.c_str()) != 0) return ErrnoError("cannot rename to", to, errno);
     unlinker.Disarm();
-    return SyncDir(DirName(to));
+    return sync();
   }
   return ErrnoError("cannot find a free temp name for", to, EEXIST);
 }

@@ -19,9 +19,16 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode 
 // Moves `from` into place at `to` atomically (rename), syncing the
 // destination directory. Both must be on one filesystem.
 Status RenameDurable(const std::string& from, const std::string& to);
+// fsync of a directory: makes renames and links inside it durable.
+Status SyncDir(const std::string& dir);
+// Whether a call that renames into a directory also fsyncs the directory
+// (kNow), or leaves that to the caller, who batches one SyncDir per
+// directory for many renames (kByCaller) before relying on durability.
+enum class DirSync { kNow, kByCaller };
 // Hard-links `from` to `to` (replacing `to` atomically via a temp name);
-// falls back to a copy when linking is not possible (EXDEV, EPERM).
-Status LinkOrCopy(const std::string& from, const std::string& to);
+// falls back to a copy when linking is not possible (EXDEV, EPERM), which
+// is always fully synced.
+Status LinkOrCopy(const std::string& from, const std::string& to, DirSync dir_sync = DirSync::kNow);
 Status RemoveAll(const std::string& path);
 bool PathExists(const std::string& path);
 // Entries of a directory (names only, no "." / ".."), sorted.
