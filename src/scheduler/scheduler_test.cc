@@ -1521,3 +1521,91 @@ TEST_F(SchedulerTest, RepeatedSubmitRequestIdReturnsTheFirstJob) {
 
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+
+// The job summary's frame counts are kept incrementally (they must not cost
+// a pass over a million frames per event). Through a random mix of results,
+// failures, progress reports and a render server lost mid-chunk, they must
+// always equal a recount over the per-frame states.
+TEST_F(SchedulerTest, SummaryCountersMatchARecountThroughRandomEvents) {
+  Desc d;
+  d.frames = "1-60";
+  d.chunk_size = 3;
+  d.max_attempts = 2;
+  int64_t id = Submit(d);
+  std::map<std::string, std::shared_ptr<FakeLink>> links;
+  for (const char* name : {"rs-a", "rs-b", "rs-c"}) {
+    links[name] =
+        Connect(MakeRegister(name, std::string("host-") + name, {SlotOf("s0"), SlotOf("s1")}));
+  }
+  uint32_t rng = 12345;
+  auto next = [&](uint32_t n) {
+    rng = rng * 1103515245u + 12345u;
+    return (rng >> 16) % n;
+  };
+  auto check = [&](int step) {
+    pb::JobInfo info = Detail(id);
+    int done = 0, running = 0, failed = 0;
+    for (const auto& f : info.frame_info()) {
+      done += f.state() == "done";
+      running += f.state() == "running";
+      failed += f.state() == "failed";
+    }
+    ASSERT_EQ(info.frames_done(), done) << "step " << step;
+    ASSERT_EQ(info.frames_running(), running) << "step " << step;
+    ASSERT_EQ(info.frames_failed(), failed) << "step " << step;
+    ASSERT_EQ(info.frames_total(), 60);
+  };
+  bool lost_one = false;
+  for (int step = 0; step < 400; ++step) {
+    std::vector<std::pair<std::string, pb::Assignment>> running;
+    pb::JobInfo info = Detail(id);
+    if (info.state() == "done" || info.state() == "failed") break;
+    for (const auto& c : info.chunks()) {
+      if (c.state() != "running") continue;
+      for (const auto& a : links[c.render_server()]->Assignments()) {
+        if (a.chunk() == c.index() && a.attempt() == c.attempts()) {
+          running.emplace_back(c.render_server(), a);
+        }
+      }
+    }
+    ASSERT_FALSE(running.empty()) << "step " << step;
+    auto& [server, a] = running[next(static_cast<uint32_t>(running.size()))];
+    switch (next(10)) {
+      case 0:
+        sched_->OnResult(server, FailResult(a, "renderer crashed"));
+        break;
+      case 1:
+      case 2: {
+        pb::ChunkProgress p;
+        p.set_job_id(a.job_id());
+        p.set_chunk(a.chunk());
+        p.set_attempt(a.attempt());
+        p.set_frames_done(static_cast<int>(next(4)));
+        sched_->OnProgress(server, p);
+        break;
+      }
+      case 3:
+        if (!lost_one) {
+          // rs-c goes away mid-chunk: its chunks are requeued.
+          lost_one = true;
+          sched_->OnDisconnect("rs-c", links["rs-c"].get());
+          clock_.Advance(config_.reconnect_grace_ms + 1);
+          sched_->CheckTimeouts();
+          break;
+        }
+        [[fallthrough]];
+      default:
+        sched_->OnResult(server, OkResult(a));
+    }
+    ASSERT_NO_FATAL_FAILURE(check(step));
+  }
+  pb::JobInfo info = Detail(id);
+  EXPECT_TRUE(info.state() == "done" || info.state() == "failed") << info.state();
+  EXPECT_EQ(info.frames_done() + info.frames_failed(), 60);
+}
+
+}  // namespace
+}  // namespace ff
