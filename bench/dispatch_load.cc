@@ -16,8 +16,8 @@
 // capacity. In that closed loop every slot always waits on the server, so
 // latency is slots / throughput (Little's law) whatever the server does. To
 // measure latency at a given load, --hold-ms T makes each slot hold a chunk
-// for T ms (a render that takes T) before reporting it: the offered load is
-// slots / T chunks per second.
+// for a random time, uniform in [0, 2T] ms (a render that takes T on average)
+// before reporting it: the offered load is slots / T chunks per second.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -33,6 +33,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "cli/client_commands.h"
@@ -219,6 +220,8 @@ int main(int argc, char** argv) {
           }
         });
       }
+      std::mt19937 rng(static_cast<unsigned>(s) * 7919u + 1u);
+      std::uniform_int_distribution<int64_t> hold_us(0, int64_t{2000} * hold_ms);
       pb::ScheduleServerMessage in;
       while (stream->Read(&in)) {
         if (!in.has_assign()) continue;
@@ -236,8 +239,11 @@ int main(int argc, char** argv) {
         if (hold_ms == 0) {
           report(a);
         } else {
+          // Render times vary: uniform in [0, 2 x hold], so completions do
+          // not arrive in lockstep bursts of every slot at once.
+          auto hold = std::chrono::microseconds(hold_us(rng));
           std::lock_guard<std::mutex> lock(held_mu);
-          held.emplace(now + std::chrono::milliseconds(hold_ms), a);
+          held.emplace(now + hold, a);
           held_cv.notify_one();
         }
       }

@@ -43,21 +43,32 @@ grpc::Status ScheduleService::ListJobs(grpc::ServerContext*, const pb::ListJobsR
 
 grpc::Status ScheduleService::WatchJob(grpc::ServerContext* ctx, const pb::JobRef* req,
                                        grpc::ServerWriter<pb::JobEvent>* writer) {
+  // Events are coalesced: at most one every kMinEventGapMs while the job
+  // runs (a progress bar needs no more; a busy site changes state thousands
+  // of times a second), and the final state at once.
+  constexpr auto kMinEventGap = std::chrono::milliseconds(100);
   uint64_t seen = 0;
   std::string last;
+  auto last_write = std::chrono::steady_clock::now() - kMinEventGap;
   while (!ctx->IsCancelled() && !shutting_down_) {
     auto info = scheduler_->GetJob(req->job_id(), false);
     if (!info.ok()) return ToGrpc(info.status());
+    const bool final =
+        info->state() == "done" || info->state() == "failed" || info->state() == "cancelled";
+    auto now = std::chrono::steady_clock::now();
+    if (!final && now - last_write < kMinEventGap) {
+      std::this_thread::sleep_for(kMinEventGap - (now - last_write));
+      continue;
+    }
     std::string encoded = info->SerializeAsString();
     if (encoded != last) {
       pb::JobEvent ev;
       *ev.mutable_job() = *info;
       if (!writer->Write(ev)) return grpc::Status::OK;
       last = std::move(encoded);
+      last_write = std::chrono::steady_clock::now();
     }
-    if (info->state() == "done" || info->state() == "failed" || info->state() == "cancelled") {
-      return grpc::Status::OK;
-    }
+    if (final) return grpc::Status::OK;
     seen = scheduler_->WaitForChange(seen, 500);
   }
   return grpc::Status::OK;
