@@ -34,7 +34,7 @@ trap 'rm -rf "$out"' EXIT
 # name servers slots-per-server frames hold-ms runs
 points=()
 if ((quick)); then
-  points+=("sat-1000-10k 100 10 10000 0 1" "load-1000-20k 100 10 20000 50 1")
+  points+=("sat-1000-10k 100 10 10000 0 1" "load-1000-5k 100 10 10000 200 1")
 else
   points+=(
     "sat-100-10k 10 10 10000 0 $runs"
@@ -43,9 +43,10 @@ else
     "sat-100-1M 10 10 1000000 0 1"
     "sat-1000-1M 100 10 1000000 0 1"
     "sat-10000-1M 250 40 1000000 0 1"
-    "load-100-10k 10 10 10000 10 $runs"
-    "load-1000-20k 100 10 40000 50 $runs"
-    "load-10000-20k 250 40 40000 500 $runs"
+    "load-100-5k 10 10 20000 20 $runs"
+    "load-1000-5k 100 10 20000 200 $runs"
+    "load-1000-20k 100 10 60000 50 $runs"
+    "load-10000-5k 250 40 40000 2000 $runs"
   )
 fi
 
@@ -88,8 +89,9 @@ Machine: $machine. Load generator and schedule server share the machine.
 $table
 
 Points: \`sat-*\` = saturation (no-op package, a slot reports done at once);
-\`load-*\` = each slot holds a chunk for *hold* ms, offered load slots/hold
-chunks/s. Latency = a slot's result sent -> its next assignment received.
+\`load-*\` = each slot holds a chunk for a random time, uniform in [0, 2 x
+*hold*] ms, so the offered load is slots/hold chunks/s (5k or 20k in the
+name). Latency = a slot's result sent -> its next assignment received.
 Published anchors (not run here): Slurm ~500 jobs/s, Tractor >500 tasks/s,
 OpenCue stress test ~975 frames/s."
 echo "$md"
