@@ -31,22 +31,23 @@ runs="${RUNS:-3}"
 out="$(mktemp -d /tmp/ff-bench-dispatch-XXXXXX)"
 trap 'rm -rf "$out"' EXIT
 
-# name servers slots-per-server frames hold-ms runs
+# name servers slots-per-server frames hold-ms runs jobs
 points=()
 if ((quick)); then
-  points+=("sat-1000-10k 100 10 10000 0 1" "load-1000-5k 100 10 10000 200 1")
+  points+=("sat-1000-10k 100 10 10000 0 1 1" "load-1000-5k 100 10 10000 200 1 1")
 else
   points+=(
-    "sat-100-10k 10 10 10000 0 $runs"
-    "sat-1000-10k 100 10 10000 0 $runs"
-    "sat-10000-10k 250 40 10000 0 $runs"
-    "sat-100-1M 10 10 1000000 0 1"
-    "sat-1000-1M 100 10 1000000 0 1"
-    "sat-10000-1M 250 40 1000000 0 1"
-    "load-100-5k 10 10 20000 20 $runs"
-    "load-1000-5k 100 10 20000 200 $runs"
-    "load-1000-20k 100 10 60000 50 $runs"
-    "load-10000-5k 250 40 40000 2000 $runs"
+    "sat-100-10k 10 10 10000 0 $runs 1"
+    "sat-1000-10k 100 10 10000 0 $runs 1"
+    "sat-10000-10k 250 40 10000 0 $runs 1"
+    "sat-100-1M 10 10 1000000 0 1 1"
+    "sat-1000-1M 100 10 1000000 0 1 1"
+    "sat-10000-1M 250 40 1000000 0 1 1"
+    "sat-1000-100k-1000jobs 100 10 100000 0 $runs 1000"
+    "load-100-5k 10 10 20000 20 $runs 1"
+    "load-1000-5k 100 10 20000 200 $runs 1"
+    "load-1000-20k 100 10 60000 50 $runs 1"
+    "load-10000-5k 250 40 40000 2000 $runs 1"
   )
 fi
 
@@ -62,22 +63,22 @@ fmt() {  # "median min max" -> "median (min-max)"
 }
 
 results=()
-table="| point | slots | queued frames | hold ms | dispatches/s | latency p50 ms | p99 ms | max ms | server CPU s | peak RSS MiB |
-|---|---|---|---|---|---|---|---|---|---|"
+table="| point | slots | queued frames | jobs | hold ms | dispatches/s | latency p50 ms | p99 ms | max ms | server CPU s | peak RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|---|"
 for p in "${points[@]}"; do
-  read -r name servers slots frames hold n <<<"$p"
+  read -r name servers slots frames hold n jobs <<<"$p"
   f="$out/$name.txt"
   : >"$f"
   for ((i = 1; i <= n; i++)); do
-    echo "dispatch: $name run $i/$n ($servers servers x $slots slots, $frames frames, hold $hold ms)" >&2
+    echo "dispatch: $name run $i/$n ($servers servers x $slots slots, $frames frames in $jobs job(s), hold $hold ms)" >&2
     "$load" --frameflow "$ff" --servers "$servers" --slots "$slots" --frames "$frames" \
-      --hold-ms "$hold" | tee -a "$f" | grep -v '^RESULT' >&2
+      --jobs "$jobs" --hold-ms "$hold" | tee -a "$f" | grep -v '^RESULT' >&2
   done
   per_s=$(stats per_s "$f"); p50=$(stats p50_ms "$f"); p99=$(stats p99_ms "$f")
   max=$(stats max_ms "$f"); cpu=$(stats cpu_s "$f"); rss=$(stats rss_mib "$f")
-  table+=$'\n'"| $name | $((servers * slots)) | $frames | $hold | $(fmt "$per_s") | $(fmt "$p50") | $(fmt "$p99") | $(fmt "$max") | $(fmt "$cpu") | $(fmt "$rss") |"
+  table+=$'\n'"| $name | $((servers * slots)) | $frames | $jobs | $hold | $(fmt "$per_s") | $(fmt "$p50") | $(fmt "$p99") | $(fmt "$max") | $(fmt "$cpu") | $(fmt "$rss") |"
   read -r per_s_m _ <<<"$per_s"; read -r p99_m _ <<<"$p99"; read -r p50_m _ <<<"$p50"; read -r rss_m _ <<<"$rss"
-  results+=("RESULT dispatch_${name} slots=$((servers * slots)) frames=$frames hold_ms=$hold runs=$n per_s=$per_s_m p50_ms=$p50_m p99_ms=$p99_m rss_mib=$rss_m")
+  results+=("RESULT dispatch_${name} slots=$((servers * slots)) frames=$frames jobs=$jobs hold_ms=$hold runs=$n per_s=$per_s_m p50_ms=$p50_m p99_ms=$p99_m rss_mib=$rss_m")
 done
 
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1024 / 1024)) GiB"
