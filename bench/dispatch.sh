@@ -15,8 +15,8 @@
 #               server does, so it is reported but not judged.
 # Medians and min-max over RUNS runs (default 3; the 1,000,000-frame points
 # run once each). --quick: one run of the small points only.
-# BENCH_MD=<file> receives the markdown section; the last lines are RESULT
-# lines.
+# BENCH_MD=<file>: the markdown section is appended to it. The last lines on
+# stdout are RESULT lines (everything else goes to stderr).
 set -euo pipefail
 
 quick=0
@@ -82,7 +82,7 @@ for p in "${points[@]}"; do
 done
 
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1024 / 1024)) GiB"
-md="### Dispatch throughput and latency
+md="## Dispatch throughput and latency
 
 Command: \`bench/dispatch.sh $([[ $quick == 1 ]] && echo "--quick ")$ff\` (RUNS=$runs; the 1,000,000-frame points run once).
 Machine: $machine. Load generator and schedule server share the machine.
@@ -95,6 +95,7 @@ Points: \`sat-*\` = saturation (no-op package, a slot reports done at once);
 name). Latency = a slot's result sent -> its next assignment received.
 Published anchors (not run here): Slurm ~500 jobs/s, Tractor >500 tasks/s,
 OpenCue stress test ~975 frames/s."
-echo "$md"
-if [[ -n "${BENCH_MD:-}" ]]; then echo "$md" >"$BENCH_MD"; fi
+md+=$'\n\n```\n'"$(printf '%s\n' "${results[@]}")"$'\n```'
+echo "$md" >&2
+if [[ -n "${BENCH_MD:-}" ]]; then printf '%s\n\n' "$md" >>"$BENCH_MD"; fi
 printf '%s\n' "${results[@]}"
