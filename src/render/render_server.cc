@@ -564,8 +564,11 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     }
   }
 
-  // Every expected frame must exist and be a valid image.
-  if (result.error().empty()) {
+  // Every expected frame must exist and be a valid image. A job without an
+  // output pattern writes no files: its chunk is done when the commands
+  // exited 0.
+  const bool collect_outputs = !spec.output_pattern.empty();
+  if (result.error().empty() && collect_outputs) {
     auto outputs = adapter_it->second->FindOutputs(spec);
     if (!outputs.ok()) fail(-1, outputs.status().message());
     for (int64_t f : spec.frames) {
@@ -606,7 +609,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       return UploadFileBlob(stub, path, sha, size);
     });
   };
-  if (result.ok()) {
+  if (result.ok() && collect_outputs) {
     auto outputs = adapter_it->second->FindOutputs(spec);
     if (!outputs.ok()) fail(-1, outputs.status().message());
     for (int i = 0; outputs.ok() && i < result.outputs_size(); ++i) {

@@ -8,6 +8,8 @@
 // laid out in a fresh work directory, the renderer runs in its own process
 // group, every expected frame is checked to be a valid image, then frames and
 // the log are uploaded to the site's file service and the result is reported.
+// A job without an output pattern (command-template packages) collects and
+// uploads no files: its chunk is done when the commands exit 0.
 //
 // A lost stream does not stop rendering: the server reconnects with backoff,
 // re-registers listing the chunks it still runs (and results it may not have
