@@ -131,6 +131,13 @@ Status CopyFileAtomic(const std::string& from, const std::string& to) {
 
 Status MakeDirs(const std::string& path, int mode) {
   if (path.empty()) return InvalidArgument("cannot create a directory with an empty path");
+  // Usually the parent exists (or the directory itself): one call, instead
+  // of one per path component.
+  if (::mkdir(path.c_str(), static_cast<mode_t>(mode)) == 0) return Status::Ok();
+  if (errno == EEXIST) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::Ok();
+  }
   size_t pos = 0;
   while (pos != std::string::npos) {
     pos = path.find('/', pos + 1);
