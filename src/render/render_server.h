@@ -58,7 +58,11 @@ class RenderServer {
     SlotConfig config;
     std::string id;
     std::thread thread;
-    std::optional<frameflow::v1::Assignment> next;     // GUARDED_BY(mu_)
+    std::condition_variable cv;  // work for this slot, or stopping_; waits on mu_
+    // Assignments not started yet, in arrival order: normally at most one,
+    // after a schedule server lost track of the slot (restart) or when it
+    // sends the next chunk before the current one ends.
+    std::deque<frameflow::v1::Assignment> next;        // GUARDED_BY(mu_)
     std::optional<frameflow::v1::Assignment> current;  // GUARDED_BY(mu_)
     RunningProcess* process = nullptr;                 // GUARDED_BY(mu_)
     std::string cancel_reason;                         // GUARDED_BY(mu_)
@@ -72,6 +76,8 @@ class RenderServer {
   Status WithScheduleServer(
       const std::function<Status(frameflow::v1::ScheduleServer::Stub*)>& call);
   Status FetchFiles(const frameflow::v1::Assignment& a, const std::string& job_dir);
+  // Stops every slot thread (after its current chunk) and joins them.
+  void StopSlots();
   void HandleAssignment(const frameflow::v1::Assignment& a);
   void HandleCancel(const frameflow::v1::CancelChunk& c);
   // Sends on the current stream; false when there is none or it broke.
@@ -89,7 +95,6 @@ class RenderServer {
   std::unique_ptr<BlobStore> cache_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<SlotWorker>> slots_;
   // Results not known to have reached the schedule server.
