@@ -381,15 +381,19 @@ void RenderServer::SlotLoop(SlotWorker* w) {
       w->current = a;
       w->cancel_reason.clear();
     }
-    pb::ChunkResult result = RenderChunk(w, a);
+    std::string work;
+    pb::ChunkResult result = RenderChunk(w, a, &work);
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mu_);
       w->current.reset();
       stopping = stopping_;
     }
-    if (stopping) return;  // a killed chunk is not reported: it is requeued
-    DeliverResult(result);
+    // A killed chunk is not reported: it is requeued. The work directory is
+    // removed after the result went out, off the path to the next chunk.
+    if (!stopping) DeliverResult(result);
+    if (!work.empty()) (void)RemoveAll(work);
+    if (stopping) return;
   }
 }
 
@@ -439,7 +443,8 @@ Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_
   return Status::Ok();
 }
 
-pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a) {
+pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a,
+                                          std::string* work_dir) {
   pb::ChunkResult result;
   result.set_job_id(a.job_id());
   result.set_chunk(a.chunk());
@@ -457,6 +462,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   const std::string work =
       JoinPath(config_.work_dir(), std::to_string(a.job_id()) + "-" + std::to_string(a.chunk()) +
                                        "-" + std::to_string(a.attempt()));
+  *work_dir = work;
   std::string log;
   auto append_log = [&](const std::string& line) {
     if (log.size() < kMaxLogBytes) log += line + "\n";
@@ -652,7 +658,6 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     }
   }
   result.set_ended_ms(clock_->UnixMillis());
-  (void)RemoveAll(work);
   if (result.ok()) {
     spdlog::info("{}: done, {} frame(s) in {} ms", name, result.outputs_size(),
                  result.ended_ms() - result.started_ms());

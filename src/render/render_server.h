@@ -70,7 +70,10 @@ class RenderServer {
   };
 
   void SlotLoop(SlotWorker* w);
-  frameflow::v1::ChunkResult RenderChunk(SlotWorker* w, const frameflow::v1::Assignment& a);
+  // Renders one chunk in `*work_dir` (set before anything is created there;
+  // the caller removes it).
+  frameflow::v1::ChunkResult RenderChunk(SlotWorker* w, const frameflow::v1::Assignment& a,
+                                         std::string* work_dir);
   // Runs `call` with the current stub, retrying while the schedule server is
   // unreachable (restarting) for up to a couple of minutes.
   Status WithScheduleServer(
