@@ -251,13 +251,18 @@ TEST(ProcessTest, ChildStartsWithDefaultSignalsAndAnEmptyMask) {
   sigaddset(&block, SIGUSR2);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
 
+  // grep reads its own mask (a shell would block signals around its
+  // children); then a shell shows SIGUSR1 has its default action.
   Lines lines;
-  auto proc = DefaultProcessLauncher()->Start(
-      Shell("grep -E '^Sig(Blk|Ign)' /proc/$$/status; kill -USR1 $$; echo survived"),
-      lines.Callback());
+  ProcessSpec grep;
+  grep.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"};
+  auto proc = DefaultProcessLauncher()->Start(grep, lines.Callback());
+  auto usr1_proc = DefaultProcessLauncher()->Start(Shell("kill -USR1 $$; echo survived"), nullptr);
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
-  int code = (*proc)->Wait();
+  ASSERT_TRUE(usr1_proc.ok()) << usr1_proc.status().ToString();
+  EXPECT_EQ((*proc)->Wait(), 0);
+  int code = (*usr1_proc)->Wait();
   ::sigaction(SIGUSR1, &old_usr1, nullptr);
   ::sigaction(SIGPIPE, &old_pipe, nullptr);
 
