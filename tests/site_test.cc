@@ -300,6 +300,33 @@ TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServersAndNotifies) {
   hook_thread.join();
 }
 
+// A command-template job without render.output: chunks are done when the
+// command exits 0, nothing lands on storage, logs are kept.
+TEST_F(SiteTest, CommandJobWithoutOutputCompletesOnExitCodes) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_server_extra =
+      "[[packages]]\nname = \"echo\"\nversion = \"1.0\"\n"
+      "command = \"/bin/sh -c 'echo chunk of frame $0' {frame}\"\n";
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  std::string jobdir = dir_.path() + "/noout";
+  ASSERT_TRUE(MakeDirs(jobdir).ok());
+  WriteText(jobdir + "/input.txt", "x\n");
+  WriteText(jobdir + "/job.toml",
+            "name = \"noout\"\nframes = \"1-20\"\nchunk_size = 2\n[package]\nname = \"echo\"\n"
+            "[render]\nscene = \"input.txt\"\n");
+  int64_t id = Submit(jobdir + "/job.toml");
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(job.frames_done(), 20);
+  EXPECT_EQ(FramesByServer(job).size(), 2u);
+  EXPECT_TRUE(StoredFiles(job.storage_dir()).empty());
+  for (const auto& f : job.frame_info()) EXPECT_EQ(f.output(), "") << f.frame();
+  auto logs = RunFrameflow({"logs", std::to_string(id), "7", "--site", site_->site_root()});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("chunk of frame 7"), std::string::npos) << logs.out;
+}
+
 TEST_F(SiteTest, CancelKillsRunningChunksAndStopsTheJob) {
   LocalSiteOptions opts;
   opts.probe = {};

@@ -191,9 +191,14 @@ class DescriptionReader {
     if (!have_name) errors_.AddMissing(0, "name");
     if (!have_frames) errors_.AddMissing(0, "frames");
     if (!package) errors_.AddMissing(0, "package.name");
-    if (!render) {
-      errors_.AddMissing(0, "render.scene");
-      errors_.AddMissing(0, "render.output");
+    if (!render) errors_.AddMissing(0, "render.scene");
+    // Only the built-in image renderers must write frames; a command-template
+    // package may run a job whose chunks produce no files.
+    if (!have_output_ && PackageNeedsOutput(p_.package)) {
+      errors_.AddMissing(render ? LineOf(*render) : 0, "render.output",
+                         "is required for package '" + p_.package +
+                             "' (it renders image frames); only command-template packages may "
+                             "omit it");
     }
     if (remote_site_line != 0 && have_placement_ok && p_.placement != Placement::kRemote) {
       errors_.Add(remote_site_line, "remote_site",
@@ -318,7 +323,7 @@ class DescriptionReader {
   }
 
   void ReadRender(const toml::table& t) {
-    bool have_scene = false, have_output = false;
+    bool have_scene = false;
     for (auto&& [key, node] : t) {
       const std::string k(key.str());
       const std::string path = "render." + k;
@@ -333,7 +338,7 @@ class DescriptionReader {
         if (auto v = Int(node, path, 1, 65536)) p_.height = static_cast<int>(*v);
       } else if (k == "output") {
         if (auto s = String(node, path)) {
-          have_output = true;
+          have_output_ = true;
           p_.output = JobPath(*s, LineOf(node), path);
           if (!p_.output.empty() && p_.output.find('#') == std::string::npos) {
             errors_.Add(LineOf(node), path,
@@ -350,7 +355,6 @@ class DescriptionReader {
       }
     }
     if (!have_scene) errors_.AddMissing(LineOf(t), "render.scene");
-    if (!have_output) errors_.AddMissing(LineOf(t), "render.output");
   }
 
   void ReadRequirements(const toml::table& t) {
@@ -475,6 +479,8 @@ class DescriptionReader {
   Errors errors_;
   JobProfile p_;
   uint32_t files_line_ = 0;
+  // render.output was given (even if invalid: that error is reported instead).
+  bool have_output_ = false;
 };
 
 // TOML basic string with every character that needs it escaped.
@@ -529,6 +535,10 @@ std::string QuoteArray(const std::vector<std::string>& items) {
 }
 
 }  // namespace
+
+bool PackageNeedsOutput(std::string_view package) {
+  return package == "povray" || package == "blender";
+}
 
 const char* PlacementName(Placement p) {
   switch (p) {
@@ -693,7 +703,7 @@ std::string ProfileToToml(const JobProfile& p) {
   line("scene", Quote(p.scene));
   line("width", std::to_string(p.width));
   line("height", std::to_string(p.height));
-  line("output", Quote(p.output));
+  if (!p.output.empty()) line("output", Quote(p.output));
   if (!p.args.empty()) line("args", QuoteArray(p.args));
 
   out += "\n[requirements]\n";

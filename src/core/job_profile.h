@@ -21,7 +21,8 @@
 //   scene = "clock.pov"       # required, relative path inside the job
 //   width = 320               # 1..65536, default 320
 //   height = 240              # 1..65536, default 240
-//   output = "clock_####.png" # required; '#' run = zero-padded frame number
+//   output = "clock_####.png" # '#' run = zero-padded frame number; required for
+//                             # povray and blender, optional for command packages
 //   args = ["+A0.3"]          # optional extra renderer arguments
 //
 //   [requirements]
@@ -76,7 +77,10 @@ struct JobProfile {
   std::string scene;  // relative path, normalised, inside the job
   int width = 320;
   int height = 240;
-  std::string output;  // relative output pattern with at least one '#'
+  // Relative output pattern with at least one '#', or empty: the job writes
+  // no files (command-template packages only), and a chunk is done when its
+  // commands exit 0.
+  std::string output;
   std::vector<std::string> args;
   Requirements requirements;
   std::vector<std::string> files;  // associated files, normalised relative paths
@@ -91,6 +95,10 @@ struct JobProfile {
   // "f_0007.png"); a number longer than the run is written in full.
   std::string OutputName(int64_t frame) const;
 };
+
+// True for the built-in image renderers (povray, blender), whose jobs must
+// name an output pattern.
+bool PackageNeedsOutput(std::string_view package);
 
 // Parses and validates a description. `source_name` is used in error
 // messages (usually the file name). Does not touch the filesystem.

@@ -360,6 +360,38 @@ TEST(ProfileToToml, RoundTripAutoPlacementAndAnyVersion) {
   ExpectRoundTrip(p);
 }
 
+// A command-template package may run jobs that write no files.
+constexpr const char* kNoOutput = R"(name = "batch"
+frames = "1-1000"
+
+[package]
+name = "true-cmd"
+
+[render]
+scene = "input.txt"
+)";
+
+TEST(ParseJobDescription, CommandPackageWithoutOutput) {
+  JobProfile p = ParseOk(kNoOutput);
+  EXPECT_EQ(p.package, "true-cmd");
+  EXPECT_EQ(p.output, "");
+  EXPECT_EQ(p.OutputName(7), "");
+  EXPECT_EQ(p.AllFiles(), std::vector<std::string>{"input.txt"});
+  EXPECT_FALSE(PackageNeedsOutput(p.package));
+  EXPECT_TRUE(PackageNeedsOutput("povray"));
+  EXPECT_TRUE(PackageNeedsOutput("blender"));
+  // An output given to a command package is still checked.
+  EXPECT_EQ(Error(std::string(kNoOutput) + "output = \"out.txt\"\n"),
+            "clock.toml:9: render.output: must contain at least one '#' (replaced by the frame "
+            "number), got 'out.txt'");
+}
+
+TEST(ProfileToToml, RoundTripWithoutOutput) {
+  JobProfile p = ParseOk(kNoOutput);
+  EXPECT_EQ(ProfileToToml(p).find("output"), std::string::npos);
+  ExpectRoundTrip(p);
+}
+
 TEST(ProfileToToml, SerialisedFilesStayTopLevel) {
   const std::string text = ProfileToToml(ParseOk(kHeaderExample));
   EXPECT_LT(text.find("files = "), text.find("[package]"));
@@ -584,7 +616,27 @@ name = "povray"
 
 TEST(ParseJobDescriptionError, RenderRequiredKeys) {
   EXPECT_EQ(Error(WithRender("output = \"o#.png\"")), "clock.toml:5: render.scene: is required");
-  EXPECT_EQ(Error(WithRender("scene = \"s.pov\"")), "clock.toml:5: render.output: is required");
+  EXPECT_EQ(Error(WithRender("scene = \"s.pov\"")),
+            "clock.toml:5: render.output: is required for package 'povray' (it renders image "
+            "frames); only command-template packages may omit it");
+}
+
+TEST(ParseJobDescriptionError, BuiltInRenderersNeedAnOutput) {
+  EXPECT_EQ(Error(R"(name = "n"
+frames = "1"
+[package]
+name = "Blender"
+[render]
+scene = "s.blend"
+)"),
+            "clock.toml:5: render.output: is required for package 'blender' (it renders image "
+            "frames); only command-template packages may omit it");
+  // Without a [render] table the scene is reported first.
+  EXPECT_EQ(Error("name = \"n\"\nframes = \"1\"\n[package]\nname = \"povray\"\n"),
+            "clock.toml: render.scene: is required");
+  // A bad output is reported as bad, not as missing.
+  EXPECT_EQ(Error(WithRender("scene = \"s.pov\"\noutput = 7")),
+            "clock.toml:7: render.output: expected a string, got an integer");
 }
 
 TEST(ParseJobDescriptionError, OutputNeedsHash) {

@@ -51,12 +51,21 @@ Result<std::map<int64_t, std::string>> ScanNumbered(const std::string& dir,
   return out;
 }
 
+// The built-in renderers write image frames named by the job's output
+// pattern; a job without one cannot be rendered by them.
+Status RequireOutput(const ChunkSpec& spec, const std::string& package) {
+  if (!spec.output_pattern.empty()) return Status::Ok();
+  return FailedPrecondition("render.output: the job names no output pattern, but package '" +
+                            package + "' renders image frames and needs one");
+}
+
 class PovrayAdapter final : public PackageAdapter {
  public:
   explicit PovrayAdapter(std::string exe) : exe_(std::move(exe)) {}
   std::string kind() const override { return "povray"; }
 
   Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const override {
+    FF_RETURN_IF_ERROR(RequireOutput(spec, "povray"));
     std::vector<ProcessSpec> out;
     std::string scene_path = JoinPath(spec.job_dir, spec.scene);
     bool ini = spec.scene.size() > 4 && spec.scene.substr(spec.scene.size() - 4) == ".ini";
@@ -149,6 +158,7 @@ class BlenderAdapter final : public PackageAdapter {
   std::string kind() const override { return "blender"; }
 
   Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const override {
+    FF_RETURN_IF_ERROR(RequireOutput(spec, "blender"));
     std::string prelude = kBlenderPrelude;
     auto replace = [&](const std::string& key, const std::string& v) {
       size_t pos = prelude.find(key);
@@ -198,6 +208,13 @@ class CommandAdapter final : public PackageAdapter {
   Result<std::vector<ProcessSpec>> Commands(const ChunkSpec& spec) const override {
     FF_ASSIGN_OR_RETURN(auto words, SplitCommandTemplate(pkg_.command));
     bool per_frame = pkg_.command.find("{frame}") != std::string::npos;
+    const bool has_output = !spec.output_pattern.empty();
+    if (!has_output && pkg_.command.find("{output}") != std::string::npos) {
+      return FailedPrecondition(
+          "render.output: the job names no output pattern, but the command "
+          "template of package '" +
+          pkg_.name + "' uses {output}");
+    }
     std::vector<ProcessSpec> out;
     auto expand = [&](int64_t frame, int64_t first, int64_t last) {
       ProcessSpec p;
@@ -212,10 +229,12 @@ class CommandAdapter final : public PackageAdapter {
           {"{threads}", std::to_string(std::max(1, spec.threads))},
           {"{job}", std::to_string(spec.job_id)},
           {"{chunk}", std::to_string(spec.chunk)},
-          {"{output}", per_frame
-                           ? JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, frame))
-                           : JoinPath(spec.out_dir, spec.output_pattern)},
       };
+      if (has_output) {
+        tokens["{output}"] =
+            per_frame ? JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, frame))
+                      : JoinPath(spec.out_dir, spec.output_pattern);
+      }
       if (per_frame) tokens["{frame}"] = std::to_string(frame);
       for (std::string w : words) {
         for (const auto& [k, v] : tokens) {
@@ -235,10 +254,13 @@ class CommandAdapter final : public PackageAdapter {
     } else {
       out.push_back(expand(spec.frames.front(), spec.frames.front(), spec.frames.back()));
     }
-    // Output patterns may name sub-directories; create them for the command.
-    for (int64_t f : spec.frames) {
-      FF_RETURN_IF_ERROR(
-          MakeDirs(DirName(JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, f)))));
+    // Output patterns may name sub-directories; create them for the command
+    // (out_dir itself exists).
+    if (spec.output_pattern.find('/') != std::string::npos) {
+      for (int64_t f : spec.frames) {
+        FF_RETURN_IF_ERROR(
+            MakeDirs(DirName(JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, f)))));
+      }
     }
     return out;
   }
@@ -249,6 +271,7 @@ class CommandAdapter final : public PackageAdapter {
 
   Result<std::map<int64_t, std::string>> FindOutputs(const ChunkSpec& spec) const override {
     std::map<int64_t, std::string> out;
+    if (spec.output_pattern.empty()) return out;  // the job writes no files
     for (int64_t f : spec.frames) {
       std::string p = JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, f));
       if (PathExists(p)) out[f] = p;

@@ -28,7 +28,10 @@ struct ChunkSpec {
   int width = 320;
   int height = 240;
   int threads = 1;
-  std::string output_pattern;  // the job's output pattern ('#' = frame digits)
+  // The job's output pattern ('#' = frame digits); empty when the job writes
+  // no files (command-template packages only: the built-in adapters fail
+  // such a chunk with an error naming render.output).
+  std::string output_pattern;
   std::vector<std::string> args;
 };
 
@@ -48,7 +51,8 @@ class PackageAdapter {
   // Updates `state` from one line of the renderer's output.
   virtual void ObserveLine(const std::string& line, ChunkProgressState* state) const = 0;
   // After every command succeeded: the file each frame was written to.
-  // Frames with no file are absent from the map.
+  // Frames with no file are absent from the map; a job without an output
+  // pattern has none.
   virtual Result<std::map<int64_t, std::string>> FindOutputs(const ChunkSpec& spec) const = 0;
 };
 

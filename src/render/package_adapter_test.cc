@@ -55,8 +55,23 @@ ChunkSpec PovSpec() {
   s.width = 64;
   s.height = 48;
   s.threads = 2;
+  s.output_pattern = "clock_####.png";
   s.args = {"+A0.3", "Declare=Speed=2"};
   return s;
+}
+
+TEST(BuiltInAdapterTest, JobWithoutOutputFailsNamingRenderOutput) {
+  ChunkSpec s = PovSpec();
+  s.output_pattern.clear();
+  for (const auto& adapter : {MakePovrayAdapter("povray"), MakeBlenderAdapter("blender")}) {
+    SCOPED_TRACE(adapter->kind());
+    auto cmds = adapter->Commands(s);
+    ASSERT_FALSE(cmds.ok());
+    EXPECT_EQ(cmds.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(cmds.status().message(),
+              "render.output: the job names no output pattern, but package '" + adapter->kind() +
+                  "' renders image frames and needs one");
+  }
 }
 
 TEST(PovrayAdapterTest, OneProcessPerConsecutiveRun) {
@@ -308,6 +323,7 @@ TEST_F(AdapterTest, PovrayRendersFramesThroughTheLauncher) {
   s.width = 32;
   s.height = 24;
   s.threads = 1;
+  s.output_pattern = "tiny_#.png";
   auto adapter = MakePovrayAdapter(povray);
   auto cmds = adapter->Commands(s);
   ASSERT_TRUE(cmds.ok()) << cmds.status().ToString();
@@ -547,6 +563,33 @@ TEST_F(AdapterTest, CommandObserveLineAndFindOutputs) {
   std::map<int64_t, std::string> want = {{4, Path("out/sub/img_004.png")},
                                          {9, Path("out/sub/img_009.png")}};
   EXPECT_EQ(*found, want);
+}
+
+TEST_F(AdapterTest, CommandJobWithoutOutput) {
+  ChunkSpec s = PovSpec();
+  s.out_dir = Path("out");
+  s.frames = {4, 5};
+  s.output_pattern.clear();
+  s.args.clear();
+  // {outdir} is still a scratch directory; nothing is collected from it.
+  auto adapter = MakeCommandAdapter(Package("/bin/true {frame} {outdir}"));
+  auto cmds = adapter->Commands(s);
+  ASSERT_TRUE(cmds.ok()) << cmds.status().ToString();
+  ASSERT_EQ(cmds->size(), 2u);
+  std::vector<std::string> want = {"/bin/true", "5", Path("out")};
+  EXPECT_EQ((*cmds)[1].argv, want);
+  Touch("out/stray_0004.png");
+  auto found = adapter->FindOutputs(s);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_TRUE(found->empty());
+
+  // A template that writes {output} cannot run a job that has none.
+  cmds = MakeCommandAdapter(Package("mytool --out {output}"))->Commands(s);
+  ASSERT_FALSE(cmds.ok());
+  EXPECT_EQ(cmds.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cmds.status().message(),
+            "render.output: the job names no output pattern, but the command template of "
+            "package 'mytool' uses {output}");
 }
 
 TEST(SplitCommandTemplateTest, WhitespaceAndQuotes) {

@@ -1,6 +1,7 @@
 // DefaultProcessLauncher(): how renderers are run.
 #include "util/process.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -195,6 +197,114 @@ TEST(ProcessTest, MissingCwdIsAnError) {
   ASSERT_FALSE(proc.ok());
   EXPECT_TRUE(HasSubstr(proc.status().message(), p.cwd));
   EXPECT_TRUE(lines.Get().empty());
+  EXPECT_TRUE(RemoveAll(*dir).ok());
+}
+
+TEST(ProcessTest, WaitForTimesOutWhileRunningThenReturnsTheExitCode) {
+  Tree t;
+  ASSERT_NO_FATAL_FAILURE(StartTree(&t));
+  EXPECT_EQ(t.proc->WaitFor(0), std::nullopt);
+  EXPECT_EQ(t.proc->WaitFor(10), std::nullopt);
+  t.proc->KillTree(0);
+  EXPECT_EQ(t.proc->WaitFor(30000), 128 + SIGKILL);
+  EXPECT_TRUE(WaitForExit(t.grandchild_fd));
+  EXPECT_EQ(t.proc->Wait(), 128 + SIGKILL);  // WaitFor finished as Wait does
+
+  Lines lines;
+  auto proc = DefaultProcessLauncher()->Start(Shell("echo hi; exit 5"), lines.Callback());
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  EXPECT_EQ((*proc)->WaitFor(30000), 5);
+  EXPECT_EQ(lines.Get(), std::vector<std::string>{"hi"});  // every line delivered
+  EXPECT_EQ((*proc)->WaitFor(0), 5);
+}
+
+TEST(ProcessTest, InheritsOnlyStdio) {
+  // A descriptor the launching process left inheritable does not leak.
+  int leaky = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(leaky, 3);
+  const std::string fd = std::to_string(leaky);
+  Lines lines;
+  auto proc = DefaultProcessLauncher()->Start(
+      Shell("for f in 0 1 2 " + fd +
+            "; do if [ -e /proc/$$/fd/$f ]; then echo $f open; else echo $f closed; fi; done"),
+      lines.Callback());
+  ::close(leaky);
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  EXPECT_EQ((*proc)->Wait(), 0);
+  std::vector<std::string> want = {"0 open", "1 open", "2 open", fd + " closed"};
+  EXPECT_EQ(lines.Get(), want);
+}
+
+bool g_usr1_seen = false;
+void OnUsr1(int) { g_usr1_seen = true; }
+
+TEST(ProcessTest, ChildStartsWithDefaultSignalsAndAnEmptyMask) {
+  // The launching thread blocks SIGUSR2, handles SIGUSR1, ignores SIGPIPE
+  // (as the render server does); none of that reaches the renderer.
+  struct sigaction usr1 = {}, old_usr1, ign = {}, old_pipe;
+  usr1.sa_handler = OnUsr1;
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGUSR1, &usr1, &old_usr1), 0);
+  ASSERT_EQ(::sigaction(SIGPIPE, &ign, &old_pipe), 0);
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
+
+  // grep reads its own mask (a shell would block signals around its
+  // children); then a shell shows SIGUSR1 has its default action.
+  Lines lines;
+  ProcessSpec grep;
+  grep.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"};
+  auto proc = DefaultProcessLauncher()->Start(grep, lines.Callback());
+  auto usr1_proc = DefaultProcessLauncher()->Start(Shell("kill -USR1 $$; echo survived"), nullptr);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  ASSERT_TRUE(usr1_proc.ok()) << usr1_proc.status().ToString();
+  EXPECT_EQ((*proc)->Wait(), 0);
+  int code = (*usr1_proc)->Wait();
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+
+  EXPECT_EQ(code, 128 + SIGUSR1) << "SIGUSR1 must kill the child (default action)";
+  EXPECT_FALSE(g_usr1_seen);
+  std::vector<std::string> got = lines.Get();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], "SigBlk:\t0000000000000000");
+  ASSERT_EQ(got[1].rfind("SigIgn:\t", 0), 0u) << got[1];
+  const uint64_t ignored = std::stoull(got[1].substr(8), nullptr, 16);
+  EXPECT_EQ(ignored & (uint64_t{1} << (SIGPIPE - 1)), 0u) << got[1];
+}
+
+TEST(ProcessTest, ChildDiesWithTheThreadThatStartedIt) {
+  std::unique_ptr<RunningProcess> proc;
+  Status st;
+  std::thread starter([&] {
+    auto r = DefaultProcessLauncher()->Start(Shell("sleep 100"), nullptr);
+    if (r.ok()) {
+      proc = std::move(*r);
+    } else {
+      st = r.status();
+    }
+  });
+  starter.join();
+  ASSERT_TRUE(proc) << st.ToString();
+  EXPECT_EQ(proc->WaitFor(30000), 128 + SIGKILL);
+}
+
+TEST(ProcessTest, ScriptWithoutInterpreterLineRunsUnderSh) {
+  Result<std::string> dir = MakeTempDir("ff-process-test");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  const std::string script = JoinPath(*dir, "plain-script");
+  ASSERT_TRUE(WriteFileAtomic(script, "echo \"$# $1\"\n", 0755).ok());
+  ProcessSpec p;
+  p.argv = {script, "first"};
+  for (int i = 0; i < 2000; ++i) p.argv.push_back(std::string(100, 'x'));
+  Lines lines;
+  auto proc = DefaultProcessLauncher()->Start(p, lines.Callback());
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  EXPECT_EQ((*proc)->Wait(), 0);
+  EXPECT_EQ(lines.Get(), std::vector<std::string>{"2001 first"});
   EXPECT_TRUE(RemoveAll(*dir).ok());
 }
 

@@ -38,14 +38,16 @@ std::string ChunkName(const pb::Assignment& a) {
 RenderServer::RenderServer(RenderServerConfig config, ProcessLauncher* launcher, Clock* clock)
     : config_(std::move(config)), launcher_(launcher), clock_(clock) {}
 
-RenderServer::~RenderServer() {
+RenderServer::~RenderServer() { StopSlots(); }
+
+void RenderServer::StopSlots() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    for (auto& w : slots_) w->cv.notify_all();
   }
-  cv_.notify_all();
-  for (auto& s : slots_) {
-    if (s->thread.joinable()) s->thread.join();
+  for (auto& w : slots_) {
+    if (w->thread.joinable()) w->thread.join();
   }
 }
 
@@ -151,12 +153,14 @@ pb::Register RenderServer::MakeRegister() {
     s->set_cores(w->config.cores);
     s->set_memory_bytes(w->config.memory_bytes);
     s->set_gpus(w->config.gpus);
-    for (const auto* a : {&w->current, &w->next}) {
-      if (!*a) continue;
+    std::vector<const pb::Assignment*> held;
+    if (w->current) held.push_back(&*w->current);
+    for (const auto& a : w->next) held.push_back(&a);
+    for (const pb::Assignment* a : held) {
       auto* r = reg.add_running();
-      r->set_job_id((*a)->job_id());
-      r->set_chunk((*a)->chunk());
-      r->set_attempt((*a)->attempt());
+      r->set_job_id(a->job_id());
+      r->set_chunk(a->chunk());
+      r->set_attempt(a->attempt());
       r->set_slot(w->id);
     }
   }
@@ -317,17 +321,14 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (auto& w : slots_) {
-      w->next.reset();
+      w->next.clear();
       if (w->process) {
         w->cancel_reason = "render server shutting down";
         w->process->KillTree(0);
       }
     }
   }
-  cv_.notify_all();
-  for (auto& w : slots_) {
-    if (w->thread.joinable()) w->thread.join();
-  }
+  StopSlots();
   return Status::Ok();
 }
 
@@ -335,14 +336,14 @@ void RenderServer::HandleAssignment(const pb::Assignment& a) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& w : slots_) {
     if (w->id != a.slot()) continue;
-    if (w->current || w->next) {
-      // The schedule server believes the slot is free; this only happens
-      // after it lost track (restart). Run it after the current chunk.
-      spdlog::warn("slot {} got {} while busy; queued behind the current chunk", w->id,
-                   ChunkName(a));
+    if (w->current || !w->next.empty()) {
+      // Runs after the chunk(s) the slot holds: the schedule server lost
+      // track of the slot (restart), or sent the next chunk early.
+      spdlog::debug("slot {} got {} while busy; queued behind {} chunk(s)", w->id, ChunkName(a),
+                    w->next.size() + (w->current ? 1 : 0));
     }
-    w->next = a;
-    cv_.notify_all();
+    w->next.push_back(a);
+    w->cv.notify_one();
     return;
   }
   spdlog::error("assignment {} names unknown slot '{}'", ChunkName(a), a.slot());
@@ -351,12 +352,13 @@ void RenderServer::HandleAssignment(const pb::Assignment& a) {
 void RenderServer::HandleCancel(const pb::CancelChunk& c) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& w : slots_) {
-    auto matches = [&](const std::optional<pb::Assignment>& a) {
-      return a && a->job_id() == c.job_id() && a->chunk() == c.chunk() &&
-             a->attempt() == c.attempt();
+    auto matches = [&](const pb::Assignment& a) {
+      return a.job_id() == c.job_id() && a.chunk() == c.chunk() && a.attempt() == c.attempt();
     };
-    if (matches(w->next)) w->next.reset();
-    if (matches(w->current)) {
+    for (auto it = w->next.begin(); it != w->next.end();) {
+      it = matches(*it) ? w->next.erase(it) : it + 1;
+    }
+    if (w->current && matches(*w->current)) {
       w->cancel_reason = c.reason().empty() ? "cancelled" : c.reason();
       w->cancel_at_ms = clock_->MonotonicMillis();
       // SIGTERM now; the slot's own thread escalates to SIGKILL after the
@@ -372,22 +374,26 @@ void RenderServer::SlotLoop(SlotWorker* w) {
     pb::Assignment a;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || w->next.has_value(); });
+      w->cv.wait(lock, [&] { return stopping_ || !w->next.empty(); });
       if (stopping_) return;
-      a = *w->next;
-      w->next.reset();
+      a = std::move(w->next.front());
+      w->next.pop_front();
       w->current = a;
       w->cancel_reason.clear();
     }
-    pb::ChunkResult result = RenderChunk(w, a);
+    std::string work;
+    pb::ChunkResult result = RenderChunk(w, a, &work);
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mu_);
       w->current.reset();
       stopping = stopping_;
     }
-    if (stopping) return;  // a killed chunk is not reported: it is requeued
-    DeliverResult(result);
+    // A killed chunk is not reported: it is requeued. The work directory is
+    // removed after the result went out, off the path to the next chunk.
+    if (!stopping) DeliverResult(result);
+    if (!work.empty()) (void)RemoveAll(work);
+    if (stopping) return;
   }
 }
 
@@ -427,12 +433,18 @@ Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_
     }
     std::string dest = JoinPath(job_dir, f.path());
     FF_RETURN_IF_ERROR(MakeDirs(DirName(dest)));
-    FF_RETURN_IF_ERROR(LinkOrCopy(cache_->PathOf(f.sha256()), dest));
+    // The work directory is fresh and thrown away after the chunk: a plain
+    // hard link does (no temp name, no directory sync). LinkOrCopy covers
+    // what link() cannot do (another filesystem, a path named twice).
+    if (::link(cache_->PathOf(f.sha256()).c_str(), dest.c_str()) != 0) {
+      FF_RETURN_IF_ERROR(LinkOrCopy(cache_->PathOf(f.sha256()), dest));
+    }
   }
   return Status::Ok();
 }
 
-pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a) {
+pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a,
+                                          std::string* work_dir) {
   pb::ChunkResult result;
   result.set_job_id(a.job_id());
   result.set_chunk(a.chunk());
@@ -450,6 +462,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   const std::string work =
       JoinPath(config_.work_dir(), std::to_string(a.job_id()) + "-" + std::to_string(a.chunk()) +
                                        "-" + std::to_string(a.attempt()));
+  *work_dir = work;
   std::string log;
   auto append_log = [&](const std::string& line) {
     if (log.size() < kMaxLogBytes) log += line + "\n";
@@ -489,6 +502,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   std::mutex progress_mu;
   std::vector<std::string> pending_lines;
   int64_t last_sent = 0;
+  bool sent_any_progress = false;
   auto send_progress = [&](bool force) {
     pb::RenderServerMessage msg;
     {
@@ -496,6 +510,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       int64_t now = clock_->MonotonicMillis();
       if (!force && now - last_sent < kProgressEveryMs) return;
       last_sent = now;
+      sent_any_progress = true;
       auto* p = msg.mutable_progress();
       p->set_job_id(a.job_id());
       p->set_chunk(a.chunk());
@@ -531,24 +546,29 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
         w->process = proc->get();
         if (!w->cancel_reason.empty()) (*proc)->KillTree(0);
       }
-      // Progress goes up while the renderer runs.
-      std::atomic<bool> finished{false};
-      std::thread ticker([&] {
-        while (!finished.load()) {
-          for (int k = 0; k < 5 && !finished.load(); ++k) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          }
-          send_progress(false);
+      // While the renderer runs, this thread sends progress every
+      // kProgressEveryMs and turns a cancel's SIGTERM into SIGKILL after the
+      // grace period; a renderer that exits sooner is collected at once.
+      int code;
+      while (true) {
+        int64_t wait_ms = kProgressEveryMs;
+        {
           std::lock_guard<std::mutex> lock(mu_);
-          if (!w->cancel_reason.empty() && w->process &&
-              clock_->MonotonicMillis() - w->cancel_at_ms > kCancelGraceMs) {
-            w->process->KillTree(0);
+          if (!w->cancel_reason.empty()) {
+            const int64_t left = w->cancel_at_ms + kCancelGraceMs - clock_->MonotonicMillis();
+            if (left <= 0) {
+              (*proc)->KillTree(0);
+            } else {
+              wait_ms = std::min(wait_ms, left);
+            }
           }
         }
-      });
-      int code = (*proc)->Wait();
-      finished = true;
-      ticker.join();
+        if (auto exited = (*proc)->WaitFor(static_cast<int>(wait_ms))) {
+          code = *exited;
+          break;
+        }
+        send_progress(false);
+      }
       std::string cancel_reason;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -564,8 +584,11 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     }
   }
 
-  // Every expected frame must exist and be a valid image.
-  if (result.error().empty()) {
+  // Every expected frame must exist and be a valid image. A job without an
+  // output pattern writes no files: its chunk is done when the commands
+  // exited 0.
+  const bool collect_outputs = !spec.output_pattern.empty();
+  if (result.error().empty() && collect_outputs) {
     auto outputs = adapter_it->second->FindOutputs(spec);
     if (!outputs.ok()) fail(-1, outputs.status().message());
     for (int64_t f : spec.frames) {
@@ -606,7 +629,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       return UploadFileBlob(stub, path, sha, size);
     });
   };
-  if (result.ok()) {
+  if (result.ok() && collect_outputs) {
     auto outputs = adapter_it->second->FindOutputs(spec);
     if (!outputs.ok()) fail(-1, outputs.status().message());
     for (int i = 0; outputs.ok() && i < result.outputs_size(); ++i) {
@@ -619,15 +642,22 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       }
     }
   }
-  send_progress(true);
-  std::string log_path = JoinPath(work, "chunk.log");
-  if (WriteFileAtomic(log_path, log).ok()) {
-    int64_t size = 0;
-    auto sha = Sha256File(log_path, &size);
-    if (sha.ok() && upload(log_path, *sha, size).ok()) result.set_log_sha256(*sha);
+  // The live log of a chunk that already reported progress gets its last
+  // lines; a chunk shorter than kProgressEveryMs reports only its result.
+  if (sent_any_progress) send_progress(true);
+  // A short log rides inside the result (no file, no upload RPC); a longer
+  // one is uploaded to the file service as a blob.
+  if (log.size() <= kInlineLogBytes) {
+    result.set_log_text(log);
+  } else {
+    std::string log_path = JoinPath(work, "chunk.log");
+    if (WriteFileAtomic(log_path, log).ok()) {
+      int64_t size = 0;
+      auto sha = Sha256File(log_path, &size);
+      if (sha.ok() && upload(log_path, *sha, size).ok()) result.set_log_sha256(*sha);
+    }
   }
   result.set_ended_ms(clock_->UnixMillis());
-  (void)RemoveAll(work);
   if (result.ok()) {
     spdlog::info("{}: done, {} frame(s) in {} ms", name, result.outputs_size(),
                  result.ended_ms() - result.started_ms());

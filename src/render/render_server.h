@@ -8,6 +8,8 @@
 // laid out in a fresh work directory, the renderer runs in its own process
 // group, every expected frame is checked to be a valid image, then frames and
 // the log are uploaded to the site's file service and the result is reported.
+// A job without an output pattern (command-template packages) collects and
+// uploads no files: its chunk is done when the commands exit 0.
 //
 // A lost stream does not stop rendering: the server reconnects with backoff,
 // re-registers listing the chunks it still runs (and results it may not have
@@ -56,7 +58,11 @@ class RenderServer {
     SlotConfig config;
     std::string id;
     std::thread thread;
-    std::optional<frameflow::v1::Assignment> next;     // GUARDED_BY(mu_)
+    std::condition_variable cv;  // work for this slot, or stopping_; waits on mu_
+    // Assignments not started yet, in arrival order: normally at most one,
+    // after a schedule server lost track of the slot (restart) or when it
+    // sends the next chunk before the current one ends.
+    std::deque<frameflow::v1::Assignment> next;        // GUARDED_BY(mu_)
     std::optional<frameflow::v1::Assignment> current;  // GUARDED_BY(mu_)
     RunningProcess* process = nullptr;                 // GUARDED_BY(mu_)
     std::string cancel_reason;                         // GUARDED_BY(mu_)
@@ -64,12 +70,17 @@ class RenderServer {
   };
 
   void SlotLoop(SlotWorker* w);
-  frameflow::v1::ChunkResult RenderChunk(SlotWorker* w, const frameflow::v1::Assignment& a);
+  // Renders one chunk in `*work_dir` (set before anything is created there;
+  // the caller removes it).
+  frameflow::v1::ChunkResult RenderChunk(SlotWorker* w, const frameflow::v1::Assignment& a,
+                                         std::string* work_dir);
   // Runs `call` with the current stub, retrying while the schedule server is
   // unreachable (restarting) for up to a couple of minutes.
   Status WithScheduleServer(
       const std::function<Status(frameflow::v1::ScheduleServer::Stub*)>& call);
   Status FetchFiles(const frameflow::v1::Assignment& a, const std::string& job_dir);
+  // Stops every slot thread (after its current chunk) and joins them.
+  void StopSlots();
   void HandleAssignment(const frameflow::v1::Assignment& a);
   void HandleCancel(const frameflow::v1::CancelChunk& c);
   // Sends on the current stream; false when there is none or it broke.
@@ -87,7 +98,6 @@ class RenderServer {
   std::unique_ptr<BlobStore> cache_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<SlotWorker>> slots_;
   // Results not known to have reached the schedule server.

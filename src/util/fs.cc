@@ -133,6 +133,21 @@ Status MakeDirs(const std::string& path, int mode) {
   if (path.empty()) return InvalidArgument("cannot create a directory with an empty path");
   struct stat existing;
   if (::stat(path.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) return Status::Ok();
+  // Usually the directory or its parent exists: create from the end, one
+  // call per missing component instead of one per path component.
+  auto made = [&](const std::string& dir) {
+    if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) == 0) return true;
+    struct stat st;
+    return errno == EEXIST && ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  };
+  if (made(path)) return Status::Ok();
+  if (errno == ENOENT) {
+    const std::string parent = DirName(path);
+    if (parent.size() < path.size() && MakeDirs(parent, mode).ok() && made(path)) {
+      return Status::Ok();
+    }
+  }
+  // Find the component that fails, for the error message.
   size_t pos = 0;
   while (pos != std::string::npos) {
     pos = path.find('/', pos + 1);

@@ -5,11 +5,14 @@
 // KillTree() reaches every descendant that did not start a new session of
 // its own. Its stdout and stderr are merged and delivered line by line
 // ('\n' or '\r' ends a line) to the callback, on a reader thread owned by
-// the RunningProcess.
+// the RunningProcess. Its stdin is /dev/null; it inherits no other file
+// descriptor of the launching process, and it is killed (SIGKILL) when the
+// thread that launched it exits.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,11 @@ class RunningProcess {
   // Blocks until the process exits and every output line was delivered.
   // Returns the exit code, or 128 + signal number when killed by a signal.
   virtual int Wait() = 0;
+  // Waits at most `timeout_ms` for the process to exit: then finishes as
+  // Wait() does and returns its exit code; otherwise returns nullopt. Lets
+  // the caller do periodic work while a process runs without a thread of
+  // its own.
+  virtual std::optional<int> WaitFor(int timeout_ms) = 0;
 };
 
 using LineCallback = std::function<void(const std::string& line)>;
@@ -44,7 +52,11 @@ class ProcessLauncher {
                                                         LineCallback on_line) = 0;
 };
 
-// fork/exec launcher for the host (no isolation).
+// Launcher for the host (no isolation). The child is created with
+// clone(CLONE_VM | CLONE_VFORK) on a stack of its own, so launching costs
+// the same in a large multithreaded render server as in a small process (no
+// page tables are copied), and the launching thread resumes once the child
+// has exec'd or failed to (that failure is reported by Start()).
 ProcessLauncher* DefaultProcessLauncher();
 
 }  // namespace ff

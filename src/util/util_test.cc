@@ -231,6 +231,10 @@ TEST_F(TempDirTest, MakeDirsCreatesParentsAndIsIdempotent) {
   Status blocked = MakeDirs(Path("file/sub"));
   ASSERT_FALSE(blocked.ok());
   EXPECT_NE(blocked.message().find(Path("file")), std::string::npos) << blocked.message();
+  // An existing file is not a directory.
+  blocked = MakeDirs(Path("file"));
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_NE(blocked.message().find(Path("file")), std::string::npos) << blocked.message();
 
   EXPECT_EQ(MakeDirs("").code(), StatusCode::kInvalidArgument);
 }
