@@ -167,7 +167,19 @@ class DescriptionReader {
           }
         }
       } else if (k == "chunk_size") {
-        if (auto v = Int(node, k, 1, 100'000)) p_.chunk_size = static_cast<int>(*v);
+        if (auto* str = node.as_string()) {
+          if (str->get() == "auto") {
+            p_.chunk_size = JobProfile::kAutoChunkSize;
+          } else {
+            errors_.Add(LineOf(node), k,
+                        "expected an integer or \"auto\", got '" + Printable(str->get()) + "'");
+          }
+        } else if (!node.as_integer()) {
+          errors_.Add(LineOf(node), k,
+                      std::string("expected an integer or \"auto\", got ") + TypeName(node));
+        } else if (auto v = Int(node, k, 1, 100'000)) {
+          p_.chunk_size = static_cast<int>(*v);
+        }
       } else if (k == "max_attempts") {
         if (auto* i = node.as_integer(); i && i->get() == 0) {
           p_.max_attempts = 0;  // explicit "site default"
@@ -691,7 +703,8 @@ std::string ProfileToToml(const JobProfile& p) {
   line("placement", Quote(PlacementName(p.placement)));
   if (!p.remote_site.empty()) line("remote_site", Quote(p.remote_site));
   line("frames", Quote(p.frames.ToString()));
-  line("chunk_size", std::to_string(p.chunk_size));
+  line("chunk_size",
+       p.chunk_size == JobProfile::kAutoChunkSize ? Quote("auto") : std::to_string(p.chunk_size));
   if (p.max_attempts != 0) line("max_attempts", std::to_string(p.max_attempts));
   if (!p.files.empty()) line("files", QuoteArray(p.files));
 

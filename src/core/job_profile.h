@@ -8,7 +8,7 @@
 //   priority = 50             # 0..100, default 50; higher renders first
 //   placement = "local"       # local | remote | auto   (default local)
 //   frames = "1-24"           # required, FrameSet syntax
-//   chunk_size = 4            # frames per chunk, 1..100000, default 1
+//   chunk_size = 4            # frames per chunk, 1..100000, or "auto"; default 1
 //   max_attempts = 3          # tries per chunk, 1..100, default from site
 //   files = ["clock.inc", "tex/wood.png"]   # associated files (top level,
 //                                           # before any [table])
@@ -70,6 +70,9 @@ struct JobProfile {
   Placement placement = Placement::kLocal;
   std::string remote_site;  // optional peer name with placement = "remote"
   FrameSet frames;
+  // Frames per chunk, or kAutoChunkSize for chunk_size = "auto": the
+  // schedule server then plans the chunks itself (scheduler/chunk_planner.h).
+  static constexpr int kAutoChunkSize = 0;
   int chunk_size = 1;
   int max_attempts = 0;  // 0 = use the site default
   std::string package;   // lower-case package name

@@ -352,6 +352,18 @@ TEST(ProfileToToml, RoundTripEveryFieldSet) {
   ExpectRoundTrip(p);
 }
 
+TEST(ParseJobDescription, ChunkSizeAuto) {
+  JobProfile p = ParseOk(WithTop("chunk_size = \"auto\""));
+  EXPECT_EQ(p.chunk_size, JobProfile::kAutoChunkSize);
+  EXPECT_EQ(p.chunk_size, 0);
+}
+
+TEST(ProfileToToml, RoundTripAutoChunkSize) {
+  JobProfile p = ParseOk(WithTop("chunk_size = \"auto\""));
+  EXPECT_NE(ProfileToToml(p).find("chunk_size = \"auto\"\n"), std::string::npos);
+  ExpectRoundTrip(p);
+}
+
 TEST(ProfileToToml, RoundTripAutoPlacementAndAnyVersion) {
   JobProfile p = ParseOk(WithTop("placement = \"auto\""));
   p.package_version = *VersionConstraint::Parse("*");
@@ -443,7 +455,10 @@ TEST(ParseJobDescriptionError, WrongTypesNameKeyLineAndType) {
   EXPECT_EQ(Error(WithTop("priority = \"high\"")),
             "clock.toml:1: priority: expected an integer, got a string");
   EXPECT_EQ(Error(WithTop("chunk_size = 2.5")),
-            "clock.toml:1: chunk_size: expected an integer, got a floating-point number");
+            "clock.toml:1: chunk_size: expected an integer or \"auto\", got a floating-point "
+            "number");
+  EXPECT_EQ(Error(WithTop("chunk_size = true")),
+            "clock.toml:1: chunk_size: expected an integer or \"auto\", got a boolean");
   EXPECT_EQ(Error(WithTop("max_attempts = true")),
             "clock.toml:1: max_attempts: expected an integer, got a boolean");
   EXPECT_EQ(Error(WithTop("placement = 1")),
@@ -564,6 +579,12 @@ TEST(ParseJobDescriptionError, ChunkSizeAndAttempts) {
             "clock.toml:1: chunk_size: must be between 1 and 100000, got 0");
   EXPECT_EQ(Error(WithTop("chunk_size = 100001")),
             "clock.toml:1: chunk_size: must be between 1 and 100000, got 100001");
+  EXPECT_EQ(Error(WithTop("chunk_size = \"big\"")),
+            "clock.toml:1: chunk_size: expected an integer or \"auto\", got 'big'");
+  EXPECT_EQ(Error(WithTop("chunk_size = \"Auto\"")),
+            "clock.toml:1: chunk_size: expected an integer or \"auto\", got 'Auto'");
+  EXPECT_EQ(Error(WithTop("chunk_size = \"4\"")),
+            "clock.toml:1: chunk_size: expected an integer or \"auto\", got '4'");
   EXPECT_EQ(Error(WithTop("max_attempts = 101")),
             "clock.toml:1: max_attempts: must be between 1 and 100 (or 0 for the site default), "
             "got 101");
