@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/version.h"
+#include "scheduler/chunk_planner.h"
 #include "util/fs.h"
 
 namespace ff {
@@ -381,6 +382,7 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   // The job id is taken under the dispatch mutex; building and committing a
   // large job (a million frame rows) happens outside it, so dispatch goes on.
   int64_t id = 0;
+  int capable_slots = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!rid.empty()) {
@@ -394,6 +396,20 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
       }
     }
     id = next_job_id_++;
+    if (profile.chunk_size == JobProfile::kAutoChunkSize) {
+      // "auto": plan for the slots that can run the job now (at least one).
+      for (auto& [name, server] : servers_) {
+        if (server.rec.status != ServerStatus::kUp || !server.link) continue;
+        if (!PackageMismatch(server, profile).empty()) continue;
+        for (const Slot* slot : server.slots) {
+          const Requirements& need = profile.requirements;
+          if (slot->rec.cores >= need.cores && slot->rec.memory_bytes >= need.memory_bytes &&
+              slot->rec.gpus >= need.gpus) {
+            ++capable_slots;
+          }
+        }
+      }
+    }
   }
   struct Unmark {
     Scheduler* self;
@@ -418,7 +434,11 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   nj.job = job.rec;
   nj.frames.reserve(profile.frames.size());
   int index = 0;
-  for (const FrameSet& part : profile.frames.Chunk(static_cast<size_t>(profile.chunk_size))) {
+  const std::vector<FrameSet> parts =
+      profile.chunk_size == JobProfile::kAutoChunkSize
+          ? PlanChunks(profile.frames, std::max(1, capable_slots))
+          : profile.frames.Chunk(static_cast<size_t>(profile.chunk_size));
+  for (const FrameSet& part : parts) {
     Chunk c;
     c.rec.job_id = id;
     c.rec.index = index;

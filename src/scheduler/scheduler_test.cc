@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "scheduler/chunk_planner.h"
 #include "store/resource_db.h"
 #include "transfer/blob_store.h"
 #include "util/clock.h"
@@ -97,7 +98,7 @@ class FakeLink final : public RenderServerLink {
 struct Desc {
   std::string name = "shot";
   std::string frames = "1-4";
-  int chunk_size = 1;
+  int chunk_size = 1;  // 0: "auto"
   int priority = 50;
   int max_attempts = 0;  // 0: site default
   std::string placement;
@@ -112,7 +113,8 @@ struct Desc {
     std::string t = "name = \"" + name + "\"\n";
     t += "priority = " + std::to_string(priority) + "\n";
     t += "frames = \"" + frames + "\"\n";
-    t += "chunk_size = " + std::to_string(chunk_size) + "\n";
+    t += chunk_size == 0 ? std::string("chunk_size = \"auto\"\n")
+                         : "chunk_size = " + std::to_string(chunk_size) + "\n";
     if (max_attempts > 0) t += "max_attempts = " + std::to_string(max_attempts) + "\n";
     if (!placement.empty()) t += "placement = \"" + placement + "\"\n";
     if (!files.empty()) {
@@ -1605,6 +1607,37 @@ TEST_F(SchedulerTest, SummaryCountersMatchARecountThroughRandomEvents) {
   pb::JobInfo info = Detail(id);
   EXPECT_TRUE(info.state() == "done" || info.state() == "failed") << info.state();
   EXPECT_EQ(info.frames_done() + info.frames_failed(), 60);
+}
+
+}  // namespace
+}  // namespace ff
+
+namespace ff {
+namespace {
+
+// chunk_size = "auto" plans chunks for the render slots that can run the job
+// when it is submitted (chunk_planner.h): big chunks first, shrinking.
+TEST_F(SchedulerTest, AutoChunkSizePlansForTheCapableSlots) {
+  auto a = Connect(MakeRegister("rs-a", "host-a", {SlotOf("s0"), SlotOf("s1")}));
+  auto b = Connect(MakeRegister("rs-b", "host-b", {SlotOf("s0"), SlotOf("s1")}));
+  // A server without the package does not count.
+  auto c =
+      Connect(MakeRegister("rs-c", "host-c", {SlotOf("s0"), SlotOf("s1")}, {{"blender", "3.4.1"}}));
+  Desc d;
+  d.frames = "1-40";
+  d.chunk_size = 0;
+  int64_t id = Submit(d);
+  pb::JobInfo info = Detail(id);
+  std::vector<size_t> want = PlanChunkSizes(40, 4);
+  ASSERT_EQ(info.chunks_size(), static_cast<int>(want.size()));
+  for (int i = 0; i < info.chunks_size(); ++i) {
+    auto fs = FrameSet::Parse(info.chunks(i).frames());
+    ASSERT_TRUE(fs.ok());
+    EXPECT_EQ(fs->size(), want[static_cast<size_t>(i)]) << "chunk " << i;
+  }
+  EXPECT_GT(want.front(), want.back());
+  // The description keeps saying "auto".
+  EXPECT_TRUE(HasSubstr(info.description(), "chunk_size = \"auto\"")) << info.description();
 }
 
 }  // namespace
