@@ -12,6 +12,7 @@
 
 #include "render/host_probe.h"
 #include "render/image_check.h"
+#include "render/reconnect.h"
 #include "rpc/blob_client.h"
 #include "util/fs.h"
 #include "util/sha256.h"
@@ -203,20 +204,21 @@ void RenderServer::DeliverResult(const pb::ChunkResult& r) {
 }
 
 Status RenderServer::Run(const std::atomic<bool>* stop) {
-  int backoff_ms = 100;
+  const std::string& address_file = config_.schedule_server_file;
+  int failures = 0;  // consecutive failed attempts to register
   while (!stop->load()) {
+    // Taken before the file is read: a rewrite after this ends the wait below.
+    const std::string address_version = FileVersion(address_file);
     std::string address = ResolveAddress();
     if (address.empty()) {
-      if (config_.schedule_server_file.empty()) {
+      if (address_file.empty()) {
         return InvalidArgument(
             "no schedule server address: set schedule_server or "
             "schedule_server_file in the render server config");
       }
       // The schedule server is (re)starting and has not written its address
-      // yet: keep rendering and look again shortly.
-      for (int waited = 0; waited < 200 && !stop->load(); waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
+      // yet: keep rendering and look again as soon as the file appears.
+      WaitForRetry(kReconnectMaxDelayMs, stop, address_file, address_version);
       continue;
     }
     grpc::ChannelArguments args;
@@ -232,31 +234,45 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     pb::ScheduleServerMessage in;
     // The handshake is bounded: a schedule server that accepts but never
     // answers (or a stop request) cancels it instead of blocking forever.
-    std::atomic<bool> handshake_done{false};
+    // The guard is woken when the handshake ends, so it never delays it.
+    std::mutex handshake_mu;
+    std::condition_variable handshake_cv;
+    bool handshake_done = false;  // GUARDED_BY(handshake_mu)
     std::thread handshake_guard([&] {
-      for (int waited = 0; waited < kHandshakeTimeoutMs; waited += 20) {
-        if (handshake_done.load()) return;
-        if (stop->load()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(kHandshakeTimeoutMs);
+      std::unique_lock<std::mutex> lock(handshake_mu);
+      // `stop` is set from a signal handler, which cannot notify: look every 20 ms.
+      while (!handshake_done && !stop->load() && std::chrono::steady_clock::now() < deadline) {
+        handshake_cv.wait_for(lock, std::chrono::milliseconds(20));
       }
-      if (!handshake_done.load()) ctx.TryCancel();
+      if (!handshake_done) ctx.TryCancel();
     });
     bool registered = stream->Write(hello) && stream->Read(&in) && in.has_registered();
-    handshake_done = true;
+    {
+      std::lock_guard<std::mutex> lock(handshake_mu);
+      handshake_done = true;
+    }
+    handshake_cv.notify_all();
     handshake_guard.join();
     if (!registered) {
       ctx.TryCancel();  // Finish() would otherwise wait for the server to end the stream
       grpc::Status st = stream->Finish();
-      spdlog::warn("cannot register with schedule server {}: {}; retrying in {} ms", address,
-                   st.error_message().empty() ? "connection failed" : st.error_message(),
-                   backoff_ms);
-      for (int waited = 0; waited < backoff_ms && !stop->load(); waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const int64_t delay_ms = ReconnectDelayMs(++failures);
+      // A schedule server away for long would fill the log: after the first
+      // few attempts, one line in 30.
+      if (failures <= 5 || failures % 30 == 0) {
+        spdlog::warn("cannot register with schedule server {}: {}; attempt {}, retrying in {} ms{}",
+                     address, st.error_message().empty() ? "connection failed" : st.error_message(),
+                     failures, delay_ms,
+                     address_file.empty() ? "" : " or when " + address_file + " changes");
       }
-      backoff_ms = std::min(backoff_ms * 2, 2000);
+      if (WaitForRetry(delay_ms, stop, address_file, address_version)) {
+        spdlog::info("{} changed; retrying now", address_file);
+      }
       continue;
     }
-    backoff_ms = 100;
+    failures = 0;
     const int64_t hb_ms = in.registered().heartbeat_interval_ms() > 0
                               ? in.registered().heartbeat_interval_ms()
                               : config_.heartbeat_interval_ms;
