@@ -279,10 +279,14 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     spdlog::info("registered with schedule server {} of site '{}'", address,
                  in.registered().site());
     {
-      std::lock_guard<std::mutex> lock(stream_mu_);
+      // Under mu_ too, so a file transfer waiting in WithScheduleServer
+      // cannot miss the notification: it goes at once.
+      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> stream_lock(stream_mu_);
       stream_ = stream.get();
       stub_ = stub;
     }
+    cv_.notify_all();
     // Re-send results that may have been lost with the previous stream.
     std::vector<pb::ChunkResult> resend;
     {
@@ -422,12 +426,15 @@ Status RenderServer::WithScheduleServer(
       // Only an unreachable server is worth waiting for.
       if (st.ok() || st.code() != StatusCode::kUnavailable) return st;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return Cancelled("render server shutting down");
-    }
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000)));
+    // Back off, but go again as soon as a new stream registers (Run notifies
+    // cv_): a chunk that ended while the schedule server was away reports at once.
+    const auto delay = std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000));
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, delay, [&] {
+      std::lock_guard<std::mutex> stream_lock(stream_mu_);  // order: mu_, then stream_mu_
+      return stopping_ || (stub_ != nullptr && stub_ != stub);
+    });
+    if (stopping_) return Cancelled("render server shutting down");
   }
   return st;
 }
