@@ -40,7 +40,8 @@ if [ "${1:-}" = "--quick" ]; then
   quick=1
   shift
 fi
-bin=$(realpath "${1:-build/frameflow}")
+bin_arg=${1:-build/frameflow}
+bin=$(realpath "$bin_arg")
 [ -x "$bin" ] || { echo "recovery.sh: no frameflow binary at $bin" >&2; exit 2; }
 runs=${RUNS:-5}
 [ "$quick" = 1 ] && runs=1
@@ -76,8 +77,9 @@ trap 'exit 130' INT TERM
 now_ms() { date +%s%3N; }
 ff() { "$bin" "$@" --site "$site"; }
 log() { echo "recovery: $*" >&2; }
-die() {
+die() {  # keeps the temp dir: the daemons' logs say why
   log "$*"
+  KEEP_WORK=1
   exit 1
 }
 
@@ -345,7 +347,7 @@ table=$(
   cat <<MD
 ### Recovery time
 
-Command: \`bench/recovery.sh$([ "$quick" = 1 ] && echo " --quick") $(basename "$bin")\` (RUNS=$runs)
+Command: \`bench/recovery.sh$([ "$quick" = 1 ] && echo " --quick") $bin_arg\` (RUNS=$runs)
 Machine: $(nproc) cores, ${cpu:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end
 Site: 1 schedule server + 2 render servers (1 slot each) on loopback;
 heartbeat_interval $(effective heartbeat_interval 1s), heartbeat_timeout $(effective heartbeat_timeout 5s),
