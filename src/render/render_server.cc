@@ -12,6 +12,7 @@
 
 #include "render/host_probe.h"
 #include "render/image_check.h"
+#include "render/reconnect.h"
 #include "rpc/blob_client.h"
 #include "util/fs.h"
 #include "util/sha256.h"
@@ -45,6 +46,7 @@ void RenderServer::StopSlots() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (auto& w : slots_) w->cv.notify_all();
+    stream_cv_.notify_all();
   }
   for (auto& w : slots_) {
     if (w->thread.joinable()) w->thread.join();
@@ -207,20 +209,21 @@ void RenderServer::DeliverResult(const pb::ChunkResult& r) {
 }
 
 Status RenderServer::Run(const std::atomic<bool>* stop) {
-  int backoff_ms = 100;
+  const std::string& address_file = config_.schedule_server_file;
+  int failures = 0;  // consecutive failed attempts to register
   while (!stop->load()) {
+    // Taken before the file is read: a rewrite after this ends the wait below.
+    const std::string address_version = FileVersion(address_file);
     std::string address = ResolveAddress();
     if (address.empty()) {
-      if (config_.schedule_server_file.empty()) {
+      if (address_file.empty()) {
         return InvalidArgument(
             "no schedule server address: set schedule_server or "
             "schedule_server_file in the render server config");
       }
       // The schedule server is (re)starting and has not written its address
-      // yet: keep rendering and look again shortly.
-      for (int waited = 0; waited < 200 && !stop->load(); waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
+      // yet: keep rendering and look again as soon as the file appears.
+      WaitForRetry(kReconnectMaxDelayMs, stop, address_file, address_version);
       continue;
     }
     grpc::ChannelArguments args;
@@ -236,41 +239,59 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     pb::ScheduleServerMessage in;
     // The handshake is bounded: a schedule server that accepts but never
     // answers (or a stop request) cancels it instead of blocking forever.
-    std::atomic<bool> handshake_done{false};
+    // The guard is woken when the handshake ends, so it never delays it.
+    std::mutex handshake_mu;
+    std::condition_variable handshake_cv;
+    bool handshake_done = false;  // GUARDED_BY(handshake_mu)
     std::thread handshake_guard([&] {
-      for (int waited = 0; waited < kHandshakeTimeoutMs; waited += 20) {
-        if (handshake_done.load()) return;
-        if (stop->load()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(kHandshakeTimeoutMs);
+      std::unique_lock<std::mutex> lock(handshake_mu);
+      // `stop` is set from a signal handler, which cannot notify: look every 20 ms.
+      while (!handshake_done && !stop->load() && std::chrono::steady_clock::now() < deadline) {
+        handshake_cv.wait_for(lock, std::chrono::milliseconds(20));
       }
-      if (!handshake_done.load()) ctx.TryCancel();
+      if (!handshake_done) ctx.TryCancel();
     });
     bool registered = stream->Write(hello) && stream->Read(&in) && in.has_registered();
-    handshake_done = true;
+    {
+      std::lock_guard<std::mutex> lock(handshake_mu);
+      handshake_done = true;
+    }
+    handshake_cv.notify_all();
     handshake_guard.join();
     if (!registered) {
       ctx.TryCancel();  // Finish() would otherwise wait for the server to end the stream
       grpc::Status st = stream->Finish();
-      spdlog::warn("cannot register with schedule server {}: {}; retrying in {} ms", address,
-                   st.error_message().empty() ? "connection failed" : st.error_message(),
-                   backoff_ms);
-      for (int waited = 0; waited < backoff_ms && !stop->load(); waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const int64_t delay_ms = ReconnectDelayMs(++failures);
+      // A schedule server away for long would fill the log: after the first
+      // few attempts, one line in 30.
+      if (failures <= 5 || failures % 30 == 0) {
+        spdlog::warn("cannot register with schedule server {}: {}; attempt {}, retrying in {} ms{}",
+                     address, st.error_message().empty() ? "connection failed" : st.error_message(),
+                     failures, delay_ms,
+                     address_file.empty() ? "" : " or when " + address_file + " changes");
       }
-      backoff_ms = std::min(backoff_ms * 2, 2000);
+      if (WaitForRetry(delay_ms, stop, address_file, address_version)) {
+        spdlog::info("{} changed; retrying now", address_file);
+      }
       continue;
     }
-    backoff_ms = 100;
+    failures = 0;
     const int64_t hb_ms = in.registered().heartbeat_interval_ms() > 0
                               ? in.registered().heartbeat_interval_ms()
                               : config_.heartbeat_interval_ms;
     spdlog::info("registered with schedule server {} of site '{}'", address,
                  in.registered().site());
     {
-      std::lock_guard<std::mutex> lock(stream_mu_);
+      // Under mu_ too, so a file transfer waiting in WithScheduleServer
+      // cannot miss the notification: it goes at once.
+      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> stream_lock(stream_mu_);
       stream_ = stream.get();
       stub_ = stub;
     }
+    stream_cv_.notify_all();
     // Re-send results that may have been lost with the previous stream.
     std::vector<pb::ChunkResult> resend;
     {
@@ -320,6 +341,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    stream_cv_.notify_all();
     for (auto& w : slots_) {
       w->next.clear();
       if (w->process) {
@@ -412,12 +434,15 @@ Status RenderServer::WithScheduleServer(
       // Only an unreachable server is worth waiting for.
       if (st.ok() || st.code() != StatusCode::kUnavailable) return st;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return Cancelled("render server shutting down");
-    }
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000)));
+    // Back off, but go again as soon as a new stream registers (Run notifies
+    // stream_cv_): a chunk that ended while the schedule server was away reports at once.
+    const auto delay = std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000));
+    std::unique_lock<std::mutex> lock(mu_);
+    stream_cv_.wait_for(lock, delay, [&] {
+      std::lock_guard<std::mutex> stream_lock(stream_mu_);  // order: mu_, then stream_mu_
+      return stopping_ || (stub_ != nullptr && stub_ != stub);
+    });
+    if (stopping_) return Cancelled("render server shutting down");
   }
   return st;
 }

@@ -99,6 +99,9 @@ class RenderServer {
 
   std::mutex mu_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
+  // A new stream registered, or stopping_; waits on mu_ (file transfers
+  // waiting for the schedule server in WithScheduleServer).
+  std::condition_variable stream_cv_;
   std::vector<std::unique_ptr<SlotWorker>> slots_;
   // Results not known to have reached the schedule server.
   std::deque<std::pair<int64_t, frameflow::v1::ChunkResult>> unconfirmed_;  // GUARDED_BY(mu_)
