@@ -484,6 +484,31 @@ TEST_F(SiteTest, ScheduleServerKilledAndRestartedMidJobLosesNothing) {
   EXPECT_NE(jobs.out.find("killss"), std::string::npos) << jobs.out;
 }
 
+TEST_F(SiteTest, RenderServersNoticeAHungScheduleServerAndComeBackToIt) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_server_extra = SlowCopyPackage(0.1);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  // A stopped process keeps its connections open, as a host that vanished
+  // does: only keepalive pings can tell the render servers it is gone.
+  const int pid = site_->schedule_server_pid();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  auto noticed = [&](const std::string& rs) {
+    auto log = ReadFile(site_->log_path(rs));
+    return log.ok() && log->find("lost the schedule server stream") != std::string::npos;
+  };
+  bool both = WaitUntil([&] { return noticed("rs1") && noticed("rs2"); }, 60000);
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(both) << "the render servers never noticed the hung schedule server";
+  // Back, the schedule server gets both render servers again and renders.
+  ASSERT_TRUE(site_->WaitForRenderServers(2, 60000).ok());
+  int64_t id = Submit(SlowCopyJob("1-4", 1, "hungss"));
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 4u);
+}
+
 TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
   LocalSiteOptions opts;
   opts.probe = {};

@@ -41,6 +41,8 @@ class LocalSite {
   Status StartScheduleServer();
   // Sends `signal` to the schedule server and reaps it.
   void StopScheduleServer(int signal);
+  // -1 when it is not running. For signals that do not end it (SIGSTOP).
+  int schedule_server_pid() const { return schedule_server_ ? schedule_server_->pid() : -1; }
   Status StartRenderServer(int index);
   void StopRenderServer(int index, int signal);
   // Waits until `count` render servers are up (as `hosts` shows them).

@@ -29,6 +29,12 @@ constexpr int64_t kCancelGraceMs = 2000;     // SIGTERM -> SIGKILL on cancel
 constexpr int kHandshakeTimeoutMs = 10'000;  // register -> registered
 // How long file transfers wait for a schedule server that is away.
 constexpr int64_t kScheduleServerWaitMs = 120'000;
+// A schedule server that hangs, or whose host vanishes, closes no connection:
+// without pings the stream would wait forever (hung) or for TCP's ~15 min of
+// retransmissions (host gone). The peer's gRPC transport answers the pings,
+// so a schedule server merely busy dispatching still does.
+constexpr int kKeepaliveTimeMs = 2000;
+constexpr int kKeepaliveTimeoutMs = 5000;
 
 std::string ChunkName(const pb::Assignment& a) {
   return "job " + std::to_string(a.job_id()) + " chunk " + std::to_string(a.chunk()) + " attempt " +
@@ -230,6 +236,8 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
     auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     auto stub = std::shared_ptr<pb::ScheduleServer::Stub>(pb::ScheduleServer::NewStub(channel));
     grpc::ClientContext ctx;
