@@ -286,6 +286,11 @@ Status RunScheduleServer(const SiteConfig& config) {
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  // Render servers send keepalive pings every 2 s (render_server.cc) to
+  // notice a hung schedule server; accept them whatever the gRPC version's
+  // default ping policy is, so they are never dropped for pinging too often.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     return Unavailable("cannot listen on '" + config.listen +

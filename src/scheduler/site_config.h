@@ -6,7 +6,7 @@
 //
 //   [schedule_server]
 //   listen = "127.0.0.1:7450"    # port 0 picks a free port
-//   heartbeat_timeout = "5s"     # a render server silent this long is down
+//   heartbeat_timeout = "3s"     # a render server silent this long is down
 //   reconnect_grace = "2s"       # a dropped stream may come back this fast
 //   max_attempts = 3             # failures per chunk before it fails
 //   max_upload = "8G"            # largest blob a client may upload
@@ -25,7 +25,7 @@ struct SiteConfig {
   std::string site_name = "site";
   std::string root;
   std::string listen = "127.0.0.1:7450";
-  int64_t heartbeat_timeout_ms = 5000;
+  int64_t heartbeat_timeout_ms = 3000;
   int64_t heartbeat_interval_ms = 1000;
   int64_t reconnect_grace_ms = 2000;
   int max_attempts = 3;

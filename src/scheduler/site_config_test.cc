@@ -40,7 +40,7 @@ root = "/srv/frameflow"
 
 [schedule_server]
 listen = "127.0.0.1:7450"
-heartbeat_timeout = "5s"
+heartbeat_timeout = "3s"
 reconnect_grace = "2s"
 max_attempts = 3
 max_upload = "8G"
@@ -52,7 +52,7 @@ TEST_F(SiteConfigTest, HeaderExample) {
   EXPECT_EQ(cfg->site_name, "studio");
   EXPECT_EQ(cfg->root, "/srv/frameflow");
   EXPECT_EQ(cfg->listen, "127.0.0.1:7450");
-  EXPECT_EQ(cfg->heartbeat_timeout_ms, 5000);
+  EXPECT_EQ(cfg->heartbeat_timeout_ms, 3000);
   EXPECT_EQ(cfg->heartbeat_interval_ms, 1000);
   EXPECT_EQ(cfg->reconnect_grace_ms, 2000);
   EXPECT_EQ(cfg->max_attempts, 3);
