@@ -1,7 +1,8 @@
 # frameflow quick start (Debian 12, as root):
 #   make demo   install missing Debian packages, build, run the demo site
 #   make test   install missing Debian packages, build, run every test
-# Other targets: build, deps, unit, sanitize, format, clean.
+# Other targets: build, deps, unit, sanitize, format, clean,
+#   bench (run every benchmark, regenerate BENCHMARKS.md), bench-quick (smoke run, < 2 min).
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -15,7 +16,7 @@ DEB_PACKAGES := build-essential cmake pkg-config git \
   nlohmann-json3-dev libcpp-httplib-dev libpng-dev libssl-dev libgtest-dev libgmock-dev \
   povray povray-includes blender clang-format
 
-.PHONY: all deps build demo test unit sanitize format clean
+.PHONY: all deps build demo test unit sanitize format clean bench bench-quick
 
 all: build
 
@@ -50,6 +51,13 @@ sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFRAMEFLOW_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
+
+# Benchmarks: see bench/README.md. bench-quick prints only; it never rewrites BENCHMARKS.md.
+bench: build
+	bench/run.sh $(BUILD_DIR)
+
+bench-quick: build
+	bench/run.sh --quick $(BUILD_DIR)
 
 format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
