@@ -95,7 +95,7 @@ Points: \`sat-*\` = saturation (no-op package, a slot reports done at once);
 name). Latency = a slot's result sent -> its next assignment received.
 Published anchors (not run here): Slurm ~500 jobs/s, Tractor >500 tasks/s,
 OpenCue stress test ~975 frames/s."
-md+=$'\n\n```\n'"$(printf '%s\n' "${results[@]}")"$'\n```'
 echo "$md" >&2
+md+=$'\n\n```\n'"$(printf '%s\n' "${results[@]}")"$'\n```'
 if [[ -n "${BENCH_MD:-}" ]]; then printf '%s\n\n' "$md" >>"$BENCH_MD"; fi
 printf '%s\n' "${results[@]}"
