@@ -23,6 +23,10 @@ Status RenameDurable(const std::string& from, const std::string& to);
 // falls back to a copy when linking is not possible (EXDEV, EPERM).
 Status LinkOrCopy(const std::string& from, const std::string& to);
 Status RemoveAll(const std::string& path);
+// Removes everything inside the directory `dir`, keeping `dir` itself
+// (cheaper than removing and recreating it: on ext4 with `discard` an rmdir
+// frees a block synchronously).
+Status RemoveContents(const std::string& dir);
 bool PathExists(const std::string& path);
 // Entries of a directory (names only, no "." / ".."), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);
