@@ -411,8 +411,7 @@ void RenderServer::SlotLoop(SlotWorker* w) {
       w->current = a;
       w->cancel_reason.clear();
     }
-    std::string work;
-    pb::ChunkResult result = RenderChunk(w, a, &work);
+    pb::ChunkResult result = RenderChunk(w, a);
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -420,10 +419,10 @@ void RenderServer::SlotLoop(SlotWorker* w) {
       stopping = stopping_;
     }
     // A killed chunk is not reported: it is requeued. The work directory is
-    // removed after the result went out, off the path to the next chunk.
-    if (!stopping) DeliverResult(result);
-    if (!work.empty()) (void)RemoveAll(work);
+    // emptied after the result went out, off the path to the next chunk.
     if (stopping) return;
+    DeliverResult(result);
+    CleanWorkDir(w);
   }
 }
 
@@ -465,10 +464,10 @@ Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_
       ::chmod(cache_->PathOf(f.sha256()).c_str(), 0444);  // cache entries are immutable
     }
     std::string dest = JoinPath(job_dir, f.path());
-    FF_RETURN_IF_ERROR(MakeDirs(DirName(dest)));
-    // The work directory is fresh and thrown away after the chunk: a plain
-    // hard link does (no temp name, no directory sync). LinkOrCopy covers
-    // what link() cannot do (another filesystem, a path named twice).
+    if (f.path().find('/') != std::string::npos) FF_RETURN_IF_ERROR(MakeDirs(DirName(dest)));
+    // The work directory starts empty and is emptied after the chunk: a
+    // plain hard link does (no temp name, no directory sync). LinkOrCopy
+    // covers what link() cannot do (another filesystem, a path named twice).
     if (::link(cache_->PathOf(f.sha256()).c_str(), dest.c_str()) != 0) {
       FF_RETURN_IF_ERROR(LinkOrCopy(cache_->PathOf(f.sha256()), dest));
     }
@@ -476,8 +475,29 @@ Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_
   return Status::Ok();
 }
 
-pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a,
-                                          std::string* work_dir) {
+Status RenderServer::PrepareWorkDir(SlotWorker* w) {
+  if (w->work_ready) return Status::Ok();
+  // First chunk of the slot, or emptying after the last one failed: start
+  // over, in a new directory if the old one cannot be removed.
+  if (!w->work_dir.empty() && !RemoveAll(w->work_dir).ok()) ++w->work_generation;
+  w->work_dir =
+      JoinPath(config_.work_dir(), w->config.name + "." + std::to_string(w->work_generation));
+  FF_RETURN_IF_ERROR(RemoveAll(w->work_dir));
+  FF_RETURN_IF_ERROR(MakeDirs(JoinPath(w->work_dir, "job")));
+  FF_RETURN_IF_ERROR(MakeDirs(JoinPath(w->work_dir, "out")));
+  w->work_ready = true;
+  return Status::Ok();
+}
+
+void RenderServer::CleanWorkDir(SlotWorker* w) {
+  if (!w->work_ready) return;
+  const std::string log = JoinPath(w->work_dir, "chunk.log");
+  w->work_ready = RemoveContents(JoinPath(w->work_dir, "job")).ok() &&
+                  RemoveContents(JoinPath(w->work_dir, "out")).ok() &&
+                  (::unlink(log.c_str()) == 0 || errno == ENOENT);
+}
+
+pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a) {
   pb::ChunkResult result;
   result.set_job_id(a.job_id());
   result.set_chunk(a.chunk());
@@ -492,10 +512,6 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   spdlog::info("{}: rendering frames {}..{} ({} frame(s)) on slot {}", name, a.frames(0),
                a.frames(a.frames_size() - 1), a.frames_size(), w->id);
 
-  const std::string work =
-      JoinPath(config_.work_dir(), std::to_string(a.job_id()) + "-" + std::to_string(a.chunk()) +
-                                       "-" + std::to_string(a.attempt()));
-  *work_dir = work;
   std::string log;
   auto append_log = [&](const std::string& line) {
     if (log.size() < kMaxLogBytes) log += line + "\n";
@@ -513,9 +529,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   spec.frames.assign(a.frames().begin(), a.frames().end());
   spec.job_first_frame = a.job_first_frame();
   spec.job_last_frame = a.job_last_frame();
-  spec.job_dir = JoinPath(work, "job");
   spec.scene = a.scene();
-  spec.out_dir = JoinPath(work, "out");
   spec.width = a.width();
   spec.height = a.height();
   spec.threads = w->config.cores;
@@ -526,8 +540,9 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   Status st = adapter_it == adapters_.end()
                   ? FailedPrecondition("package '" + a.package() + "' is not installed here")
                   : Status::Ok();
-  if (st.ok()) st = RemoveAll(work);
-  if (st.ok()) st = MakeDirs(spec.out_dir);
+  if (st.ok()) st = PrepareWorkDir(w);
+  spec.job_dir = JoinPath(w->work_dir, "job");
+  spec.out_dir = JoinPath(w->work_dir, "out");
   if (st.ok()) st = FetchFiles(a, spec.job_dir);
   if (!st.ok()) fail(-1, st.message());
 
@@ -683,7 +698,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   if (log.size() <= kInlineLogBytes) {
     result.set_log_text(log);
   } else {
-    std::string log_path = JoinPath(work, "chunk.log");
+    std::string log_path = JoinPath(w->work_dir, "chunk.log");
     if (WriteFileAtomic(log_path, log).ok()) {
       int64_t size = 0;
       auto sha = Sha256File(log_path, &size);

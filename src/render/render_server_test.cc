@@ -332,6 +332,21 @@ TEST_F(RenderServerTest, JobWithOutputsUploadsCheckedFrames) {
   EXPECT_EQ(fake_.upload_calls(), 0);
 }
 
+TEST_F(RenderServerTest, EveryChunkStartsWithAnEmptyOutdirAndOnlyTheJobFiles) {
+  // Each chunk lists its directories, then litters both.
+  ASSERT_NO_FATAL_FAILURE(StartRenderServer(
+      {Package("litter",
+               "/bin/sh -c 'echo out: $(ls -A \"$0\"); echo job: $(ls -A); "
+               "touch \"$0/stray\" stray; mkdir -p \"$0/d/e\" d' {outdir} {frame}")}));
+  for (int c = 0; c < 3; ++c) fake_.Send(Assign("litter", "", c, {c + 1}));
+  auto results = fake_.WaitForResults(3);
+  for (int c = 0; c < 3; ++c) {
+    SCOPED_TRACE("chunk " + std::to_string(c));
+    EXPECT_TRUE(results[c].ok()) << results[c].error();
+    EXPECT_TRUE(HasSubstr(results[c].log_text(), "\nout:\njob: scene.png\n"));
+  }
+}
+
 TEST_F(RenderServerTest, LongLogIsUploadedAsABlob) {
   // 20,000 lines of 9 bytes: more than kInlineLogBytes.
   ASSERT_NO_FATAL_FAILURE(

@@ -281,6 +281,12 @@ Status RemoveAll(const std::string& path) {
   return Status::Ok();
 }
 
+Status RemoveContents(const std::string& dir) {
+  FF_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+  for (const std::string& name : names) FF_RETURN_IF_ERROR(RemoveAll(JoinPath(dir, name)));
+  return Status::Ok();
+}
+
 // True when the path names a directory entry, including a dangling symlink.
 bool PathExists(const std::string& path) {
   struct stat st;

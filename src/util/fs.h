@@ -30,6 +30,10 @@ enum class DirSync { kNow, kByCaller };
 // is always fully synced.
 Status LinkOrCopy(const std::string& from, const std::string& to, DirSync dir_sync = DirSync::kNow);
 Status RemoveAll(const std::string& path);
+// Removes everything inside the directory `dir`, keeping `dir` itself
+// (cheaper than removing and recreating it: on ext4 with `discard` an rmdir
+// frees a block synchronously).
+Status RemoveContents(const std::string& dir);
 bool PathExists(const std::string& path);
 // Entries of a directory (names only, no "." / ".."), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);

@@ -239,6 +239,22 @@ TEST_F(TempDirTest, MakeDirsCreatesParentsAndIsIdempotent) {
   EXPECT_EQ(MakeDirs("").code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(TempDirTest, RemoveContentsKeepsTheDirectory) {
+  ASSERT_TRUE(MakeDirs(Path("d/sub/deeper")).ok());
+  ASSERT_TRUE(WriteFileAtomic(Path("d/sub/deeper/f"), "1").ok());
+  ASSERT_TRUE(WriteFileAtomic(Path("d/g"), "2").ok());
+  ASSERT_EQ(::symlink("/", Path("d/link").c_str()), 0);  // removed, not followed
+  ASSERT_TRUE(RemoveContents(Path("d")).ok());
+  auto left = ListDir(Path("d"));
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_TRUE(left->empty());
+  EXPECT_TRUE(RemoveContents(Path("d")).ok());  // already empty
+  EXPECT_TRUE(PathExists("/"));
+  Status missing = RemoveContents(Path("missing"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find(Path("missing")), std::string::npos) << missing.message();
+}
+
 TEST_F(TempDirTest, RemoveAllRemovesTreesAndToleratesMissing) {
   ASSERT_TRUE(MakeDirs(Path("t/x/y")).ok());
   ASSERT_TRUE(WriteFileAtomic(Path("t/x/y/f"), "1").ok());
