@@ -81,10 +81,12 @@ for p in "${points[@]}"; do
   results+=("RESULT dispatch_${name} slots=$((servers * slots)) frames=$frames jobs=$jobs hold_ms=$hold runs=$n per_s=$per_s_m p50_ms=$p50_m p99_ms=$p99_m rss_mib=$rss_m")
 done
 
+quick_flag=""
+if ((quick)); then quick_flag="--quick "; fi
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1024 / 1024)) GiB"
 md="## Dispatch throughput and latency
 
-Command: \`bench/dispatch.sh $([[ $quick == 1 ]] && echo "--quick ")$ff\` (RUNS=$runs; the 1,000,000-frame points run once).
+Command: \`bench/dispatch.sh $quick_flag$ff\` (RUNS=$runs; the 1,000,000-frame points run once).
 Machine: $machine. Load generator and schedule server share the machine.
 
 $table
