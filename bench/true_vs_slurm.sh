@@ -378,7 +378,9 @@ for r in $(seq "$runs"); do
   t_xargs+=("$s")
   s=$(parallel_run "$chunks")
   t_parallel+=("$s")
-  log "run $r/$runs: frameflow ${t_ff[-1]} s, slurm ${t_slurm[-1]:-skipped} s," \
+  last_slurm=skipped
+  [ ${#t_slurm[@]} -eq 0 ] || last_slurm="${t_slurm[-1]} s"
+  log "run $r/$runs: frameflow ${t_ff[-1]} s, slurm $last_slurm," \
     "xargs ${t_xargs[-1]} s, parallel ${t_parallel[-1]} s"
 done
 
