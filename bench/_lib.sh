@@ -51,17 +51,28 @@ bench_cleanup() {
 }
 
 # Stops the given PIDs: SIGTERM, up to 5 s to exit, then SIGKILL.
+# Only PIDs that are still this shell's children are signalled, so a PID the
+# system has reused for someone else's process is never hit.
 bench_stop_pids() {
   local p
-  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do bench_is_child "$p" && kill "$p" 2> /dev/null; done
   for _ in $(seq 50); do
     local alive=0
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    for p in "$@"; do bench_is_child "$p" && alive=1; done
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
-  for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+  for p in "$@"; do bench_is_child "$p" && kill -KILL "$p" 2> /dev/null; done
+  for p in "$@"; do wait "$p" 2> /dev/null || true; done
+}
+
+# True when PID is a live (not zombie) child of this shell.
+bench_is_child() {
+  local stat state ppid
+  stat=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
+  stat=${stat##*) }  # fields after "pid (comm) ": state ppid ...
+  read -r state ppid _ <<< "$stat"
+  [ "$ppid" = "$$" ] && [ "$state" != Z ]
 }
 
 # Installs Debian packages that are missing (root only; otherwise says what
