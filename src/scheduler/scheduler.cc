@@ -438,7 +438,11 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   int index = 0;
   const std::vector<FrameSet> parts =
       profile.chunk_size == JobProfile::kAutoChunkSize
-          ? PlanChunks(profile.frames, std::max(1, capable_slots))
+          // No capable slot up yet: one frame per chunk rather than a plan
+          // for one slot (whose first chunk would hold half the job).
+          ? PlanChunks(profile.frames, capable_slots > 0 ? capable_slots
+                                                         : static_cast<int>(std::min<size_t>(
+                                                               profile.frames.size(), 1 << 30)))
           : profile.frames.Chunk(static_cast<size_t>(profile.chunk_size));
   for (const FrameSet& part : parts) {
     Chunk c;
