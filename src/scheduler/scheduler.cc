@@ -404,11 +404,7 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
         if (server.rec.status != ServerStatus::kUp || !server.link) continue;
         if (!PackageMismatch(server, profile).empty()) continue;
         for (const Slot* slot : server.slots) {
-          const Requirements& need = profile.requirements;
-          if (slot->rec.cores >= need.cores && slot->rec.memory_bytes >= need.memory_bytes &&
-              slot->rec.gpus >= need.gpus) {
-            ++capable_slots;
-          }
+          if (SlotMeets(slot->rec, profile.requirements)) ++capable_slots;
         }
       }
     }
@@ -500,10 +496,12 @@ std::string Scheduler::PackageMismatch(const Server& s, const JobProfile& p) con
 bool Scheduler::CanRunLocked(const Server& s, const Slot& slot, Job& job) const {
   auto& known = job.package_ok[&s];
   if (known.first != s.generation) known = {s.generation, PackageMismatch(s, job.profile).empty()};
-  if (!known.second) return false;
-  const Requirements& need = job.profile.requirements;
-  return slot.rec.cores >= need.cores && slot.rec.memory_bytes >= need.memory_bytes &&
-         slot.rec.gpus >= need.gpus;
+  return known.second && SlotMeets(slot.rec, job.profile.requirements);
+}
+
+bool Scheduler::SlotMeets(const SlotRecord& slot, const Requirements& need) {
+  return slot.cores >= need.cores && slot.memory_bytes >= need.memory_bytes &&
+         slot.gpus >= need.gpus;
 }
 
 std::string Scheduler::CannotRunReason(const Server& s, const Slot* slot,
@@ -1009,9 +1007,7 @@ void Scheduler::OnProgress(const std::string& render_server, const pb::ChunkProg
     c.frames_done = done;
     c.current_frame = p.frame();
     if (p.log_lines_size() > 0) {
-      std::string rel = "jobs/" + std::to_string(p.job_id()) + "/logs/chunk-" +
-                        std::to_string(p.chunk()) + ".attempt-" + std::to_string(p.attempt()) +
-                        ".log";
+      std::string rel = ChunkLogRel(p.job_id(), p.chunk(), p.attempt());
       log_path = JoinPath(config_.storage_dir(), rel);
       if (c.rec.log_path != rel) {
         c.rec.log_path = rel;
@@ -1167,22 +1163,22 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
     FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
   } else if (error.empty()) {
     c.outputs = placed;
-    // Frame rows are written once, when the frame is final.
-    for (int64_t f : c.frames) {
+    // Frame rows are written once, when the frame is final. `placed` is in
+    // frame order, one per frame, or empty for a job that collects no files.
+    for (size_t i = 0; i < c.frames.size(); ++i) {
       FrameRecord fr;
       fr.job_id = job.rec.id;
-      fr.frame = f;
+      fr.frame = c.frames[i];
       fr.chunk = c.rec.index;
       fr.state = FrameState::kDone;
       fr.render_server = render_server;
+      if (i < placed.size()) {
+        fr.output_path =
+            "jobs/" + std::to_string(job.rec.id) + "/" + job.profile.OutputName(placed[i].frame());
+        fr.sha256 = placed[i].sha256();
+        fr.size = placed[i].size();
+      }
       batch.frame_updates.push_back(std::move(fr));
-    }
-    for (size_t i = 0; i < placed.size() && i < batch.frame_updates.size(); ++i) {
-      FrameRecord& fr = batch.frame_updates[i];
-      fr.output_path =
-          "jobs/" + std::to_string(job.rec.id) + "/" + job.profile.OutputName(placed[i].frame());
-      fr.sha256 = placed[i].sha256();
-      fr.size = placed[i].size();
     }
     c.rec.error.clear();
     FinishChunkLocked(job, c, ChunkState::kDone, batch);

@@ -193,6 +193,8 @@ class Scheduler {
   // Moves `c` to `state`, keeping the job's frame counters.
   void SetChunkStateLocked(Job& job, Chunk& c, ChunkState state);
   bool CanRunLocked(const Server& s, const Slot& slot, Job& job) const;
+  // Whether a slot has the cores, memory and GPUs a job requires.
+  static bool SlotMeets(const SlotRecord& slot, const Requirements& need);
   // Why `s`'s packages cannot render `p` (empty when they can).
   std::string PackageMismatch(const Server& s, const JobProfile& p) const;
   void MarkServerDownLocked(Server& s, const std::string& why, WriteBatch& batch);
