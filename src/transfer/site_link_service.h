@@ -1,0 +1,86 @@
+// SiteLinkService: the receiving end of the communications medium, served
+// by every schedule server that has peers.
+//
+// Offer/PushBlob/Deliver move a package from a peer's hotfolders/out into
+// this site's hotfolders/in:
+//  - Offer parses the manifest (ParseManifest), checks it is addressed to
+//    this site and from the calling peer, and checks the limits; a bad
+//    manifest is rejected with its reason (written to
+//    hotfolders/quarantine/ with a reason file, and returned to the caller).
+//    Otherwise it answers which blobs this site's blob store lacks and how
+//    many bytes of each it holds in <blobs>/partial/ from a broken transfer.
+//  - PushBlob appends to <blobs>/partial/<sha256> at the offset the stream
+//    starts at (which must equal what is held), fsyncs, and once the blob
+//    is complete verifies its SHA-256 and publishes it into the blob store
+//    (a mismatch discards the partial file and fails the call).
+//  - Deliver checks every blob is present and materialises the package
+//    atomically into hotfolders/in (MaterializePackage). Idempotent.
+// Quote and RemoteJobs are answered by the schedule server (Handler).
+// Every method first authenticates the caller (VerifyPeerCall); a refusal
+// is logged with the claimed peer name and the client address.
+//
+// Thread-safety: gRPC calls it concurrently; concurrent pushes of the same
+// blob are serialised per digest.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rpc/frameflow.grpc.pb.h"
+#include "transfer/blob_store.h"
+#include "transfer/package.h"
+#include "transfer/peer.h"
+#include "util/clock.h"
+
+namespace ff {
+
+class SiteLinkService final : public frameflow::v1::SiteLink::Service {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    virtual frameflow::v1::QuoteResponse Quote(const std::string& peer,
+                                               const frameflow::v1::QuoteRequest& req) = 0;
+    virtual frameflow::v1::RemoteJobsResponse RemoteJobs(
+        const std::string& peer, const frameflow::v1::RemoteJobsRequest& req) = 0;
+    // Whether a package of this name from `peer` was already ingested here
+    // (so a redelivery after a lost answer is not ingested twice).
+    virtual bool AlreadyIngested(const std::string& peer, const std::string& name) = 0;
+  };
+
+  struct Options {
+    std::string site_name;
+    std::vector<PeerConfig> peers;
+    std::string in_dir;          // <root>/hotfolders/in
+    std::string quarantine_dir;  // <root>/hotfolders/quarantine
+    PackageLimits limits;
+  };
+
+  // `blobs` and `handler` must outlive the service.
+  SiteLinkService(Options options, BlobStore* blobs, Handler* handler, Clock* clock);
+
+  grpc::Status Offer(grpc::ServerContext*, const frameflow::v1::PackageOffer*,
+                     frameflow::v1::OfferResponse*) override;
+  grpc::Status PushBlob(grpc::ServerContext*, grpc::ServerReader<frameflow::v1::BlobPiece>*,
+                        frameflow::v1::BlobPieceAck*) override;
+  grpc::Status Deliver(grpc::ServerContext*, const frameflow::v1::DeliverRequest*,
+                       frameflow::v1::DeliverResponse*) override;
+  grpc::Status Quote(grpc::ServerContext*, const frameflow::v1::QuoteRequest*,
+                     frameflow::v1::QuoteResponse*) override;
+  grpc::Status RemoteJobs(grpc::ServerContext*, const frameflow::v1::RemoteJobsRequest*,
+                          frameflow::v1::RemoteJobsResponse*) override;
+
+ private:
+  Options options_;
+  BlobStore* blobs_;
+  Handler* handler_;
+  Clock* clock_;
+  std::mutex mu_;
+  std::set<std::string> pushing_;  // GUARDED_BY(mu_) digests being written
+};
+
+}  // namespace ff
