@@ -58,51 +58,131 @@ std::string DefaultExamplesDir() {
   return std::string(FRAMEFLOW_SOURCE_DIR) + "/examples";
 }
 
-int RunDemo(const std::string& example, bool keep_running) {
+// Prints a progress line per job whenever one changes, until all ended.
+Result<std::vector<pb::JobInfo>> WatchJobs(
+    const std::vector<std::pair<std::string, pb::ScheduleServer::Stub*>>& sites,
+    const std::vector<int64_t>& ids) {
+  std::vector<std::string> last(ids.size());
+  std::vector<pb::JobInfo> infos(ids.size());
+  while (true) {
+    bool all_final = true;
+    bool changed = false;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      pb::JobRef ref;
+      ref.set_job_id(ids[i]);
+      grpc::ClientContext ctx;
+      pb::JobInfo info;
+      grpc::Status gs = sites[i].second->GetJob(&ctx, ref, &info);
+      if (!gs.ok()) return FromGrpc(gs, "GetJob");
+      std::string line = sites[i].first + " " + ProgressLine(info);
+      if (!info.remote_site().empty() && info.state() != "done") {
+        line += "  [" + QueueText(info) + "]";
+      }
+      if (line != last[i]) changed = true;
+      last[i] = line;
+      infos[i] = info;
+      if (info.state() != "done" && info.state() != "failed" && info.state() != "cancelled") {
+        all_final = false;
+      }
+    }
+    if (changed) {
+      for (const auto& l : last) std::cout << l << "\n";
+      std::cout << std::flush;
+    }
+    if (all_final) return infos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+// Two sites on loopback: "studio" (2 render servers with one-core slots)
+// and the remote rendering site "render-co" (2 render servers with two-core
+// slots), peers of each other. One job renders at the studio; the other
+// needs two-core slots, so `auto` placement outsources it to render-co
+// through the hot folders.
+int RunDemo(const std::string& local_job, const std::string& remote_job, bool keep_running) {
   auto root = MakeTempDir("frameflow-demo");
   if (!root.ok()) return Fail(root.status());
-  std::cout << "frameflow demo: site root " << *root << "\n";
-  LocalSiteOptions opts;
-  opts.binary = SelfExe();
-  opts.render_servers = 2;
-  opts.slots_per_server = 1;
-  opts.cores_per_slot = 1;
-  opts.probe = {"povray"};
-  std::cout << "starting a schedule server and 2 render servers on loopback...\n";
-  auto site = LocalSite::Start(*root, opts);
-  if (!site.ok()) return Fail(site.status());
-  Status st = (*site)->WaitForRenderServers(2, 30000);
+  std::cout << "frameflow demo: sites under " << *root << "\n";
+  const std::string studio_root = *root + "/studio";
+  const std::string remote_root = *root + "/render-co";
+  const std::string secret = LocalSite::RandomSecret();
+  LocalSiteOptions studio;
+  studio.binary = SelfExe();
+  studio.site_name = "studio";
+  studio.render_servers = 2;
+  studio.slots_per_server = 1;
+  studio.cores_per_slot = 1;
+  studio.probe = {"povray"};
+  studio.site_extra = LocalSite::PeerToml("render-co", remote_root, secret) +
+                      "[courier]\npoll = \"250ms\"\n";
+  LocalSiteOptions remote = studio;
+  remote.site_name = "render-co";
+  remote.cores_per_slot = 2;
+  remote.site_extra = LocalSite::PeerToml("studio", studio_root, secret);
+  std::cout << "starting site 'render-co' (remote): a schedule server and 2 render servers with "
+               "two-core slots...\n";
+  auto remote_site = LocalSite::Start(remote_root, remote);
+  if (!remote_site.ok()) return Fail(remote_site.status());
+  std::cout << "starting site 'studio' (local): a schedule server and 2 render servers with "
+               "one-core slots...\n";
+  auto studio_site = LocalSite::Start(studio_root, studio);
+  if (!studio_site.ok()) return Fail(studio_site.status());
+  Status st = (*remote_site)->WaitForRenderServers(2, 30000);
+  if (st.ok()) st = (*studio_site)->WaitForRenderServers(2, 30000);
   if (!st.ok()) return Fail(st);
-  auto stub = (*site)->client().Connect();
+  auto stub = (*studio_site)->client().Connect();
   if (!stub.ok()) return Fail(stub.status());
+  auto remote_stub = (*remote_site)->client().Connect();
+  if (!remote_stub.ok()) return Fail(remote_stub.status());
   {
     pb::ListHostsRequest req;
     pb::ListHostsResponse hosts;
     grpc::ClientContext ctx;
     (void)(*stub)->ListHosts(&ctx, req, &hosts);
+    std::cout << "\nstudio render servers:\n";
     PrintHosts(hosts, false, std::cout);
   }
-  std::cout << "submitting " << example << "\n";
-  auto id = SubmitJob(stub->get(), example);
-  if (!id.ok()) return Fail(id.status());
-  std::cout << "job " << *id << " submitted\n";
-  auto info = WaitForJob(stub->get(), *id, true);
-  if (!info.ok()) return Fail(info.status());
-  auto detail = GetJobInfo(stub->get(), *id);
-  if (!detail.ok()) return Fail(detail.status());
+  std::vector<int64_t> ids;
+  for (const std::string& job : {local_job, remote_job}) {
+    std::cout << "submitting " << job << " to the studio\n";
+    auto id = SubmitJob(stub->get(), job);
+    if (!id.ok()) return Fail(id.status());
+    auto info = GetJobInfo(stub->get(), *id);
+    if (!info.ok()) return Fail(info.status());
+    std::cout << "job " << *id << " '" << info->name() << "': " << QueueText(*info) << " ("
+              << info->placement() << ")\n";
+    ids.push_back(*id);
+  }
   std::cout << "\n";
-  PrintJob(*detail, false, std::cout);
-  std::string fetched = *root + "/fetched";
-  int count = 0;
-  st = FetchOutputs(stub->get(), *id, fetched, &count);
-  if (!st.ok()) return Fail(st);
-  std::cout << "\nframes on site storage: " << detail->storage_dir() << "\n";
-  std::cout << "fetched " << count << " frame(s) to " << fetched << " (frameflow fetch " << *id
-            << " DIR)\n";
-  std::cout << "daemon logs: " << *root << "/logs/\n";
+  auto infos = WatchJobs({{"studio", stub->get()}, {"studio", stub->get()}}, ids);
+  if (!infos.ok()) return Fail(infos.status());
+  int exit_code = 0;
+  for (int64_t id : ids) {
+    auto detail = GetJobInfo(stub->get(), id);
+    if (!detail.ok()) return Fail(detail.status());
+    std::cout << "\n";
+    PrintJob(*detail, false, std::cout);
+    std::string fetched = *root + "/fetched/job-" + std::to_string(id);
+    int count = 0;
+    st = FetchOutputs(stub->get(), id, fetched, &count);
+    if (!st.ok()) return Fail(st);
+    std::cout << "  fetched " << count << " frame(s) to " << fetched << "\n";
+    if (exit_code == 0) exit_code = ExitForJob(*detail);
+  }
+  {
+    pb::ListPeersRequest req;
+    pb::ListPeersResponse peers;
+    grpc::ClientContext ctx;
+    if ((*stub)->ListPeers(&ctx, req, &peers).ok()) {
+      std::cout << "\nstudio's peers (frameflow peers --site " << (*studio_site)->site_root()
+                << "):\n";
+      PrintPeers(peers, false, std::cout);
+    }
+  }
+  std::cout << "\ndaemon logs: " << *root << "/{studio,render-co}/logs/\n";
   if (keep_running) {
-    std::cout << "site running; schedule server address in " << (*site)->site_root()
-              << "/schedule-server.addr. Ctrl-C to stop.\n";
+    std::cout << "sites running; studio: --site " << (*studio_site)->site_root()
+              << ", render-co: --site " << (*remote_site)->site_root() << ". Ctrl-C to stop.\n";
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -111,7 +191,7 @@ int RunDemo(const std::string& example, bool keep_running) {
     int sig;
     sigwait(&set, &sig);
   }
-  return ExitForJob(*detail);
+  return exit_code;
 }
 
 }  // namespace
@@ -184,10 +264,18 @@ int RunCli(int argc, char** argv) {
   auto* hosts = app.add_subcommand("hosts", "list render servers: hardware, packages, slots");
   add_client_opts(hosts);
 
-  std::string example;
+  auto* peers = app.add_subcommand("peers", "list remote sites: link state, courier counters");
+  add_client_opts(peers);
+
+  std::string example, remote_example;
   bool keep = false;
-  auto* demo = app.add_subcommand("demo", "start a local site and render an example animation");
-  demo->add_option("--job", example, "job description to render (default: the POV-Ray example)");
+  auto* demo = app.add_subcommand(
+      "demo", "start two sites on loopback; render one job locally and outsource another");
+  demo->add_option("--job", example,
+                   "job rendered locally (default: examples/clock/clock.toml)");
+  demo->add_option("--outsourced-job", remote_example,
+                   "job outsourced to the remote site (default: "
+                   "examples/clock/clock_outsourced.toml)");
   demo->add_flag("--keep-running", keep, "leave the site running after the job");
 
   try {
@@ -216,7 +304,10 @@ int RunCli(int argc, char** argv) {
   }
   if (demo->parsed()) {
     if (example.empty()) example = DefaultExamplesDir() + "/clock/clock.toml";
-    return RunDemo(example, keep);
+    if (remote_example.empty()) {
+      remote_example = DefaultExamplesDir() + "/clock/clock_outsourced.toml";
+    }
+    return RunDemo(example, remote_example, keep);
   }
 
   auto stub = client.Connect();
@@ -306,6 +397,15 @@ int RunCli(int argc, char** argv) {
     } else {
       std::cout << "fetched " << count << " frame(s) into " << dir << "\n";
     }
+    return 0;
+  }
+  if (peers->parsed()) {
+    pb::ListPeersRequest req;
+    pb::ListPeersResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status gs = s->ListPeers(&ctx, req, &resp);
+    if (!gs.ok()) return Fail(FromGrpc(gs, "ListPeers"));
+    PrintPeers(resp, client.json, std::cout);
     return 0;
   }
   if (hosts->parsed()) {

@@ -56,6 +56,17 @@ std::string FormatBytes(int64_t b) {
   return os.str();
 }
 
+}  // namespace
+
+// "active #2", "outsourced #1 -> render-co", "-" once it left every queue.
+std::string QueueText(const pb::JobInfo& j) {
+  if (j.queue().empty()) return "-";
+  std::string out = j.queue();
+  if (j.queue_position() > 0) out += " #" + std::to_string(j.queue_position());
+  if (!j.remote_site().empty()) out += " -> " + j.remote_site();
+  return out;
+}
+
 std::string ProgressLine(const pb::JobInfo& j) {
   const int width = 30;
   int total = std::max(1, j.frames_total());
@@ -71,7 +82,6 @@ std::string ProgressLine(const pb::JobInfo& j) {
   return os.str();
 }
 
-}  // namespace
 
 Result<std::unique_ptr<pb::ScheduleServer::Stub>> ClientOptions::Connect() const {
   std::string address = server;
@@ -239,14 +249,15 @@ void PrintJobs(const std::vector<pb::JobInfo>& jobs, bool json, std::ostream& ou
   }
   out << std::left << std::setw(6) << "ID" << std::setw(20) << "NAME" << std::setw(11) << "STATE"
       << std::setw(5) << "PRI" << std::setw(12) << "FRAMES" << std::setw(14) << "DONE"
-      << std::setw(16) << "PACKAGE"
+      << std::setw(16) << "PACKAGE" << std::setw(22) << "QUEUE"
       << "SUBMITTED\n";
   for (const auto& j : jobs) {
     std::string done = std::to_string(j.frames_done()) + "/" + std::to_string(j.frames_total());
     out << std::left << std::setw(6) << j.job_id() << std::setw(20) << j.name().substr(0, 19)
         << std::setw(11) << j.state() << std::setw(5) << j.priority() << std::setw(12)
         << j.frames().substr(0, 11) << std::setw(14) << done << std::setw(16)
-        << j.package().substr(0, 15) << FormatTime(j.submit_time_ms()) << "\n";
+        << j.package().substr(0, 15) << std::setw(22) << QueueText(j).substr(0, 21)
+        << FormatTime(j.submit_time_ms()) << "\n";
   }
 }
 
@@ -259,13 +270,33 @@ void PrintJob(const pb::JobInfo& j, bool json, std::ostream& out) {
   out << "  package:   " << j.package() << "\n";
   out << "  frames:    " << j.frames() << " (" << j.frames_done() << "/" << j.frames_total()
       << " done, " << j.frames_running() << " rendering, " << j.frames_failed() << " failed)\n";
-  out << "  priority:  " << j.priority() << "   queue: " << (j.queue().empty() ? "-" : j.queue())
-      << "\n";
+  out << "  priority:  " << j.priority() << "   queue: " << QueueText(j) << "\n";
+  if (!j.placement().empty()) out << "  placement: " << j.placement() << "\n";
+  if (!j.remote_site().empty()) {
+    out << "  outsourced to " << j.remote_site();
+    if (j.remote_job_id() != 0) out << " (its job " << j.remote_job_id() << ")";
+    out << ", exchange: " << j.exchange();
+    if (!j.remote_state().empty()) out << ", state there: " << j.remote_state();
+    out << "\n";
+  }
+  if (!j.origin_site().empty()) {
+    out << "  from " << j.origin_site() << " (its job " << j.origin_job_id() << "), client "
+        << j.client() << ", exchange: " << (j.exchange().empty() ? "-" : j.exchange()) << "\n";
+  }
+  if (j.deadline_ms() != 0) out << "  deadline:  " << FormatTime(j.deadline_ms()) << "\n";
   out << "  submitted: " << FormatTime(j.submit_time_ms())
       << "   finished: " << FormatTime(j.finish_time_ms()) << "\n";
   if (!j.waiting_reason().empty()) out << "  waiting:   " << j.waiting_reason() << "\n";
   if (!j.error().empty()) out << "  error:     " << j.error() << "\n";
   out << "  storage:   " << j.storage_dir() << "\n";
+  if (j.history_size() > 0) {
+    out << "  history:\n";
+    for (const auto& e : j.history()) {
+      out << "    " << FormatTime(e.time_ms()) << "  " << std::left << std::setw(11)
+          << (e.queue().empty() ? "-" : e.queue()) << std::setw(10) << e.state() << e.note()
+          << "\n";
+    }
+  }
   // Which render server rendered which frames.
   std::map<std::string, std::vector<int64_t>> by_server;
   for (const auto& f : j.frame_info()) {
@@ -304,6 +335,28 @@ void PrintJob(const pb::JobInfo& j, bool json, std::ostream& out) {
     out << "    " << std::left << std::setw(8) << f.frame() << std::setw(11) << f.state()
         << std::setw(18) << (f.render_server().empty() ? "-" : f.render_server())
         << (f.output().empty() ? "-" : f.output()) << "\n";
+  }
+}
+
+void PrintPeers(const pb::ListPeersResponse& peers, bool json, std::ostream& out) {
+  if (json) {
+    out << ToJson(peers) << "\n";
+    return;
+  }
+  if (peers.peers_size() == 0) {
+    out << "site '" << peers.site() << "' has no peers\n";
+    return;
+  }
+  for (const auto& p : peers.peers()) {
+    const auto& c = p.counters();
+    out << p.name() << " at " << p.address() << ": " << p.state();
+    if (!p.last_error().empty()) out << " (" << p.last_error() << ")";
+    out << "\n  last ok: " << FormatTime(p.last_ok_ms())
+        << "   packages waiting in hotfolders/out: " << p.packages_waiting() << "\n";
+    out << "  sent: " << c.packages_sent() << " package(s), " << c.blobs_sent() << " file(s), "
+        << FormatBytes(c.bytes_sent()) << "; already there: " << c.blobs_skipped() << " file(s), "
+        << FormatBytes(c.bytes_skipped()) << "; resumed: " << FormatBytes(c.bytes_resumed())
+        << "; refused: " << c.packages_rejected() << "; failed calls: " << c.failures() << "\n";
   }
 }
 

@@ -41,8 +41,13 @@ Result<frameflow::v1::JobInfo> GetJobInfo(frameflow::v1::ScheduleServer::Stub* s
 Status FetchOutputs(frameflow::v1::ScheduleServer::Stub* stub, int64_t job_id,
                     const std::string& dir, int* count);
 
+// One line: "job 7 [#####.....] 8/24 frames, 2 rendering  running".
+std::string ProgressLine(const frameflow::v1::JobInfo& j);
+// Queue and place in it: "active #2", "outsourced #1 -> render-co", "-".
+std::string QueueText(const frameflow::v1::JobInfo& j);
 void PrintJobs(const std::vector<frameflow::v1::JobInfo>& jobs, bool json, std::ostream& out);
 void PrintJob(const frameflow::v1::JobInfo& job, bool json, std::ostream& out);
+void PrintPeers(const frameflow::v1::ListPeersResponse& peers, bool json, std::ostream& out);
 void PrintHosts(const frameflow::v1::ListHostsResponse& hosts, bool json, std::ostream& out);
 
 }  // namespace ff

@@ -15,13 +15,15 @@ Result<std::unique_ptr<LocalSite>> LocalSite::Start(const std::string& root,
                                                     const LocalSiteOptions& options) {
   std::unique_ptr<LocalSite> site(new LocalSite(root, options));
   for (const char* d : {"site", "config", "logs"}) FF_RETURN_IF_ERROR(MakeDirs(JoinPath(root, d)));
-  std::string site_toml = "[site]\nname = \"local\"\nroot = \"" + site->site_root() +
+  std::string site_toml = "[site]\nname = \"" + options.site_name + "\"\nroot = \"" +
+                          site->site_root() +
                           "\"\n\n[schedule_server]\nlisten = \"127.0.0.1:0\"\n"
                           "heartbeat_timeout = \"" +
                           options.heartbeat_timeout + "\"\nheartbeat_interval = \"" +
                           options.heartbeat_interval + "\"\nreconnect_grace = \"" +
                           options.reconnect_grace +
-                          "\"\nmax_attempts = " + std::to_string(options.max_attempts) + "\n";
+                          "\"\nmax_attempts = " + std::to_string(options.max_attempts) + "\n\n" +
+                          options.site_extra + "\n";
   FF_RETURN_IF_ERROR(WriteFileAtomic(root + "/config/site.toml", site_toml));
   for (int i = 0; i < options.render_servers; ++i) {
     std::string name = site->render_server_name(i);
@@ -127,6 +129,25 @@ Status LocalSite::WaitForRenderServers(int count, int timeout_ms) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+std::string LocalSite::PeerToml(const std::string& name, const std::string& peer_root,
+                                const std::string& secret) {
+  return "[[peers]]\nname = \"" + name + "\"\naddress_file = \"" + AddressFileOf(peer_root) +
+         "\"\nsecret = \"" + secret + "\"\n\n";
+}
+
+std::string LocalSite::RandomSecret() {
+  unsigned char bytes[16] = {};
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  in.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
 }
 
 ClientOptions LocalSite::client() const {

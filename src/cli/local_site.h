@@ -19,6 +19,9 @@ namespace ff {
 
 struct LocalSiteOptions {
   std::string binary;  // the frameflow executable
+  std::string site_name = "local";
+  // Extra TOML appended to site.toml (e.g. [[peers]], [hotfolders]).
+  std::string site_extra;
   int render_servers = 2;
   int slots_per_server = 1;
   int cores_per_slot = 1;
@@ -51,6 +54,17 @@ class LocalSite {
   ClientOptions client() const;
   const std::string& root() const { return root_; }
   std::string site_root() const { return root_ + "/site"; }
+  // Where the schedule server of a LocalSite rooted at `root` writes its
+  // address (a peer's address_file).
+  static std::string AddressFileOf(const std::string& root) {
+    return root + "/site/schedule-server.addr";
+  }
+  // A [[peers]] entry for site.toml naming the LocalSite `name` rooted at
+  // `peer_root`, with the shared `secret`.
+  static std::string PeerToml(const std::string& name, const std::string& peer_root,
+                              const std::string& secret);
+  // 32 hex characters from /dev/urandom.
+  static std::string RandomSecret();
   std::string render_server_name(int index) const { return "rs" + std::to_string(index + 1); }
   std::string log_path(const std::string& daemon) const {
     return root_ + "/logs/" + daemon + ".log";

@@ -1,5 +1,9 @@
 #include "core/job_profile.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -155,6 +159,32 @@ class DescriptionReader {
           if (Trim(*s).empty()) errors_.Add(LineOf(node), k, "must not be empty");
           remote_site_line = LineOf(node);
           p_.remote_site = std::move(*s);
+        }
+      } else if (k == "deadline") {
+        if (auto* dt = node.as_date_time()) {
+          const toml::date_time& v = dt->get();
+          if (!v.offset) {
+            errors_.Add(LineOf(node), k, "needs a time zone offset (e.g. Z or +01:00)");
+          } else {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%+03d:%02d",
+                          int(v.date.year), int(v.date.month), int(v.date.day), int(v.time.hour),
+                          int(v.time.minute), int(v.time.second), v.offset->minutes / 60,
+                          std::abs(v.offset->minutes % 60));
+            auto ms = ParseRfc3339(buf);
+            if (ms.ok()) {
+              p_.deadline_ms = *ms + v.time.nanosecond / 1'000'000;
+            } else {
+              errors_.Add(LineOf(node), k, ms.status().message());
+            }
+          }
+        } else if (auto s = String(node, k)) {
+          auto ms = ParseRfc3339(*s);
+          if (ms.ok()) {
+            p_.deadline_ms = *ms;
+          } else {
+            errors_.Add(LineOf(node), k, ms.status().message());
+          }
         }
       } else if (k == "frames") {
         if (auto s = String(node, k)) {
@@ -693,6 +723,68 @@ Result<int64_t> ParseByteSize(std::string_view text) {
   return value << shift;
 }
 
+Result<int64_t> ParseRfc3339(std::string_view text) {
+  const std::string t(text);
+  auto bad = [&] {
+    return InvalidArgument("'" + Printable(t) +
+                           "' is not an RFC 3339 date-time like 2026-11-21T18:00:00Z");
+  };
+  int y, mo, d, h, mi, sec;
+  int n = 0;
+  if (std::sscanf(t.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) !=
+          6 ||
+      n != 19) {
+    return bad();
+  }
+  size_t pos = 19;
+  int64_t millis = 0;
+  if (pos < t.size() && t[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < t.size() && IsDigit(t[pos])) {
+      if (digits < 3) millis = millis * 10 + (t[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) return bad();
+    for (int i = digits; i < 3; ++i) millis *= 10;
+  }
+  int64_t offset_s = 0;
+  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
+    ++pos;
+  } else if (pos + 6 == t.size() && (t[pos] == '+' || t[pos] == '-') && t[pos + 3] == ':' &&
+             IsDigit(t[pos + 1]) && IsDigit(t[pos + 2]) && IsDigit(t[pos + 4]) &&
+             IsDigit(t[pos + 5])) {
+    offset_s = ((t[pos + 1] - '0') * 10 + (t[pos + 2] - '0')) * 3600 +
+               ((t[pos + 4] - '0') * 10 + (t[pos + 5] - '0')) * 60;
+    if (t[pos] == '-') offset_s = -offset_s;
+    pos += 6;
+  } else {
+    return bad();
+  }
+  if (pos != t.size() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+    return bad();
+  }
+  // Days from civil (proleptic Gregorian), after H. Hinnant's algorithm.
+  const int yy = y - (mo <= 2);
+  const int era = (yy >= 0 ? yy : yy - 399) / 400;
+  const int yoe = yy - era * 400;
+  const int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
+  const int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  return secs * 1000 + millis;
+}
+
+std::string FormatRfc3339(int64_t unix_ms) {
+  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 std::string ProfileToToml(const JobProfile& p) {
   std::string out;
   auto line = [&out](const std::string& key, const std::string& value) {
@@ -702,6 +794,7 @@ std::string ProfileToToml(const JobProfile& p) {
   line("priority", std::to_string(p.priority));
   line("placement", Quote(PlacementName(p.placement)));
   if (!p.remote_site.empty()) line("remote_site", Quote(p.remote_site));
+  if (p.deadline_ms != 0) line("deadline", Quote(FormatRfc3339(p.deadline_ms)));
   line("frames", Quote(p.frames.ToString()));
   line("chunk_size",
        p.chunk_size == JobProfile::kAutoChunkSize ? Quote("auto") : std::to_string(p.chunk_size));

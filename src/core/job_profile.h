@@ -7,6 +7,9 @@
 //   name = "clock"            # required, [A-Za-z0-9._-]{1,64}
 //   priority = 50             # 0..100, default 50; higher renders first
 //   placement = "local"       # local | remote | auto   (default local)
+//   remote_site = "render-co" # with placement = "remote": which peer (default: the first)
+//   deadline = "2026-11-21T18:00:00Z"  # optional, RFC 3339; `auto` outsources
+//                             # when the local site cannot make it
 //   frames = "1-24"           # required, FrameSet syntax
 //   chunk_size = 4            # frames per chunk, 1..100000, or "auto"; default 1
 //   max_attempts = 3          # tries per chunk, 1..100, default from site
@@ -69,6 +72,7 @@ struct JobProfile {
   int priority = 50;
   Placement placement = Placement::kLocal;
   std::string remote_site;  // optional peer name with placement = "remote"
+  int64_t deadline_ms = 0;  // unix ms the client needs the frames by, 0 = none
   FrameSet frames;
   // Frames per chunk, or kAutoChunkSize for chunk_size = "auto": the
   // schedule server then plans the chunks itself (scheduler/chunk_planner.h).
@@ -98,6 +102,11 @@ struct JobProfile {
   // "f_0007.png"); a number longer than the run is written in full.
   std::string OutputName(int64_t frame) const;
 };
+
+// RFC 3339 date-time ("2026-11-21T18:00:00Z", "...T19:00:00+01:00",
+// fractional seconds allowed) -> unix ms; and back, in UTC.
+Result<int64_t> ParseRfc3339(std::string_view text);
+std::string FormatRfc3339(int64_t unix_ms);
 
 // True for the built-in image renderers (povray, blender), whose jobs must
 // name an output pattern.

@@ -27,9 +27,17 @@ Notifier::~Notifier() {
 }
 
 void Notifier::JobEnded(const frameflow::v1::JobInfo& job,
-                        const std::vector<NotifyTarget>& targets) {
+                        const std::vector<NotifyTarget>& targets,
+                        std::function<void()> delivered) {
+  if (targets.empty()) {
+    if (delivered) delivered();
+    return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& t : targets) queue_.push_back(Delivery{job, t});
+  for (size_t i = 0; i < targets.size(); ++i) {
+    queue_.push_back(
+        Delivery{job, targets[i], i + 1 == targets.size() ? std::move(delivered) : nullptr});
+  }
   cv_.notify_all();
 }
 
@@ -58,6 +66,7 @@ void Notifier::Loop() {
     queue_.pop_front();
     lock.unlock();
     Deliver(d);
+    if (d.after) d.after();
     lock.lock();
   }
 }

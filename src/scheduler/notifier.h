@@ -5,13 +5,16 @@
 //
 // Deliveries run on the notifier's own thread so a slow webhook never holds
 // up dispatch. A webhook is tried up to 3 times (5 s timeout each); failures
-// are logged; a command is killed after 60 s. Delivery is at-most-once per schedule server life: a
-// job that ends while the server is down is not re-announced after restart. Thread-safety:
-// JobEnded() may be called from any thread.
+// are logged; a command is killed after 60 s. The scheduler records in the
+// resource database that a job was announced (the `delivered` callback), so a
+// job is announced once: a job that ended while the server was down, or
+// whose announcement was cut by a crash, is announced after the restart.
+// Thread-safety: JobEnded() may be called from any thread.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -27,7 +30,10 @@ class Notifier {
   Notifier();
   ~Notifier();  // delivers what is queued, then stops
 
-  void JobEnded(const frameflow::v1::JobInfo& job, const std::vector<NotifyTarget>& targets);
+  // Queues one delivery per target; `delivered` (optional) runs on the
+  // notifier's thread once every target was tried.
+  void JobEnded(const frameflow::v1::JobInfo& job, const std::vector<NotifyTarget>& targets,
+                std::function<void()> delivered = nullptr);
 
   // The JSON body a webhook receives.
   static std::string WebhookBody(const frameflow::v1::JobInfo& job);
@@ -36,6 +42,7 @@ class Notifier {
   struct Delivery {
     frameflow::v1::JobInfo job;
     NotifyTarget target;
+    std::function<void()> after;
   };
   void Loop();
   void Deliver(const Delivery& d);

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "core/version.h"
@@ -41,6 +42,10 @@ std::string FormatBytes(int64_t b) {
   os.precision(u == 0 ? 0 : 1);
   os << std::fixed << v << " " << units[u];
   return os.str();
+}
+
+bool FinalStateName(const std::string& s) {
+  return s == "done" || s == "failed" || s == "cancelled";
 }
 
 bool ContainsFrame(const std::vector<int64_t>& frames, int64_t f) {
@@ -172,8 +177,16 @@ Status Scheduler::Resume() {
       }
     }
     if (!JobStateFinal(jr.state)) ++resumed;
-    job.notified = JobStateFinal(jr.state);
+    // Outsourced jobs render at their peer: none of their chunks is ours to run.
+    if (!jr.remote_site.empty()) job.pending.clear();
     int64_t id = jr.id;
+    if (!jr.origin_site.empty()) remote_index_[{jr.origin_site, jr.origin_job_id}] = id;
+    if (jr.exchange == "packaging" || jr.exchange == "cancelling" || jr.exchange == "returning") {
+      exchange_due_.insert(id);
+    }
+    // A job that ended but was not announced (the server stopped first) is
+    // announced once the committer runs.
+    if (JobStateFinal(jr.state) && !jr.notified) pending_.ended_jobs.push_back(id);
     jobs_[id] = std::move(job);
     UpdateRunnableLocked(jobs_[id]);
   }
@@ -310,9 +323,26 @@ void Scheduler::CommitOrDie(const WriteBatch& batch, const char* what) {
 }
 
 void Scheduler::NotifyIfEndedLocked(Job& job) {
-  if (job.notified || !JobStateFinal(job.rec.state)) return;
+  if (job.notified || job.rec.notified || !JobStateFinal(job.rec.state)) return;
   job.notified = true;
-  if (!job.profile.notify.empty()) notifier_.JobEnded(SummaryLocked(job), job.profile.notify);
+  const int64_t id = job.rec.id;
+  auto mark = [this, id] {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.rec.notified) return;
+    it->second.rec.notified = true;
+    WriteBatch batch;
+    batch.job_updates.push_back(it->second.rec);
+    AppendLocked(std::move(batch));
+  };
+  if (job.profile.notify.empty()) {
+    job.rec.notified = true;
+    WriteBatch batch;
+    batch.job_updates.push_back(job.rec);
+    AppendLocked(std::move(batch));
+    return;
+  }
+  notifier_.JobEnded(SummaryLocked(job), job.profile.notify, mark);
 }
 
 void Scheduler::BumpLocked() {
@@ -332,7 +362,9 @@ std::string Scheduler::JobDir(int64_t id) const {
 }
 
 void Scheduler::UpdateRunnableLocked(Job& job) {
-  RunKey key{-job.rec.priority, job.rec.submit_time, job.rec.id};
+  RunKey key{-job.rec.priority,
+             job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
+             job.rec.submit_time, job.rec.id};
   if (!job.pending.empty() && !JobStateFinal(job.rec.state)) {
     runnable_.insert(key);
   } else {
@@ -346,11 +378,6 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   std::string source =
       request.description_name().empty() ? "job description" : request.description_name();
   FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(request.description(), source));
-  if (profile.placement != Placement::kLocal && !config_.has_peers) {
-    return FailedPrecondition(source + ": placement: \"" + PlacementName(profile.placement) +
-                              "\" refused: no remote site configured for site '" +
-                              config_.site_name + "' (it has no peers); use placement = \"local\"");
-  }
   // Every file the description names must have been uploaded, whole.
   std::map<std::string, const pb::JobFile*> uploaded;
   for (const auto& f : request.files()) uploaded[f.path()] = &f;
@@ -381,20 +408,53 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
       })) {
     return InvalidArgument("request_id: must be at most 64 letters, digits, '-' or '_'");
   }
+  const std::string meta_key = rid.empty() ? "" : "submit/" + rid;
+  if (!meta_key.empty()) {
+    // A repeated request is answered before any peer is asked for a quote.
+    auto seen = db_->GetMeta(meta_key);
+    if (seen.ok() && seen->has_value()) {
+      spdlog::info("submit request {} repeated; it is job {}", rid, **seen);
+      return static_cast<int64_t>(std::stoll(**seen));
+    }
+  }
+  const std::string profile_toml = ProfileToToml(profile);
+  FF_ASSIGN_OR_RETURN(PlacementDecision where, DecidePlacement(profile, profile_toml, source));
+  JobRecord tmpl;
+  tmpl.client = config_.site_name;
+  tmpl.placement = where.reason;
+  std::vector<std::string> notes;
+  if (where.peer.empty()) {
+    tmpl.queue = "active";
+    notes.push_back("placed locally: " + where.reason);
+  } else {
+    tmpl.queue = "outsourced";
+    tmpl.remote_site = where.peer;
+    tmpl.exchange = "packaging";
+    notes.push_back("outsourced to " + where.peer + ": " + where.reason);
+  }
+  auto id = CreateJob(std::move(profile), std::move(files), meta_key, std::move(tmpl), notes,
+                      where.peer.empty());
+  if (id.ok() && !where.peer.empty() && peers_) peers_->Kick();
+  return id;
+}
+
+Result<int64_t> Scheduler::CreateJob(JobProfile profile, std::vector<JobFile> files,
+                                     const std::string& meta_key, JobRecord tmpl,
+                                     const std::vector<std::string>& notes, bool runnable) {
   // The job id is taken under the dispatch mutex; building and committing a
   // large job (a million frame rows) happens outside it, so dispatch goes on.
   int64_t id = 0;
   int capable_slots = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!rid.empty()) {
-      auto seen = db_->GetMeta("submit/" + rid);
+    if (!meta_key.empty()) {
+      auto seen = db_->GetMeta(meta_key);
       if (seen.ok() && seen->has_value()) {
-        spdlog::info("submit request {} repeated; it is job {}", rid, **seen);
+        spdlog::info("{} repeated; it is job {}", meta_key, **seen);
         return static_cast<int64_t>(std::stoll(**seen));
       }
-      if (!submitting_.insert(rid).second) {
-        return Unavailable("submit request " + rid + " is already being recorded; retry");
+      if (!submitting_.insert(meta_key).second) {
+        return Unavailable(meta_key + " is already being recorded; retry");
       }
     }
     id = next_job_id_++;
@@ -411,23 +471,40 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   }
   struct Unmark {
     Scheduler* self;
-    const std::string& rid;
+    const std::string& key;
     ~Unmark() {
-      if (rid.empty()) return;
+      if (key.empty()) return;
       std::lock_guard<std::mutex> lock(self->mu_);
-      self->submitting_.erase(rid);
+      self->submitting_.erase(key);
     }
-  } unmark{this, rid};
+  } unmark{this, meta_key};
 
   Job job;
+  job.rec = std::move(tmpl);
   job.rec.id = id;
   job.rec.name = profile.name;
   job.rec.state = JobState::kQueued;
-  job.rec.queue = "active";
   job.rec.priority = profile.priority;
   job.rec.submit_time = clock_->UnixMillis();
   job.rec.profile_toml = ProfileToToml(profile);
-  job.rec.files = files;
+  job.rec.files = std::move(files);
+  WriteBatch batch;
+  for (size_t i = 0; i < notes.size(); ++i) {
+    JobEventRecord e;
+    e.job_id = id;
+    e.time = job.rec.submit_time;
+    // Every job passes through the new job queue first.
+    if (i == 0 && job.rec.origin_site.empty()) {
+      e.queue = "new";
+      e.state = "queued";
+      e.note = "submitted";
+      batch.job_events.push_back(e);
+    }
+    e.queue = job.rec.queue;
+    e.state = "queued";
+    e.note = notes[i];
+    batch.job_events.push_back(e);
+  }
   WriteBatch::NewJob nj;
   nj.job = job.rec;
   nj.frames.reserve(profile.frames.size());
@@ -454,22 +531,26 @@ Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
       nj.frames.push_back(std::move(fr));
     }
     nj.chunks.push_back(c.rec);
-    job.pending.push_back(index);
+    if (runnable) job.pending.push_back(index);
     job.chunks.push_back(std::move(c));
     ++index;
   }
   job.profile = std::move(profile);
-  WriteBatch batch;
   batch.new_jobs.push_back(std::move(nj));
-  if (!rid.empty()) batch.meta.emplace_back("submit/" + rid, std::to_string(id));
+  if (!meta_key.empty()) batch.meta.emplace_back(meta_key, std::to_string(id));
   FF_RETURN_IF_ERROR(db_->Commit(batch).WithContext("cannot record the job"));
   batch = WriteBatch();  // the rows are written; free them before dispatching
 
   std::lock_guard<std::mutex> lock(mu_);
   Job& stored = jobs_[id] = std::move(job);
+  if (!stored.rec.origin_site.empty()) {
+    remote_index_[{stored.rec.origin_site, stored.rec.origin_job_id}] = id;
+  }
+  if (!stored.rec.exchange.empty()) exchange_due_.insert(id);
   UpdateRunnableLocked(stored);
-  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}", id, stored.rec.name,
-               stored.profile.frames.size(), index, stored.rec.priority);
+  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}, {}", id,
+               stored.rec.name, stored.profile.frames.size(), index, stored.rec.priority,
+               notes.empty() ? std::string("local") : notes.back());
   DispatchLocked();
   BumpLocked();
   return id;
@@ -586,7 +667,7 @@ void Scheduler::DispatchLocked() {
   const int64_t now_unix = clock_->UnixMillis();
   for (auto key = runnable_.begin(); key != runnable_.end() && remaining > 0;) {
     // UpdateRunnableLocked below may erase this key: step past it first.
-    Job& job = jobs_.at(std::get<2>(*key++));
+    Job& job = jobs_.at(std::get<3>(*key++));
     for (size_t i = 0; i < idle.size() && !job.pending.empty(); ++i) {
       if (used[i]) continue;
       Slot& slot = *idle[i];
@@ -1182,6 +1263,13 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
     }
     c.rec.error.clear();
     FinishChunkLocked(job, c, ChunkState::kDone, batch);
+    if (c.rec.started_at > 0 && c.rec.ended_at > c.rec.started_at && !c.frames.empty()) {
+      // Measured seconds per frame, for deadline estimates (EWMA).
+      const double x = (c.rec.ended_at - c.rec.started_at) / 1000.0 / c.frames.size();
+      auto& [avg, n] = frame_seconds_[job.profile.package];
+      avg = n == 0 ? x : 0.8 * avg + 0.2 * x;
+      ++n;
+    }
   } else {
     c.rec.error = error;
     c.rec.failed_hosts.push_back(servers_[render_server].rec.host);
@@ -1235,16 +1323,50 @@ void Scheduler::MaybeFinishJobLocked(Job& job, WriteBatch& batch) {
     }
   }
   if (job.rec.finish_time == 0) job.rec.finish_time = clock_->UnixMillis();
-  job.rec.queue = "";
+  JobEndedLocked(job, batch);
+  spdlog::info("job {} '{}' {}", job.rec.id, job.rec.name, JobStateName(job.rec.state));
+}
+
+void Scheduler::JobEndedLocked(Job& job, WriteBatch& batch) {
+  if (!job.rec.origin_site.empty()) {
+    // A remote job leaves the active queue once its results are on their
+    // way back (MarkResultReturned).
+    job.rec.queue = "active";
+    job.rec.exchange = "returning";
+    exchange_due_.insert(job.rec.id);
+    if (peers_) peers_->Kick();
+    RecordEventLocked(job, std::string(JobStateName(job.rec.state)) + "; returning results to " +
+                               job.rec.origin_site, batch);
+  } else {
+    const std::string left = job.rec.queue;
+    job.rec.queue = "";
+    RecordEventLocked(job, std::string(JobStateName(job.rec.state)) +
+                               (job.rec.error.empty() ? "" : ": " + job.rec.error) +
+                               "; removed from the " + left + " queue",
+                      batch);
+  }
   batch.job_updates.push_back(job.rec);
   UpdateRunnableLocked(job);
   pending_.ended_jobs.push_back(job.rec.id);  // notified once this is durable
-  spdlog::info("job {} '{}' {}", job.rec.id, job.rec.name, JobStateName(job.rec.state));
+}
+
+void Scheduler::RecordEventLocked(const Job& job, const std::string& note, WriteBatch& batch) {
+  JobEventRecord e;
+  e.job_id = job.rec.id;
+  e.time = clock_->UnixMillis();
+  e.queue = job.rec.queue;
+  e.state = JobStateName(job.rec.state);
+  e.note = note;
+  batch.job_events.push_back(std::move(e));
 }
 
 // ------------------------------------------------------------ client API ---
 
 Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
+  return CancelJob(job_id, "cancelled by the client");
+}
+
+Result<pb::JobInfo> Scheduler::CancelJob(int64_t job_id, const std::string& why) {
   std::unique_lock<std::mutex> lock(mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
@@ -1252,12 +1374,17 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
   if (JobStateFinal(job.rec.state)) return SummaryLocked(job);
   WriteBatch batch;
   job.rec.state = JobState::kCancelled;
-  job.rec.error = "cancelled by the client";
+  job.rec.error = why;
   for (int idx : job.pending)
     FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
   job.pending.clear();
   std::vector<std::pair<std::shared_ptr<RenderServerLink>, pb::ScheduleServerMessage>> cancels;
   for (auto& c : job.chunks) {
+    if (c.rec.state == ChunkState::kQueued) {
+      // Outsourced jobs keep their chunks out of `pending`.
+      FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
+      continue;
+    }
     if (c.rec.state != ChunkState::kRunning) continue;
     auto st = servers_.find(c.rec.render_server);
     if (st != servers_.end() && st->second.link) {
@@ -1276,39 +1403,68 @@ Result<pb::JobInfo> Scheduler::Cancel(int64_t job_id) {
     }
   }
   job.rec.finish_time = clock_->UnixMillis();
-  job.rec.queue = "";
-  batch.job_updates.push_back(job.rec);
-  UpdateRunnableLocked(job);
-  pending_.ended_jobs.push_back(job_id);
+  if (!job.rec.remote_site.empty()) {
+    // The peer hears of it through a cancel package, unless the job package
+    // never left this site.
+    if (job.rec.exchange == "packaging" && !job.task_out) {
+      job.rec.exchange = "not sent";
+    } else if (job.rec.exchange != "rejected" && job.rec.exchange != "returned") {
+      job.rec.exchange = "cancelling";
+      exchange_due_.insert(job_id);
+      if (peers_) peers_->Kick();
+    }
+  }
+  JobEndedLocked(job, batch);
   AppendLocked(std::move(batch));
   // Renderers are stopped only once the cancel is durable.
   for (auto& [link, msg] : cancels) SendWhenDurableLocked(link, std::move(msg));
-  spdlog::info("job {} cancelled", job_id);
+  spdlog::info("job {} cancelled: {}", job_id, why);
   WaitDurableLocked(lock, appended_seq_);
   return SummaryLocked(jobs_.at(job_id));
 }
 
-std::string Scheduler::WaitingReasonLocked(const Job& job) const {
-  if (JobStateFinal(job.rec.state) || job.pending.empty() || job.running > 0) return "";
+std::string Scheduler::NoCapableReasonLocked(const JobProfile& p, int* capable_servers) const {
   std::vector<std::string> reasons;
   int capable = 0;
   int up = 0;
   for (const auto& [name, s] : servers_) {
     if (s.rec.status != ServerStatus::kUp || !s.link) continue;
     ++up;
-    std::string why = CannotRunReason(s, nullptr, job.profile);
+    std::string why = CannotRunReason(s, nullptr, p);
     if (why.empty()) {
       ++capable;
     } else {
       reasons.push_back(name + " " + why);
     }
   }
+  if (capable_servers) *capable_servers = capable;
   if (up == 0) return "no render server is connected to the site";
   if (capable == 0) {
     std::string out = "no render server can render it: ";
     for (size_t i = 0; i < reasons.size(); ++i) out += (i ? "; " : "") + reasons[i];
     return out;
   }
+  return "";
+}
+
+std::string Scheduler::WaitingReasonLocked(const Job& job) const {
+  if (JobStateFinal(job.rec.state)) return "";
+  if (!job.rec.remote_site.empty()) {
+    const std::string& peer = job.rec.remote_site;
+    if (job.rec.exchange == "packaging") return "writing the job package for " + peer;
+    if (job.rec.exchange == "shipping") return "in hotfolders/out, being sent to " + peer;
+    if (job.remote.job_id() == 0) return "delivered to " + peer + ", waiting for it to ingest";
+    if (job.remote.position() > 0) {
+      return "in " + peer + "'s active queue, position " + std::to_string(job.remote.position());
+    }
+    if (FinalStateName(job.remote.state())) {
+      return job.remote.state() + " at " + peer + ", waiting for the result package";
+    }
+    return "";
+  }
+  if (job.pending.empty() || job.running > 0) return "";
+  int capable = 0;
+  if (std::string why = NoCapableReasonLocked(job.profile, &capable); !why.empty()) return why;
   return "waiting for a free render slot on " + std::to_string(capable) +
          " capable render server(s)";
 }
@@ -1333,7 +1489,47 @@ pb::JobInfo Scheduler::SummaryLocked(const Job& job) const {
   info.set_error(job.rec.error);
   info.set_waiting_reason(WaitingReasonLocked(job));
   info.set_storage_dir(JobDir(job.rec.id));
+  info.set_placement(job.rec.placement);
+  info.set_queue_position(QueuePositionLocked(job));
+  info.set_client(job.rec.client);
+  info.set_origin_site(job.rec.origin_site);
+  info.set_origin_job_id(job.rec.origin_job_id);
+  info.set_remote_site(job.rec.remote_site);
+  info.set_remote_job_id(job.rec.remote_job_id);
+  info.set_exchange(job.rec.exchange);
+  info.set_deadline_ms(job.profile.deadline_ms);
+  if (!job.rec.remote_site.empty() && !JobStateFinal(job.rec.state) && job.remote.job_id() != 0) {
+    // Progress of an outsourced job is the peer's, as last polled.
+    info.set_remote_state(job.remote.state());
+    info.set_frames_done(job.remote.frames_done());
+    info.set_frames_running(job.remote.frames_running());
+    info.set_frames_failed(job.remote.frames_failed());
+  }
   return info;
+}
+
+int Scheduler::QueuePositionLocked(const Job& job) const {
+  if (JobStateFinal(job.rec.state)) return 0;
+  if (job.rec.queue == "outsourced") {
+    // Order of the outsourced queue: the order jobs were outsourced in.
+    int pos = 1;
+    for (const auto& [id, other] : jobs_) {
+      if (id >= job.rec.id) break;
+      if (other.rec.queue == "outsourced" && !JobStateFinal(other.rec.state)) ++pos;
+    }
+    return pos;
+  }
+  if (job.running > 0 || job.pending.empty()) return 0;
+  RunKey key{-job.rec.priority,
+             job.profile.deadline_ms ? job.profile.deadline_ms
+                                     : std::numeric_limits<int64_t>::max(),
+             job.rec.submit_time, job.rec.id};
+  int pos = 1;
+  for (const RunKey& k : runnable_) {
+    if (k == key) break;
+    ++pos;
+  }
+  return pos;
 }
 
 Result<pb::JobInfo> Scheduler::GetJob(int64_t job_id, bool detail) {
@@ -1344,6 +1540,16 @@ Result<pb::JobInfo> Scheduler::GetJob(int64_t job_id, bool detail) {
   pb::JobInfo info = SummaryLocked(job);
   if (!detail) return info;
   info.set_description(job.rec.profile_toml);
+  auto events = db_->LoadJobEvents(job_id);
+  if (events.ok()) {
+    for (const auto& e : *events) {
+      pb::QueueEvent* qe = info.add_history();
+      qe->set_time_ms(e.time);
+      qe->set_queue(e.queue);
+      qe->set_state(e.state);
+      qe->set_note(e.note);
+    }
+  }
   for (const auto& c : job.chunks) {
     pb::ChunkInfo* ci = info.add_chunks();
     ci->set_index(c.rec.index);

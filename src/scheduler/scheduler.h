@@ -52,6 +52,7 @@
 #include "scheduler/site_config.h"
 #include "store/resource_db.h"
 #include "transfer/blob_store.h"
+#include "transfer/package.h"
 #include "util/clock.h"
 
 namespace ff {
@@ -65,6 +66,52 @@ class RenderServerLink {
   virtual void Send(const frameflow::v1::ScheduleServerMessage& msg) = 0;
   // Ends the stream (the render server is considered gone).
   virtual void Close() = 0;
+};
+
+// One peer's answer to "can you render this job, and by when?".
+struct PeerQuote {
+  std::string peer;
+  bool reachable = false;
+  std::string error;  // when not reachable
+  frameflow::v1::QuoteResponse quote;
+};
+
+// What the scheduler needs from the site exchange (scheduler/site_exchange.h)
+// to place jobs on peers. Implementations are thread-safe.
+class PeerDirectory {
+ public:
+  virtual ~PeerDirectory() = default;
+  // Asks each named peer for a quote, in parallel, bounded by the site's
+  // quote_timeout. Called without scheduler locks held.
+  virtual std::vector<PeerQuote> Quote(const std::string& profile_toml,
+                                       const std::vector<std::string>& peers) = 0;
+  // Wakes the exchange: there is hot-folder work (ExchangeTasks) to do.
+  virtual void Kick() = 0;
+};
+
+// Hot-folder work the site exchange does on behalf of the scheduler; each
+// is idempotent, so after a crash it is simply done again.
+struct ExchangeTask {
+  enum Kind {
+    kSendJob,     // write the job package of an outsourced job to hotfolders/out
+    kSendCancel,  // write a cancel package for an outsourced job
+    kReturnResult,  // a remote job ended: store results, write the result package
+  };
+  Kind kind = kSendJob;
+  JobRecord job;
+  std::string description;  // kSendJob: the job description (normalised TOML)
+  // kReturnResult: frames and chunk logs to return.
+  struct Frame {
+    int64_t frame = 0;
+    std::string file;  // absolute path on storage
+    std::string name;  // file name
+    std::string render_server;
+    int chunk = 0;
+    std::string sha256;
+    int64_t size = 0;
+  };
+  std::vector<Frame> frames;
+  std::vector<ChunkRecord> chunks;
 };
 
 class Scheduler {
@@ -109,6 +156,53 @@ class Scheduler {
   // Called by the background checker; public for tests.
   void CheckTimeouts();
 
+  // ---- outsourcing (docs/outsourcing.md) -------------------------------
+  // Connects the site exchange. Call before Start(); `peers` outlives this.
+  void SetPeerDirectory(PeerDirectory* peers);
+
+  // Work for the exchange: jobs whose hot-folder step is due and not handed
+  // out yet. A task stays handed out until its Mark* call (or a restart).
+  std::vector<ExchangeTask> TakeExchangeTasks();
+  // The exchange gave up on a task for now (it will be handed out again).
+  void ReleaseExchangeTask(int64_t job_id);
+  // kSendJob done: the package is in hotfolders/out.
+  Status MarkJobPackaged(int64_t job_id, const std::string& package);
+  // kSendCancel done.
+  Status MarkCancelSent(int64_t job_id);
+  // kReturnResult done: the result package is in hotfolders/out; the job
+  // leaves the active queue.
+  Status MarkResultReturned(int64_t job_id, const std::string& package);
+
+  // Courier events at the origin: the peer holds the job package / refused it.
+  void OnJobDelivered(int64_t job_id, const std::string& peer);
+  void OnJobRejected(int64_t job_id, const std::string& peer, const std::string& reason);
+  // Progress of an outsourced job, polled from its peer.
+  void OnRemoteStatus(int64_t job_id, const frameflow::v1::RemoteJobStatus& status);
+  // Outsourced jobs whose progress should be polled, by peer.
+  std::map<std::string, std::vector<int64_t>> PollableOutsourcedJobs();
+
+  // Ingest at the remote site: a verified job package from `manifest.from_site`
+  // becomes a job in the active queue, its files in the secure location
+  // secure/<client>/<job>/. Idempotent (by origin site and job id).
+  Result<int64_t> AcceptRemoteJob(const PackageManifest& m, const std::string& package_dir);
+  // Ingest at the origin: a verified result package of an outsourced job.
+  Status CompleteOutsourcedJob(const PackageManifest& m, const std::string& package_dir);
+  // A cancel package from the origin of a remote job.
+  Status CancelFromOrigin(const PackageManifest& m);
+  // A rejection package: the peer quarantined our job package.
+  Status RejectedByPeer(const PackageManifest& m);
+  // Whether a job package from origin `site` for its job `origin_job_id` was
+  // already accepted.
+  bool HasRemoteJob(const std::string& site, int64_t origin_job_id);
+
+  // The SiteLink answers of this site.
+  frameflow::v1::QuoteResponse Quote(const std::string& profile_toml);
+  frameflow::v1::RemoteJobsResponse RemoteJobs(const std::string& peer,
+                                               const frameflow::v1::RemoteJobsRequest& req);
+
+  // Secure location of a job: secure/<client>/<job id>/ (0700).
+  std::string SecureDir(const std::string& client, int64_t job_id) const;
+
   BlobStore* blobs() { return blobs_.get(); }
   const SiteConfig& config() const { return config_; }
 
@@ -128,7 +222,10 @@ class Scheduler {
     std::deque<int> pending;  // queued chunk indices; retries go to the front
     int running = 0;
     int final_chunks = 0;
-    bool notified = false;  // notify targets fired for the final state
+    bool notified = false;  // notify targets handed to the notifier
+    // Outsourced jobs: the last progress polled from the peer.
+    frameflow::v1::RemoteJobStatus remote;
+    bool task_out = false;  // an ExchangeTask for it is with the exchange
     // Frame counts by chunk state, kept current by SetChunkStateLocked so a
     // summary costs O(1) however many frames the job has.
     int64_t frames_running = 0;   // frames of running chunks
@@ -167,7 +264,9 @@ class Scheduler {
       return batches.empty() && sends.empty() && dirs.empty() && ended_jobs.empty();
     }
   };
-  using RunKey = std::tuple<int, int64_t, int64_t>;  // (-priority, submit, id)
+  // (-priority, deadline (max when none), submit time, id): the active queue
+  // order — priority, then the description's deadline, then arrival.
+  using RunKey = std::tuple<int, int64_t, int64_t, int64_t>;
 
   Scheduler(SiteConfig config, Clock* clock, std::unique_ptr<ResourceDatabase> db,
             std::unique_ptr<BlobStore> blobs);
@@ -206,12 +305,19 @@ class Scheduler {
   static constexpr int kMaxServerLosses = 5;
   void FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch);
   void MaybeFinishJobLocked(Job& job, WriteBatch& batch);
+  // The job just became final: leaves its queue (remote jobs: once their
+  // results are returned), history row, notification once durable.
+  void JobEndedLocked(Job& job, WriteBatch& batch);
+  Result<frameflow::v1::JobInfo> CancelJob(int64_t job_id, const std::string& why);
   void UpdateRunnableLocked(Job& job);
   void FreeSlotLocked(const std::string& server, int64_t job_id, int chunk);
   // Why `s` cannot run `job` on `slot` (empty when it can).
   std::string CannotRunReason(const Server& s, const Slot* slot, const JobProfile& p) const;
   bool OtherCapableHostUp(const Job& job, const Chunk& c) const;
   std::string WaitingReasonLocked(const Job& job) const;
+  // Why no connected render server can render `p` ("" when one can); the
+  // number of capable servers goes to `capable_servers`.
+  std::string NoCapableReasonLocked(const JobProfile& p, int* capable_servers) const;
   frameflow::v1::JobInfo SummaryLocked(const Job& job) const;
   std::string JobDir(int64_t id) const;
   void BumpLocked();
@@ -223,6 +329,28 @@ class Scheduler {
   // state is committed.
   void NotifyIfEndedLocked(Job& job);
   void TimeoutLoop();
+  // Adds a queue-history row for the job's current queue and state.
+  void RecordEventLocked(const Job& job, const std::string& note, WriteBatch& batch);
+  // Placement of a new job: where it goes and why. Called without mu_.
+  struct PlacementDecision {
+    std::string peer;  // empty: render locally
+    std::string reason;
+  };
+  Result<PlacementDecision> DecidePlacement(const JobProfile& profile,
+                                            const std::string& profile_toml,
+                                            const std::string& source);
+  // Local capacity for `p`: slots up that can run it, and an estimate (unix
+  // ms) of when it would finish if queued now; finish 0 when no slot can.
+  std::pair<int, int64_t> EstimateLocked(const JobProfile& p) const;
+  // Measured seconds per frame of a package on this site (or a default).
+  double FrameSecondsLocked(const std::string& package) const;
+  // Position (1-based) of an unfinished job in its queue, 0 if not queued.
+  int QueuePositionLocked(const Job& job) const;
+  // Builds a job (chunks, frames) from a profile; shared by Submit and
+  // AcceptRemoteJob.
+  Result<int64_t> CreateJob(JobProfile profile, std::vector<JobFile> files,
+                            const std::string& meta_key, JobRecord rec_template,
+                            const std::vector<std::string>& notes, bool runnable);
   // Records the current attempt's result (its files already placed), frees
   // the slot and dispatches. `log_rel` is empty when no log was stored.
   void RecordResultLocked(const std::string& render_server, const frameflow::v1::ChunkResult& r,
@@ -249,6 +377,13 @@ class Scheduler {
   std::set<std::string> idle_servers_;  // GUARDED_BY(mu_)
   uint64_t next_generation_ = 1;        // GUARDED_BY(mu_)
   std::set<std::string> submitting_;    // GUARDED_BY(mu_) request ids in flight
+  PeerDirectory* peers_ = nullptr;
+  // Remote jobs by (origin site, origin job id).
+  std::map<std::pair<std::string, int64_t>, int64_t> remote_index_;  // GUARDED_BY(mu_)
+  // Jobs with a hot-folder step due (ExchangeTask).
+  std::set<int64_t> exchange_due_;  // GUARDED_BY(mu_)
+  // Measured seconds per frame by package: (sum, count) of recent chunks.
+  std::map<std::string, std::pair<double, int64_t>> frame_seconds_;  // GUARDED_BY(mu_)
 
   // Group commit (see the file comment).
   Pending pending_;                     // GUARDED_BY(mu_)

@@ -276,14 +276,37 @@ std::atomic<bool> g_stop{false};
 void HandleStop(int) { g_stop = true; }
 }  // namespace
 
+grpc::Status ScheduleService::ListPeers(grpc::ServerContext*, const pb::ListPeersRequest*,
+                                        pb::ListPeersResponse* resp) {
+  resp->set_site(scheduler_->config().site_name);
+  if (exchange_) {
+    for (auto& p : exchange_->Peers()) *resp->add_peers() = std::move(p);
+  }
+  return grpc::Status::OK;
+}
+
 Status RunScheduleServer(const SiteConfig& config) {
   FF_RETURN_IF_ERROR(MakeDirs(config.root));
   FF_ASSIGN_OR_RETURN(auto scheduler, Scheduler::Open(config, SystemClock::Default()));
-  ScheduleService service(scheduler.get());
+  std::unique_ptr<SiteExchange> exchange;
+  if (config.has_peers()) {
+    exchange = std::make_unique<SiteExchange>(scheduler.get(), config, SystemClock::Default());
+  }
+  ScheduleService service(scheduler.get(), exchange.get());
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!config.tls_cert.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    FF_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.tls_cert));
+    FF_ASSIGN_OR_RETURN(pair.private_key, ReadFile(config.tls_key));
+    ssl.pem_key_cert_pairs.push_back(std::move(pair));
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(config.listen, creds, &port);
   builder.RegisterService(&service);
+  if (exchange) builder.RegisterService(exchange->service());
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   // Render servers send keepalive pings every 2 s (render_server.cc) to
@@ -300,6 +323,7 @@ Status RunScheduleServer(const SiteConfig& config) {
   std::string address = host + ":" + std::to_string(port);
   FF_RETURN_IF_ERROR(WriteFileAtomic(config.address_file(), address + "\n"));
   scheduler->Start();
+  if (exchange) FF_RETURN_IF_ERROR(exchange->Start());
   spdlog::info("schedule server of site '{}' listening on {} (root {})", config.site_name, address,
                config.root);
 
@@ -312,6 +336,7 @@ Status RunScheduleServer(const SiteConfig& config) {
   }
   spdlog::info("schedule server stopping");
   service.Shutdown();
+  if (exchange) exchange->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   scheduler->Stop();
   ::unlink(config.address_file().c_str());

@@ -10,12 +10,15 @@
 #include "core/status.h"
 #include "rpc/frameflow.grpc.pb.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/site_exchange.h"
 
 namespace ff {
 
 class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
  public:
-  explicit ScheduleService(Scheduler* scheduler) : scheduler_(scheduler) {}
+  // `exchange` may be null (a site without peers).
+  explicit ScheduleService(Scheduler* scheduler, SiteExchange* exchange = nullptr)
+      : scheduler_(scheduler), exchange_(exchange) {}
 
   // Makes every open render server stream and watcher return promptly.
   void Shutdown() { shutting_down_ = true; }
@@ -36,6 +39,8 @@ class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
                            frameflow::v1::OutputsResponse*) override;
   grpc::Status ListHosts(grpc::ServerContext*, const frameflow::v1::ListHostsRequest*,
                          frameflow::v1::ListHostsResponse*) override;
+  grpc::Status ListPeers(grpc::ServerContext*, const frameflow::v1::ListPeersRequest*,
+                         frameflow::v1::ListPeersResponse*) override;
   grpc::Status HaveBlobs(grpc::ServerContext*, const frameflow::v1::HaveBlobsRequest*,
                          frameflow::v1::HaveBlobsResponse*) override;
   grpc::Status UploadBlob(grpc::ServerContext*, grpc::ServerReader<frameflow::v1::BlobChunk>*,
@@ -48,6 +53,7 @@ class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
 
  private:
   Scheduler* scheduler_;
+  SiteExchange* exchange_;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -1,8 +1,30 @@
 #include "scheduler/site_config.h"
 
+#include <algorithm>
+
 #include "core/config_reader.h"
+#include "core/text.h"
+#include "util/fs.h"
 
 namespace ff {
+
+namespace {
+// A relative path in the config is relative to the config file's directory.
+std::string ResolvePath(const std::string& config_path, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return JoinPath(DirName(config_path), p);
+}
+}  // namespace
+
+bool ValidSiteName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return name[0] != '.';
+}
 
 Result<SiteConfig> LoadSiteConfig(const std::string& path) {
   SiteConfig cfg;
@@ -14,6 +36,10 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     FF_ASSIGN_OR_RETURN(auto root, site->GetString("root"));
     if (root) cfg.root = *root;
     FF_RETURN_IF_ERROR(site->Finish());
+    if (!ValidSiteName(cfg.site_name)) {
+      return InvalidArgument(path + ": site.name: '" + cfg.site_name +
+                             "' must be [A-Za-z0-9._-]{1,64}");
+    }
   }
   FF_ASSIGN_OR_RETURN(auto ss, doc.GetTable("schedule_server"));
   if (ss) {
@@ -29,7 +55,84 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     if (attempts) cfg.max_attempts = static_cast<int>(*attempts);
     FF_ASSIGN_OR_RETURN(auto upload, ss->GetBytes("max_upload"));
     if (upload) cfg.max_upload_bytes = *upload;
+    FF_ASSIGN_OR_RETURN(auto cert, ss->GetString("tls_cert"));
+    if (cert) cfg.tls_cert = ResolvePath(path, *cert);
+    FF_ASSIGN_OR_RETURN(auto key, ss->GetString("tls_key"));
+    if (key) cfg.tls_key = ResolvePath(path, *key);
+    if (cert.has_value() != key.has_value()) {
+      return InvalidArgument(path + ": schedule_server.tls_cert and tls_key: set both or neither");
+    }
+    FF_ASSIGN_OR_RETURN(auto quote, ss->GetDurationMillis("quote_timeout"));
+    if (quote) cfg.quote_timeout_ms = *quote;
     FF_RETURN_IF_ERROR(ss->Finish());
+  }
+  FF_ASSIGN_OR_RETURN(auto peers, doc.GetTableArray("peers"));
+  for (size_t i = 0; i < peers.size(); ++i) {
+    ConfigTable& t = peers[i];
+    const std::string where = path + ": peers[" + std::to_string(i) + "]";
+    PeerConfig p;
+    FF_ASSIGN_OR_RETURN(auto name, t.GetString("name"));
+    if (!name || !ValidSiteName(*name)) {
+      return InvalidArgument(where + ".name: required, [A-Za-z0-9._-]{1,64}");
+    }
+    p.name = *name;
+    FF_ASSIGN_OR_RETURN(auto address, t.GetString("address"));
+    if (address) p.address = *address;
+    FF_ASSIGN_OR_RETURN(auto address_file, t.GetString("address_file"));
+    if (address_file) p.address_file = ResolvePath(path, *address_file);
+    if (p.address.empty() == p.address_file.empty()) {
+      return InvalidArgument(where + " (" + p.name + "): set exactly one of address, address_file");
+    }
+    FF_ASSIGN_OR_RETURN(auto secret, t.GetString("secret"));
+    FF_ASSIGN_OR_RETURN(auto secret_file, t.GetString("secret_file"));
+    if (secret.has_value() == secret_file.has_value()) {
+      return InvalidArgument(where + " (" + p.name + "): set exactly one of secret, secret_file");
+    }
+    if (secret) {
+      p.secret = *secret;
+    } else {
+      const std::string file = ResolvePath(path, *secret_file);
+      auto text = ReadFile(file);
+      if (!text.ok()) {
+        return InvalidArgument(where + ".secret_file: " + text.status().message());
+      }
+      p.secret = std::string(Trim(*text));
+    }
+    if (p.secret.size() < 16) {
+      return InvalidArgument(where + ".secret: must be at least 16 characters");
+    }
+    FF_ASSIGN_OR_RETURN(auto ca, t.GetString("tls_ca"));
+    if (ca) p.tls_ca = ResolvePath(path, *ca);
+    FF_ASSIGN_OR_RETURN(auto sn, t.GetString("tls_server_name"));
+    if (sn) p.tls_server_name = *sn;
+    FF_RETURN_IF_ERROR(t.Finish());
+    if (cfg.FindPeer(p.name)) return InvalidArgument(where + ".name: '" + p.name + "' twice");
+    cfg.peers.push_back(std::move(p));
+  }
+  FF_ASSIGN_OR_RETURN(auto hot, doc.GetTable("hotfolders"));
+  if (hot) {
+    FF_ASSIGN_OR_RETURN(auto mp, hot->GetBytes("max_package"));
+    if (mp) cfg.limits.max_package_bytes = *mp;
+    FF_ASSIGN_OR_RETURN(auto mf, hot->GetBytes("max_file"));
+    if (mf) cfg.limits.max_file_bytes = *mf;
+    FF_ASSIGN_OR_RETURN(auto mn, hot->GetInt("max_files", 1, 10'000'000));
+    if (mn) cfg.limits.max_files = static_cast<int>(*mn);
+    FF_RETURN_IF_ERROR(hot->Finish());
+  }
+  FF_ASSIGN_OR_RETURN(auto courier, doc.GetTable("courier"));
+  if (courier) {
+    FF_ASSIGN_OR_RETURN(auto chunk, courier->GetBytes("chunk"));
+    if (chunk) {
+      if (*chunk < 4096 || *chunk > (64 << 20)) {
+        return InvalidArgument(path + ": courier.chunk: must be between 4K and 64M");
+      }
+      cfg.courier_chunk_bytes = *chunk;
+    }
+    FF_ASSIGN_OR_RETURN(auto rate, courier->GetBytes("max_rate"));
+    if (rate) cfg.courier_max_rate = *rate;
+    FF_ASSIGN_OR_RETURN(auto poll, courier->GetDurationMillis("poll"));
+    if (poll) cfg.remote_poll_ms = std::max<int64_t>(*poll, 50);
+    FF_RETURN_IF_ERROR(courier->Finish());
   }
   FF_RETURN_IF_ERROR(doc.Finish());
   if (cfg.root.empty()) {

@@ -10,14 +10,36 @@
 //   reconnect_grace = "2s"       # a dropped stream may come back this fast
 //   max_attempts = 3             # failures per chunk before it fails
 //   max_upload = "8G"            # largest blob a client may upload
+//   tls_cert = "site.crt"        # optional: serve TLS (PEM cert chain and key)
+//   tls_key = "site.key"
+//   quote_timeout = "2s"         # how long `auto` placement waits for a peer's quote
+//
+//   [[peers]]                    # remote rendering sites (zero or more)
+//   name = "render-co"           # the peer's site.name
+//   address = "10.1.2.3:7450"    # its schedule server, or address_file = "..."
+//   secret = "..."               # shared secret (>= 16 chars), or secret_file = "..."
+//   tls_ca = "render-co-ca.pem"  # optional: TLS to this peer, trusting this CA
+//
+//   [hotfolders]                 # limits on packages this site accepts
+//   max_package = "64G"          # all files of one package
+//   max_file = "16G"             # one file
+//   max_files = 100000
+//
+//   [courier]
+//   chunk = "1M"                 # bytes per message on the link
+//   max_rate = "0"               # bytes/s to each peer, 0 = unlimited
+//   poll = "1s"                  # how often outsourced jobs' progress is fetched
 //
 // Flags of `frameflow schedule-server` override these keys.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
+#include "transfer/package.h"
+#include "transfer/peer.h"
 
 namespace ff {
 
@@ -30,15 +52,38 @@ struct SiteConfig {
   int64_t reconnect_grace_ms = 2000;
   int max_attempts = 3;
   int64_t max_upload_bytes = 8LL << 30;
-  bool has_peers = false;  // remote sites (a later issue); placement needs them
+  std::string tls_cert;  // PEM files; both set: the port serves TLS only
+  std::string tls_key;
+  int64_t quote_timeout_ms = 2000;
+  std::vector<PeerConfig> peers;
+  PackageLimits limits;
+  int64_t courier_chunk_bytes = 1 << 20;
+  int64_t courier_max_rate = 0;
+  int64_t remote_poll_ms = 1000;
+
+  bool has_peers() const { return !peers.empty(); }
+  const PeerConfig* FindPeer(const std::string& name) const {
+    for (const PeerConfig& p : peers) {
+      if (p.name == name) return &p;
+    }
+    return nullptr;
+  }
 
   std::string db_path() const { return root + "/db/frameflow.db"; }
   std::string storage_dir() const { return root + "/storage"; }
   std::string blob_dir() const { return root + "/storage/blobs"; }
   std::string jobs_dir() const { return root + "/storage/jobs"; }
   std::string address_file() const { return root + "/schedule-server.addr"; }
+  std::string hotfolder_in() const { return root + "/hotfolders/in"; }
+  std::string hotfolder_out() const { return root + "/hotfolders/out"; }
+  std::string quarantine_dir() const { return root + "/hotfolders/quarantine"; }
+  // Per client and job: secure/<client>/<job>/ (0700).
+  std::string secure_dir() const { return root + "/secure"; }
 };
 
 Result<SiteConfig> LoadSiteConfig(const std::string& path);
+
+// Site names: [A-Za-z0-9._-]{1,64}, not starting with '.'.
+bool ValidSiteName(const std::string& name);
 
 }  // namespace ff

@@ -75,7 +75,7 @@ TEST_F(SiteConfigTest, DefaultsAndOverrides) {
   EXPECT_EQ(cfg->reconnect_grace_ms, defaults.reconnect_grace_ms);
   EXPECT_EQ(cfg->max_attempts, defaults.max_attempts);
   EXPECT_EQ(cfg->max_upload_bytes, defaults.max_upload_bytes);
-  EXPECT_FALSE(cfg->has_peers);
+  EXPECT_FALSE(cfg->has_peers());
 
   cfg = Load(R"([site]
 root = "/r"

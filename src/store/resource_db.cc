@@ -99,13 +99,14 @@ const char* FrameStateName(FrameState s) {
 bool WriteBatch::empty() const {
   return hosts.empty() && packages.empty() && render_servers.empty() && slot_sets.empty() &&
          slot_updates.empty() && new_jobs.empty() && job_updates.empty() && chunk_updates.empty() &&
-         frame_updates.empty() && meta.empty();
+         frame_updates.empty() && job_events.empty() && meta.empty();
 }
 
 void WriteBatch::Append(WriteBatch&& other) {
   if (&other == this) return;  // appending a batch to itself would alias its vectors
   MoveAppend(hosts, other.hosts);
   MoveAppend(packages, other.packages);
+  MoveAppend(job_events, other.job_events);
   MoveAppend(render_servers, other.render_servers);
   MoveAppend(slot_sets, other.slot_sets);
   MoveAppend(slot_updates, other.slot_updates);

@@ -88,6 +88,30 @@ struct JobRecord {
   std::string profile_toml;  // normalised description (ProfileToToml)
   std::vector<JobFile> files;
   std::string error;  // why it failed / was cancelled
+
+  // Outsourcing (docs/outsourcing.md). A job is either local, outsourced
+  // by this site (remote_site set) or a remote job accepted from a peer
+  // (origin_site set).
+  std::string client;          // who owns the job; for remote jobs the origin site
+  std::string placement;       // why it renders where it does, for `show`
+  std::string origin_site;     // remote job: the peer that sent it
+  int64_t origin_job_id = 0;   // remote job: its id at the origin site
+  std::string remote_site;     // outsourced job: the peer rendering it
+  int64_t remote_job_id = 0;   // outsourced job: its id at that peer, once known
+  // Where the job stands in the hot-folder exchange (ExchangeState names);
+  // "" for local jobs.
+  std::string exchange;
+  bool notified = false;  // notify targets fired for the final state
+};
+
+// One step of a job through the queues (new -> active | outsourced -> ...),
+// kept for `show` and audits.
+struct JobEventRecord {
+  int64_t job_id = 0;
+  UnixMillis time = 0;
+  std::string queue;  // queue after the step ("" once the job left every queue)
+  std::string state;  // job state after the step
+  std::string note;   // what happened, e.g. "outsourced to render-co: no local render server..."
 };
 
 enum class ChunkState { kQueued, kRunning, kDone, kFailed, kCancelled };
@@ -149,6 +173,7 @@ struct WriteBatch {
   std::vector<JobRecord> job_updates;  // state, queue, finish_time, error
   std::vector<ChunkRecord> chunk_updates;
   std::vector<FrameRecord> frame_updates;
+  std::vector<JobEventRecord> job_events;  // appended
   std::vector<std::pair<std::string, std::string>> meta;  // key/value settings
 
   bool empty() const;
@@ -177,6 +202,8 @@ class ResourceDatabase {
   virtual Result<std::vector<ChunkRecord>> LoadChunks(int64_t job_id) = 0;
   // Frames of one job in frame order.
   virtual Result<std::vector<FrameRecord>> LoadFrames(int64_t job_id) = 0;
+  // Queue history of one job, oldest first.
+  virtual Result<std::vector<JobEventRecord>> LoadJobEvents(int64_t job_id) = 0;
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
   // Largest job id ever stored, 0 if none.
   virtual Result<int64_t> MaxJobId() = 0;

@@ -175,6 +175,27 @@ CREATE INDEX chunks_by_state ON chunks (state);
 CREATE INDEX slots_by_render_server ON slots (render_server);
 CREATE INDEX render_servers_by_host ON render_servers (host);
 )sql"},
+    {3, R"sql(
+ALTER TABLE jobs ADD COLUMN client TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN placement TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN origin_site TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN origin_job_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN remote_site TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN remote_job_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN exchange TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN notified INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_origin ON jobs (origin_site, origin_job_id);
+
+CREATE TABLE job_events (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id  INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  time    INTEGER NOT NULL DEFAULT 0,
+  queue   TEXT NOT NULL DEFAULT '',
+  state   TEXT NOT NULL DEFAULT '',
+  note    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX job_events_by_job ON job_events (job_id, id);
+)sql"},
 };
 
 constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -223,7 +244,8 @@ constexpr const char kUpdateSlot[] =
     "UPDATE slots SET state = ?2, current_job = ?3, current_chunk = ?4 WHERE id = ?1";
 constexpr const char kInsertJob[] =
     "INSERT INTO jobs (id, name, state, queue, priority, submit_time, finish_time, profile_toml,"
-    " error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    " error, client, placement, origin_site, origin_job_id, remote_site, remote_job_id, exchange,"
+    " notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 constexpr const char kInsertJobFile[] =
     "INSERT INTO job_files (job_id, path, sha256, size) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char kInsertChunk[] =
@@ -234,8 +256,13 @@ constexpr const char kInsertFrame[] =
     "INSERT INTO frames (job_id, frame, chunk, state, render_server, output_path, sha256, size)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char kUpdateJob[] =
-    "UPDATE jobs SET state = ?2, queue = ?3, priority = ?4, finish_time = ?5, error = ?6"
-    " WHERE id = ?1";
+    "UPDATE jobs SET state = ?2, queue = ?3, priority = ?4, finish_time = ?5, error = ?6,"
+    " client = ?7, placement = ?8, origin_site = ?9, origin_job_id = ?10, remote_site = ?11,"
+    " remote_job_id = ?12, exchange = ?13, notified = ?14 WHERE id = ?1";
+constexpr const char kInsertJobEvent[] =
+    "INSERT INTO job_events (job_id, time, queue, state, note) VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr const char kSelectJobEvents[] =
+    "SELECT job_id, time, queue, state, note FROM job_events WHERE job_id = ?1 ORDER BY id";
 constexpr const char kUpdateChunk[] =
     "UPDATE chunks SET frames = ?3, state = ?4, attempts = ?5, slot = ?6, render_server = ?7,"
     " started_at = ?8, ended_at = ?9, exit_code = ?10, log_path = ?11, error = ?12,"
@@ -257,10 +284,12 @@ constexpr const char kSelectSlots[] =
     "SELECT id, render_server, cores, memory_bytes, gpus, state, current_job, current_chunk"
     " FROM slots ORDER BY id";
 constexpr const char kSelectJobs[] =
-    "SELECT id, name, state, queue, priority, submit_time, finish_time, profile_toml, error"
+    "SELECT id, name, state, queue, priority, submit_time, finish_time, profile_toml, error,"
+    " client, placement, origin_site, origin_job_id, remote_site, remote_job_id, exchange, notified"
     " FROM jobs ORDER BY id";
 constexpr const char kSelectJob[] =
-    "SELECT id, name, state, queue, priority, submit_time, finish_time, profile_toml, error"
+    "SELECT id, name, state, queue, priority, submit_time, finish_time, profile_toml, error,"
+    " client, placement, origin_site, origin_job_id, remote_site, remote_job_id, exchange, notified"
     " FROM jobs WHERE id = ?1";
 constexpr const char kSelectAllJobFiles[] =
     "SELECT job_id, path, sha256, size FROM job_files ORDER BY job_id, path";
@@ -457,6 +486,14 @@ Status ReadJob(sqlite3_stmt* s, JobRecord* j) {
   j->finish_time = ColumnInt64(s, 6);
   j->profile_toml = ColumnText(s, 7);
   j->error = ColumnText(s, 8);
+  j->client = ColumnText(s, 9);
+  j->placement = ColumnText(s, 10);
+  j->origin_site = ColumnText(s, 11);
+  j->origin_job_id = ColumnInt64(s, 12);
+  j->remote_site = ColumnText(s, 13);
+  j->remote_job_id = ColumnInt64(s, 14);
+  j->exchange = ColumnText(s, 15);
+  j->notified = ColumnInt(s, 16) != 0;
   return Status::Ok();
 }
 
@@ -522,6 +559,7 @@ class SqliteResourceDatabase final : public ResourceDatabase {
   Result<std::optional<JobRecord>> LoadJob(int64_t job_id) override;
   Result<std::vector<ChunkRecord>> LoadChunks(int64_t job_id) override;
   Result<std::vector<FrameRecord>> LoadFrames(int64_t job_id) override;
+  Result<std::vector<JobEventRecord>> LoadJobEvents(int64_t job_id) override;
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Result<int64_t> MaxJobId() override;
   Result<int> SchemaVersion() override;
@@ -568,6 +606,7 @@ class SqliteResourceDatabase final : public ResourceDatabase {
   Status WriteChunkUpdates(const std::vector<ChunkRecord>& chunks);
   Status WriteFrameUpdates(const std::vector<FrameRecord>& frames);
   Status WriteMeta(const std::vector<std::pair<std::string, std::string>>& meta);
+  Status WriteJobEvents(const std::vector<JobEventRecord>& events);
   Status InsertChunk(sqlite3_stmt* stmt, int64_t job_id, const ChunkRecord& c);
 
   Result<std::vector<JobRecord>> LoadJobsLocked();
@@ -761,7 +800,19 @@ Status SqliteResourceDatabase::ApplyBatch(const WriteBatch& b) {
   if (!b.job_updates.empty()) FF_RETURN_IF_ERROR(WriteJobUpdates(b.job_updates));
   if (!b.chunk_updates.empty()) FF_RETURN_IF_ERROR(WriteChunkUpdates(b.chunk_updates));
   if (!b.frame_updates.empty()) FF_RETURN_IF_ERROR(WriteFrameUpdates(b.frame_updates));
+  if (!b.job_events.empty()) FF_RETURN_IF_ERROR(WriteJobEvents(b.job_events));
   if (!b.meta.empty()) FF_RETURN_IF_ERROR(WriteMeta(b.meta));
+  return Status::Ok();
+}
+
+Status SqliteResourceDatabase::WriteJobEvents(const std::vector<JobEventRecord>& events) {
+  FF_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Statement(kInsertJobEvent));
+  for (const JobEventRecord& e : events) {
+    Binder b(stmt);
+    b.Int(e.job_id).Int(e.time).Text(e.queue).Text(e.state).Text(e.note);
+    FF_RETURN_IF_ERROR(Run(stmt, b.rc(), "job_events",
+                           [&] { return "insert event of job " + std::to_string(e.job_id); }));
+  }
   return Status::Ok();
 }
 
@@ -905,7 +956,15 @@ Status SqliteResourceDatabase::WriteNewJobs(const std::vector<WriteBatch::NewJob
         .Int(j.submit_time)
         .Int(j.finish_time)
         .Text(j.profile_toml)
-        .Text(j.error);
+        .Text(j.error)
+        .Text(j.client)
+        .Text(j.placement)
+        .Text(j.origin_site)
+        .Int(j.origin_job_id)
+        .Text(j.remote_site)
+        .Int(j.remote_job_id)
+        .Text(j.exchange)
+        .Int(j.notified ? 1 : 0);
     FF_RETURN_IF_ERROR(Run(job_stmt, b.rc(), "jobs", [&] { return "insert job " + id_text; }));
 
     for (const JobFile& f : j.files) {
@@ -954,7 +1013,15 @@ Status SqliteResourceDatabase::WriteJobUpdates(const std::vector<JobRecord>& job
         .Text(j.queue)
         .Int(j.priority)
         .Int(j.finish_time)
-        .Text(j.error);
+        .Text(j.error)
+        .Text(j.client)
+        .Text(j.placement)
+        .Text(j.origin_site)
+        .Int(j.origin_job_id)
+        .Text(j.remote_site)
+        .Int(j.remote_job_id)
+        .Text(j.exchange)
+        .Int(j.notified ? 1 : 0);
     FF_RETURN_IF_ERROR(
         Run(stmt, b.rc(), "jobs", [&] { return "update job " + std::to_string(j.id); }));
     if (sqlite3_changes(db_) == 0) {
@@ -1121,6 +1188,24 @@ Result<std::vector<ChunkRecord>> SqliteResourceDatabase::LoadChunks(int64_t job_
   b.Int(job_id);
   FF_RETURN_IF_ERROR(Query(stmt, b.rc(), "chunks",
                            [&](sqlite3_stmt* s) { return ReadChunk(s, &out.emplace_back()); }));
+  return out;
+}
+
+Result<std::vector<JobEventRecord>> SqliteResourceDatabase::LoadJobEvents(int64_t job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FF_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Statement(kSelectJobEvents));
+  std::vector<JobEventRecord> out;
+  Binder b(stmt);
+  b.Int(job_id);
+  FF_RETURN_IF_ERROR(Query(stmt, b.rc(), "job_events", [&](sqlite3_stmt* s) {
+    JobEventRecord& e = out.emplace_back();
+    e.job_id = ColumnInt64(s, 0);
+    e.time = ColumnInt64(s, 1);
+    e.queue = ColumnText(s, 2);
+    e.state = ColumnText(s, 3);
+    e.note = ColumnText(s, 4);
+    return Status::Ok();
+  }));
   return out;
 }
 

@@ -1,0 +1,708 @@
+// Scheduler: placement of new jobs (local, remote, auto) and the
+// scheduler's side of the hot-folder exchange with peers. See
+// docs/outsourcing.md for the queues and the exchange states.
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "scheduler/scheduler.h"
+#include "util/fs.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+namespace {
+
+// Seconds per frame assumed for a package no frame of which was measured on
+// this site yet.
+constexpr double kDefaultFrameSeconds = 10.0;
+
+
+std::string TimeOfDay(int64_t unix_ms) { return FormatRfc3339(unix_ms); }
+
+// Creates `dir` (and missing parents) with mode 0700 and makes sure it is 0700.
+Status MakePrivateDir(const std::string& dir) {
+  FF_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  if (::chmod(dir.c_str(), 0700) != 0) return IoError("cannot chmod 0700 " + dir);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void Scheduler::SetPeerDirectory(PeerDirectory* peers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  peers_ = peers;
+}
+
+std::string Scheduler::SecureDir(const std::string& client, int64_t job_id) const {
+  return JoinPath(JoinPath(config_.secure_dir(), client), std::to_string(job_id));
+}
+
+// ------------------------------------------------------------ placement ---
+
+double Scheduler::FrameSecondsLocked(const std::string& package) const {
+  auto it = frame_seconds_.find(package);
+  if (it == frame_seconds_.end() || it->second.second == 0) return kDefaultFrameSeconds;
+  return it->second.first;
+}
+
+std::pair<int, int64_t> Scheduler::EstimateLocked(const JobProfile& p) const {
+  int capable = 0;
+  for (const auto& [name, s] : servers_) {
+    if (s.rec.status != ServerStatus::kUp || !s.link) continue;
+    if (!PackageMismatch(s, p).empty()) continue;
+    for (const Slot* slot : s.slots) {
+      if (slot->rec.state != SlotState::kDown && SlotMeets(slot->rec, p.requirements)) ++capable;
+    }
+  }
+  if (capable == 0) return {0, 0};
+  // Work ahead of the job: every unfinished local job of at least its
+  // priority, at the measured seconds per frame of its package.
+  double backlog = 0;
+  for (const auto& [id, job] : jobs_) {
+    if (JobStateFinal(job.rec.state) || !job.rec.remote_site.empty()) continue;
+    if (job.rec.priority < p.priority) continue;
+    const int64_t left = static_cast<int64_t>(job.profile.frames.size()) - job.frames_done -
+                         job.frames_failed - job.frames_progress;
+    backlog += static_cast<double>(std::max<int64_t>(left, 0)) *
+               FrameSecondsLocked(job.profile.package);
+  }
+  const double own = static_cast<double>(p.frames.size()) * FrameSecondsLocked(p.package);
+  const double seconds = (backlog + own) / capable;
+  return {capable, clock_->UnixMillis() + static_cast<int64_t>(std::ceil(seconds * 1000))};
+}
+
+Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile& profile,
+                                                                const std::string& profile_toml,
+                                                                const std::string& source) {
+  if (profile.placement == Placement::kLocal) return PlacementDecision{"", "placement = \"local\""};
+  if (!config_.has_peers()) {
+    if (profile.placement == Placement::kRemote) {
+      return FailedPrecondition(source + ": placement: \"remote\" refused: no remote site "
+                                         "configured for site '" +
+                                config_.site_name + "' (it has no peers); use placement = \"local\"");
+    }
+  }
+  std::string peer_names;
+  for (const auto& p : config_.peers) peer_names += (peer_names.empty() ? "" : ", ") + p.name;
+  if (profile.placement == Placement::kRemote) {
+    if (profile.remote_site.empty()) {
+      return PlacementDecision{config_.peers.front().name,
+                               "placement = \"remote\" (first peer, " +
+                                   config_.peers.front().name + ")"};
+    }
+    if (!config_.FindPeer(profile.remote_site)) {
+      return InvalidArgument(source + ": remote_site: '" + profile.remote_site +
+                             "' is not a peer of site '" + config_.site_name +
+                             "' (peers: " + peer_names + ")");
+    }
+    return PlacementDecision{profile.remote_site,
+                             "placement = \"remote\", remote_site = \"" + profile.remote_site +
+                                 "\""};
+  }
+
+  // auto: local unless no local render server can render it, or the local
+  // estimate misses the deadline and a peer's does not.
+  std::string local_why;
+  int capable = 0;
+  int64_t local_finish = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    local_why = NoCapableReasonLocked(profile, nullptr);
+    std::tie(capable, local_finish) = EstimateLocked(profile);
+  }
+  const bool local_ok = local_why.empty() && capable > 0;
+  const bool misses = local_ok && profile.deadline_ms != 0 && local_finish > profile.deadline_ms;
+  if (local_ok && !misses) {
+    std::string why = "auto: " + std::to_string(capable) + " local slot(s) can render it";
+    if (profile.deadline_ms != 0) {
+      why += ", estimated to finish " + TimeOfDay(local_finish) + " before the deadline " +
+             TimeOfDay(profile.deadline_ms);
+    }
+    return PlacementDecision{"", why};
+  }
+  if (local_why.empty() && capable == 0) local_why = "no render slot up can run it";
+  if (!config_.has_peers()) {
+    return PlacementDecision{"", "auto: " + (misses ? "the local estimate " +
+                                                          TimeOfDay(local_finish) +
+                                                          " misses the deadline"
+                                                    : local_why) +
+                                     "; the site has no peers, so it waits here"};
+  }
+  std::vector<std::string> names;
+  for (const auto& p : config_.peers) names.push_back(p.name);
+  std::vector<PeerQuote> quotes;
+  if (peers_) quotes = peers_->Quote(profile_toml, names);
+  const PeerQuote* best = nullptr;
+  std::string refusals;
+  for (const PeerQuote& q : quotes) {
+    std::string why;
+    if (!q.reachable) {
+      why = "unreachable (" + q.error + ")";
+    } else if (!q.quote.can_render()) {
+      why = q.quote.reason();
+    } else if (misses && q.quote.estimated_finish_ms() > profile.deadline_ms) {
+      why = "estimates " + TimeOfDay(q.quote.estimated_finish_ms()) + ", after the deadline";
+    }
+    if (!why.empty()) {
+      refusals += (refusals.empty() ? "" : "; ") + q.peer + ": " + why;
+      continue;
+    }
+    if (!best || q.quote.estimated_finish_ms() < best->quote.estimated_finish_ms()) best = &q;
+  }
+  if (!best) {
+    if (quotes.empty()) refusals = "no peer answered";
+    return PlacementDecision{
+        "", "auto: " +
+                (misses ? "the local estimate " + TimeOfDay(local_finish) + " misses the deadline"
+                        : local_why) +
+                ", and no peer can do better (" + refusals + "); it stays here"};
+  }
+  std::string why = "auto: ";
+  if (misses) {
+    why += "the local estimate " + TimeOfDay(local_finish) + " misses the deadline " +
+           TimeOfDay(profile.deadline_ms) + "; " + best->peer + " estimates " +
+           TimeOfDay(best->quote.estimated_finish_ms());
+  } else {
+    why += local_why + "; " + best->peer + " can (" +
+           std::to_string(best->quote.capable_slots()) + " slot(s))";
+  }
+  return PlacementDecision{best->peer, why};
+}
+
+pb::QuoteResponse Scheduler::Quote(const std::string& profile_toml) {
+  pb::QuoteResponse resp;
+  auto profile = ParseJobDescription(profile_toml, "quoted job");
+  if (!profile.ok()) {
+    resp.set_reason(profile.status().message());
+    return resp;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string why = NoCapableReasonLocked(*profile, nullptr);
+  auto [capable, finish] = EstimateLocked(*profile);
+  if (!why.empty() || capable == 0) {
+    resp.set_reason(why.empty() ? "no render slot up can run it" : why);
+    return resp;
+  }
+  resp.set_can_render(true);
+  resp.set_capable_slots(capable);
+  resp.set_estimated_finish_ms(finish);
+  return resp;
+}
+
+// ------------------------------------------------------- exchange tasks ---
+
+std::vector<ExchangeTask> Scheduler::TakeExchangeTasks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ExchangeTask> tasks;
+  for (auto it = exchange_due_.begin(); it != exchange_due_.end();) {
+    auto jt = jobs_.find(*it);
+    if (jt == jobs_.end()) {
+      it = exchange_due_.erase(it);
+      continue;
+    }
+    Job& job = jt->second;
+    ExchangeTask t;
+    t.job = job.rec;
+    const std::string& x = job.rec.exchange;
+    if (x == "packaging") {
+      t.kind = ExchangeTask::kSendJob;
+      t.description = job.rec.profile_toml;
+    } else if (x == "cancelling") {
+      t.kind = ExchangeTask::kSendCancel;
+    } else if (x == "returning") {
+      t.kind = ExchangeTask::kReturnResult;
+      for (const Chunk& c : job.chunks) {
+        t.chunks.push_back(c.rec);
+        for (const auto& o : c.outputs) {
+          ExchangeTask::Frame f;
+          f.frame = o.frame();
+          f.name = job.profile.OutputName(o.frame());
+          f.file = JoinPath(JobDir(job.rec.id), f.name);
+          f.render_server = c.rec.render_server;
+          f.chunk = c.rec.index;
+          f.sha256 = o.sha256();
+          f.size = o.size();
+          t.frames.push_back(std::move(f));
+        }
+      }
+    } else {
+      it = exchange_due_.erase(it);
+      continue;
+    }
+    job.task_out = true;
+    tasks.push_back(std::move(t));
+    it = exchange_due_.erase(it);
+  }
+  return tasks;
+}
+
+void Scheduler::ReleaseExchangeTask(int64_t job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return;
+  jt->second.task_out = false;
+  exchange_due_.insert(job_id);
+}
+
+Status Scheduler::MarkJobPackaged(int64_t job_id, const std::string& package) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+  Job& job = jt->second;
+  job.task_out = false;
+  WriteBatch batch;
+  if (job.rec.exchange == "packaging") {
+    job.rec.exchange = "shipping";
+    RecordEventLocked(job, "job package " + package + " written to hotfolders/out for " +
+                               job.rec.remote_site,
+                      batch);
+    batch.job_updates.push_back(job.rec);
+  } else if (job.rec.exchange == "not sent" && job.rec.state == JobState::kCancelled) {
+    // Cancelled while the package was being written: tell the peer.
+    job.rec.exchange = "cancelling";
+    exchange_due_.insert(job_id);
+    if (peers_) peers_->Kick();
+    batch.job_updates.push_back(job.rec);
+  }
+  AppendLocked(std::move(batch));
+  BumpLocked();
+  WaitDurableLocked(lock, appended_seq_);
+  return Status::Ok();
+}
+
+Status Scheduler::MarkCancelSent(int64_t job_id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+  Job& job = jt->second;
+  job.task_out = false;
+  if (job.rec.exchange != "cancelling") return Status::Ok();
+  job.rec.exchange = "cancel sent";
+  WriteBatch batch;
+  RecordEventLocked(job, "cancel package written to hotfolders/out for " + job.rec.remote_site,
+                    batch);
+  batch.job_updates.push_back(job.rec);
+  AppendLocked(std::move(batch));
+  WaitDurableLocked(lock, appended_seq_);
+  return Status::Ok();
+}
+
+Status Scheduler::MarkResultReturned(int64_t job_id, const std::string& package) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
+  Job& job = jt->second;
+  job.task_out = false;
+  if (job.rec.exchange != "returning") return Status::Ok();
+  job.rec.exchange = "returned";
+  job.rec.queue = "";
+  WriteBatch batch;
+  RecordEventLocked(job,
+                    "results stored in the secure location and written to hotfolders/out as " +
+                        package + " for " + job.rec.origin_site +
+                        "; removed from the active queue",
+                    batch);
+  batch.job_updates.push_back(job.rec);
+  AppendLocked(std::move(batch));
+  BumpLocked();
+  WaitDurableLocked(lock, appended_seq_);
+  return Status::Ok();
+}
+
+// ------------------------------------------------- origin: courier, poll ---
+
+void Scheduler::OnJobDelivered(int64_t job_id, const std::string& peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return;
+  Job& job = jt->second;
+  if (job.rec.remote_site != peer) return;
+  if (job.rec.exchange != "packaging" && job.rec.exchange != "shipping") return;
+  job.rec.exchange = "delivered";
+  WriteBatch batch;
+  RecordEventLocked(job, "job package delivered to " + peer + "'s hotfolders/in", batch);
+  batch.job_updates.push_back(job.rec);
+  AppendLocked(std::move(batch));
+  BumpLocked();
+}
+
+void Scheduler::OnJobRejected(int64_t job_id, const std::string& peer, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return;
+  Job& job = jt->second;
+  if (job.rec.remote_site != peer || JobStateFinal(job.rec.state)) return;
+  WriteBatch batch;
+  for (auto& c : job.chunks) {
+    if (c.rec.state == ChunkState::kQueued) FinishChunkLocked(job, c, ChunkState::kFailed, batch);
+  }
+  job.rec.state = JobState::kFailed;
+  job.rec.error = peer + " refused the job package: " + reason;
+  job.rec.exchange = "rejected";
+  job.rec.finish_time = clock_->UnixMillis();
+  JobEndedLocked(job, batch);
+  AppendLocked(std::move(batch));
+  spdlog::warn("job {}: {}", job_id, job.rec.error);
+}
+
+std::map<std::string, std::vector<int64_t>> Scheduler::PollableOutsourcedJobs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const auto& [id, job] : jobs_) {
+    if (job.rec.remote_site.empty() || JobStateFinal(job.rec.state)) continue;
+    if (job.rec.exchange == "shipping" || job.rec.exchange == "delivered") {
+      out[job.rec.remote_site].push_back(id);
+    }
+  }
+  return out;
+}
+
+void Scheduler::OnRemoteStatus(int64_t job_id, const pb::RemoteJobStatus& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end()) return;
+  Job& job = jt->second;
+  if (JobStateFinal(job.rec.state) || job.rec.remote_site.empty()) return;
+  const bool changed = job.remote.SerializeAsString() != status.SerializeAsString();
+  job.remote = status;
+  if (status.job_id() == 0) return;
+  WriteBatch batch;
+  if (job.rec.exchange == "shipping" || job.rec.exchange == "packaging") {
+    job.rec.exchange = "delivered";
+    RecordEventLocked(job, "job package delivered to " + job.rec.remote_site, batch);
+  }
+  if (job.rec.remote_job_id == 0) {
+    job.rec.remote_job_id = status.job_id();
+    RecordEventLocked(job,
+                      "in " + job.rec.remote_site + "'s active queue as job " +
+                          std::to_string(status.job_id()),
+                      batch);
+  }
+  if (status.state() == "running" && job.rec.state == JobState::kQueued) {
+    job.rec.state = JobState::kRunning;
+    RecordEventLocked(job, "rendering at " + job.rec.remote_site, batch);
+  }
+  if (!batch.job_events.empty()) {
+    batch.job_updates.push_back(job.rec);
+    AppendLocked(std::move(batch));
+  }
+  if (changed) BumpLocked();
+}
+
+// ----------------------------------------------------- remote: ingest ---
+
+bool Scheduler::HasRemoteJob(const std::string& site, int64_t origin_job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return remote_index_.count({site, origin_job_id}) > 0;
+}
+
+Result<int64_t> Scheduler::AcceptRemoteJob(const PackageManifest& m,
+                                           const std::string& package_dir) {
+  if (m.kind != PackageKind::kJob) return InvalidArgument(m.name + ": not a job package");
+  if (m.origin_site != m.from_site) {
+    return InvalidArgument(m.name + ": a job package must come from its origin site ('" +
+                           m.from_site + "' is not '" + m.origin_site + "')");
+  }
+  const std::string where = m.name + "/" + m.description;
+  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(package_dir, m.description)));
+  FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(text, where));
+  // It renders here; the origin announces it to its client.
+  profile.placement = Placement::kLocal;
+  profile.remote_site.clear();
+  profile.notify.clear();
+  std::map<std::string, const PackageFileEntry*> listed;
+  for (const auto& f : m.files) listed[f.path] = &f;
+  std::vector<JobFile> files;
+  for (const std::string& path : profile.AllFiles()) {
+    const std::string in_package = "files/" + path;
+    auto it = listed.find(in_package);
+    if (it == listed.end()) {
+      return InvalidArgument(m.name + ": the description names '" + path + "' but the package " +
+                             "has no '" + in_package + "'");
+    }
+    const PackageFileEntry& f = *it->second;
+    if (!blobs_->Has(f.sha256)) {
+      FF_ASSIGN_OR_RETURN(std::string sha, blobs_->Import(JoinPath(package_dir, in_package)));
+      if (sha != f.sha256) {
+        return InvalidArgument(m.name + ": " + in_package + ": SHA-256 changed while ingesting");
+      }
+    }
+    files.push_back(JobFile{path, f.sha256, f.size});
+  }
+  JobRecord tmpl;
+  tmpl.client = m.client.empty() ? m.origin_site : m.client;
+  tmpl.origin_site = m.origin_site;
+  tmpl.origin_job_id = m.origin_job_id;
+  tmpl.queue = "active";
+  tmpl.placement = "outsourced by " + m.origin_site + " (its job " +
+                   std::to_string(m.origin_job_id) + ", package " + m.name + ")";
+  const std::string key = "remote/" + m.origin_site + "/" + std::to_string(m.origin_job_id);
+  FF_ASSIGN_OR_RETURN(
+      int64_t id,
+      CreateJob(std::move(profile), files, key, tmpl,
+                {"received from " + m.origin_site + " through hotfolders/in (package " + m.name +
+                 "); in the active queue"},
+                true));
+
+  // The job's files in its secure location, where only its client's jobs
+  // may reach them (docs/outsourcing.md).
+  const std::string secure = SecureDir(tmpl.client, id);
+  FF_RETURN_IF_ERROR(MakePrivateDir(config_.secure_dir()));
+  FF_RETURN_IF_ERROR(MakePrivateDir(JoinPath(config_.secure_dir(), tmpl.client)));
+  FF_RETURN_IF_ERROR(MakePrivateDir(secure));
+  FF_RETURN_IF_ERROR(MakePrivateDir(JoinPath(secure, "input")));
+  FF_RETURN_IF_ERROR(MakePrivateDir(JoinPath(secure, "output")));
+  for (const JobFile& f : files) {
+    const std::string to = JoinPath(JoinPath(secure, "input"), f.path);
+    if (PathExists(to)) continue;
+    FF_RETURN_IF_ERROR(MakePrivateDir(DirName(to)));
+    FF_RETURN_IF_ERROR(LinkOrCopy(blobs_->PathOf(f.sha256), to, DirSync::kNow));
+  }
+  if (!PathExists(JoinPath(secure, "input/job.toml"))) {
+    FF_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(secure, "input/job.toml"), text, 0600));
+  }
+
+  // A cancel that arrived before the job.
+  auto tomb = db_->GetMeta("cancel/" + m.origin_site + "/" + std::to_string(m.origin_job_id));
+  if (tomb.ok() && tomb->has_value()) {
+    FF_RETURN_IF_ERROR(CancelJob(id, "cancelled by " + m.origin_site).status());
+  }
+  return id;
+}
+
+Status Scheduler::CancelFromOrigin(const PackageManifest& m) {
+  int64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = remote_index_.find({m.origin_site, m.origin_job_id});
+    if (it != remote_index_.end()) id = it->second;
+  }
+  if (id == 0) {
+    // The job package has not arrived (or was quarantined): remember the
+    // cancel so the job is cancelled the moment it arrives.
+    WriteBatch batch;
+    batch.meta.emplace_back("cancel/" + m.origin_site + "/" + std::to_string(m.origin_job_id),
+                            m.reason);
+    return db_->Commit(batch);
+  }
+  return CancelJob(id, "cancelled by " + m.origin_site +
+                           (m.reason.empty() ? std::string() : ": " + m.reason))
+      .status();
+}
+
+Status Scheduler::RejectedByPeer(const PackageManifest& m) {
+  OnJobRejected(m.origin_job_id, m.from_site, m.reason);
+  return Status::Ok();
+}
+
+pb::RemoteJobsResponse Scheduler::RemoteJobs(const std::string& peer,
+                                             const pb::RemoteJobsRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pb::RemoteJobsResponse resp;
+  for (int64_t oid : req.origin_job_ids()) {
+    pb::RemoteJobStatus* st = resp.add_jobs();
+    st->set_origin_job_id(oid);
+    auto it = remote_index_.find({peer, oid});
+    if (it == remote_index_.end()) {
+      st->set_state("unknown");
+      continue;
+    }
+    const Job& job = jobs_.at(it->second);
+    pb::JobInfo info = SummaryLocked(job);
+    st->set_job_id(job.rec.id);
+    st->set_state(info.state());
+    st->set_queue(job.rec.queue);
+    st->set_position(info.queue_position());
+    st->set_frames_total(info.frames_total());
+    st->set_frames_done(info.frames_done());
+    st->set_frames_running(info.frames_running());
+    st->set_frames_failed(info.frames_failed());
+    st->set_error(job.rec.error);
+  }
+  return resp;
+}
+
+// ------------------------------------------------- origin: result ingest ---
+
+Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::string& package_dir) {
+  if (m.kind != PackageKind::kResult) return InvalidArgument(m.name + ": not a result package");
+  const int64_t id = m.origin_job_id;
+  JobProfile profile;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto jt = jobs_.find(id);
+    if (jt == jobs_.end() || m.origin_site != config_.site_name) {
+      return NotFound(m.name + ": job " + std::to_string(id) + " of " + m.origin_site +
+                      " is not a job of this site");
+    }
+    if (jt->second.rec.remote_site != m.from_site) {
+      return InvalidArgument(m.name + ": job " + std::to_string(id) + " was outsourced to '" +
+                             jt->second.rec.remote_site + "', not to '" + m.from_site + "'");
+    }
+    if (JobStateFinal(jt->second.rec.state)) return Status::Ok();  // e.g. cancelled here
+    profile = jt->second.profile;
+  }
+  std::set<std::string> listed;
+  for (const auto& f : m.files) listed.insert(f.path);
+  nlohmann::json report;
+  {
+    FF_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(package_dir, "report.json")));
+    report = nlohmann::json::parse(text, nullptr, false);
+    if (report.is_discarded() || !report.is_object() || !report["frames"].is_array() ||
+        !report["chunks"].is_array()) {
+      return InvalidArgument(m.name + "/report.json: not a result report (frames, chunks)");
+    }
+  }
+  struct Done {
+    std::string sha256;
+    int64_t size = 0;
+    std::string render_server;
+    int remote_chunk = 0;
+  };
+  std::map<int64_t, Done> done;
+  const std::string job_dir = JobDir(id);
+  FF_RETURN_IF_ERROR(MakeDirs(job_dir));
+  try {
+    for (const auto& f : report["frames"]) {
+      const int64_t frame = f.at("frame").get<int64_t>();
+      const std::string file = f.at("file").get<std::string>();
+      if (!profile.frames.Contains(frame)) {
+        return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) +
+                               " is not a frame of the job");
+      }
+      if (!listed.count(file)) {
+        return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) +
+                               ": '" + file + "' is not in the manifest");
+      }
+      FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, file),
+                                    JoinPath(job_dir, profile.OutputName(frame)),
+                                    DirSync::kByCaller));
+      Done d;
+      d.sha256 = f.at("sha256").get<std::string>();
+      d.size = f.at("size").get<int64_t>();
+      d.render_server = m.from_site + "/" + f.value("render_server", std::string());
+      d.remote_chunk = f.value("chunk", 0);
+      done[frame] = d;
+    }
+  } catch (const std::exception& e) {
+    return InvalidArgument(m.name + "/report.json: " + e.what());
+  }
+  // Remote chunks' logs, and which remote chunk rendered which frame.
+  struct RemoteChunk {
+    std::string log_rel;
+    std::string render_server;
+    std::string error;
+    FrameSet frames;
+  };
+  std::vector<RemoteChunk> remote_chunks;
+  const std::string log_dir = JoinPath(job_dir, "logs");
+  FF_RETURN_IF_ERROR(MakeDirs(log_dir));
+  try {
+    for (const auto& c : report["chunks"]) {
+      RemoteChunk rc;
+      const int index = c.value("index", 0);
+      auto fs = FrameSet::Parse(c.value("frames", std::string()));
+      if (fs.ok()) rc.frames = *fs;
+      rc.render_server = m.from_site + "/" + c.value("render_server", std::string());
+      rc.error = c.value("error", std::string());
+      const std::string log = c.value("log", std::string());
+      if (!log.empty() && listed.count(log)) {
+        rc.log_rel = "jobs/" + std::to_string(id) + "/logs/remote-chunk-" +
+                     std::to_string(index) + ".log";
+        FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, log),
+                                      JoinPath(config_.storage_dir(), rc.log_rel),
+                                      DirSync::kByCaller));
+      }
+      remote_chunks.push_back(std::move(rc));
+    }
+  } catch (const std::exception& e) {
+    return InvalidArgument(m.name + "/report.json: " + e.what());
+  }
+  FF_RETURN_IF_ERROR(SyncDir(job_dir));
+  FF_RETURN_IF_ERROR(SyncDir(log_dir));
+
+  std::unique_lock<std::mutex> lock(mu_);
+  auto jt = jobs_.find(id);
+  if (jt == jobs_.end()) return NotFound("job " + std::to_string(id) + " vanished");
+  Job& job = jt->second;
+  if (JobStateFinal(job.rec.state)) return Status::Ok();
+  WriteBatch batch;
+  auto remote_chunk_of = [&](int64_t frame) -> const RemoteChunk* {
+    for (const auto& rc : remote_chunks) {
+      if (rc.frames.Contains(frame)) return &rc;
+    }
+    return nullptr;
+  };
+  const ChunkState not_done =
+      m.state == "cancelled" ? ChunkState::kCancelled : ChunkState::kFailed;
+  for (auto& c : job.chunks) {
+    if (c.rec.state != ChunkState::kQueued && c.rec.state != ChunkState::kRunning) continue;
+    const RemoteChunk* rc = c.frames.empty() ? nullptr : remote_chunk_of(c.frames.front());
+    if (rc) {
+      c.rec.render_server = rc->render_server;
+      c.rec.log_path = rc->log_rel;
+    }
+    c.rec.attempts = std::max(c.rec.attempts, 1);
+    const bool all = std::all_of(c.frames.begin(), c.frames.end(),
+                                 [&](int64_t f) { return done.count(f) > 0; });
+    if (!all) {
+      c.rec.error = rc && !rc->error.empty() ? rc->error : "not rendered at " + m.from_site;
+      FinishChunkLocked(job, c, not_done, batch);
+      continue;
+    }
+    c.outputs.clear();
+    for (int64_t f : c.frames) {
+      const Done& d = done.at(f);
+      pb::FrameOutput o;
+      o.set_frame(f);
+      o.set_sha256(d.sha256);
+      o.set_size(d.size);
+      o.set_name(job.profile.OutputName(f));
+      c.outputs.push_back(o);
+      FrameRecord fr;
+      fr.job_id = id;
+      fr.frame = f;
+      fr.chunk = c.rec.index;
+      fr.state = FrameState::kDone;
+      fr.render_server = d.render_server;
+      fr.output_path = "jobs/" + std::to_string(id) + "/" + job.profile.OutputName(f);
+      fr.sha256 = d.sha256;
+      fr.size = d.size;
+      batch.frame_updates.push_back(std::move(fr));
+    }
+    c.rec.error.clear();
+    FinishChunkLocked(job, c, ChunkState::kDone, batch);
+  }
+  if (m.state == "cancelled") {
+    job.rec.state = JobState::kCancelled;
+    job.rec.error = "cancelled at " + m.from_site + (m.reason.empty() ? "" : ": " + m.reason);
+  } else if (m.state == "done" && job.frames_failed == 0) {
+    job.rec.state = JobState::kDone;
+  } else {
+    job.rec.state = JobState::kFailed;
+    job.rec.error = "failed at " + m.from_site + ": " +
+                    (m.reason.empty() ? std::to_string(job.frames_failed) + " frame(s) failed"
+                                      : m.reason);
+  }
+  job.rec.exchange = "returned";
+  job.rec.remote_job_id = m.remote_job_id ? m.remote_job_id : job.rec.remote_job_id;
+  job.rec.finish_time = clock_->UnixMillis();
+  RecordEventLocked(job,
+                    "result package " + m.name + " from " + m.from_site + ": " +
+                        std::to_string(done.size()) + " frame(s) placed on storage",
+                    batch);
+  JobEndedLocked(job, batch);
+  AppendLocked(std::move(batch));
+  spdlog::info("job {} '{}' {} at {}: {} frame(s) on storage", id, job.rec.name,
+               JobStateName(job.rec.state), m.from_site, done.size());
+  WaitDurableLocked(lock, appended_seq_);
+  return Status::Ok();
+}
+
+}  // namespace ff

@@ -1,0 +1,442 @@
+#include "scheduler/site_exchange.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "util/fs.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+SiteExchange::SiteExchange(Scheduler* scheduler, const SiteConfig& config, Clock* clock)
+    : scheduler_(scheduler), config_(config), clock_(clock) {
+  SiteLinkService::Options so;
+  so.site_name = config_.site_name;
+  so.peers = config_.peers;
+  so.in_dir = config_.hotfolder_in();
+  so.quarantine_dir = config_.quarantine_dir();
+  so.limits = config_.limits;
+  service_ = std::make_unique<SiteLinkService>(so, scheduler_->blobs(), this, clock_);
+  Courier::Options co;
+  co.site_name = config_.site_name;
+  co.out_dir = config_.hotfolder_out();
+  co.peers = config_.peers;
+  co.chunk_bytes = config_.courier_chunk_bytes;
+  co.max_rate_bytes_per_s = config_.courier_max_rate;
+  courier_ = std::make_unique<Courier>(co, clock_, this);
+}
+
+SiteExchange::~SiteExchange() { Stop(); }
+
+Status SiteExchange::Start() {
+  for (const std::string& d :
+       {config_.hotfolder_in(), config_.hotfolder_out(), config_.quarantine_dir()}) {
+    FF_RETURN_IF_ERROR(MakeDirs(d));
+  }
+  // A package renamed for deletion before a crash: finish the deletion.
+  FF_ASSIGN_OR_RETURN(auto names, ListDir(config_.hotfolder_in()));
+  for (const auto& n : names) {
+    if (n.rfind(".done-", 0) == 0) (void)RemoveAll(JoinPath(config_.hotfolder_in(), n));
+  }
+  FF_ASSIGN_OR_RETURN(in_watcher_, HotFolderWatcher::Open(config_.hotfolder_in()));
+  scheduler_->SetPeerDirectory(this);
+  FF_RETURN_IF_ERROR(courier_->Start());
+  work_thread_ = std::thread([this] { WorkLoop(); });
+  ingest_thread_ = std::thread([this] { IngestLoop(); });
+  return Status::Ok();
+}
+
+void SiteExchange::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (in_watcher_) in_watcher_->Stop();
+  if (work_thread_.joinable()) work_thread_.join();
+  if (ingest_thread_.joinable()) ingest_thread_.join();
+  courier_->Stop();
+}
+
+std::vector<pb::PeerInfo> SiteExchange::Peers() const { return courier_->Peers(); }
+
+void SiteExchange::Kick() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    kicked_ = true;
+  }
+  cv_.notify_all();
+}
+
+// ------------------------------------------------------------- peers ---
+
+Result<std::unique_ptr<pb::SiteLink::Stub>> SiteExchange::StubFor(const PeerConfig& peer) {
+  FF_ASSIGN_OR_RETURN(std::string address, PeerAddress(peer));
+  FF_ASSIGN_OR_RETURN(auto creds, PeerCredentials(peer));
+  grpc::ChannelArguments args;
+  if (!peer.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(peer.tls_server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(address, creds, args);
+  return pb::SiteLink::NewStub(channel);
+}
+
+std::vector<PeerQuote> SiteExchange::Quote(const std::string& profile_toml,
+                                           const std::vector<std::string>& peers) {
+  std::vector<std::future<PeerQuote>> pending;
+  for (const std::string& name : peers) {
+    const PeerConfig* peer = config_.FindPeer(name);
+    if (!peer) continue;
+    pending.push_back(std::async(std::launch::async, [this, peer, profile_toml] {
+      PeerQuote q;
+      q.peer = peer->name;
+      auto stub = StubFor(*peer);
+      if (!stub.ok()) {
+        q.error = stub.status().message();
+        return q;
+      }
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(config_.quote_timeout_ms));
+      SignPeerCall(&ctx, config_.site_name, peer->secret, "Quote", clock_->UnixMillis());
+      pb::QuoteRequest req;
+      req.set_description(profile_toml);
+      grpc::Status st = (*stub)->Quote(&ctx, req, &q.quote);
+      if (st.ok()) {
+        q.reachable = true;
+      } else {
+        q.error = st.error_message().empty() ? "gRPC code " + std::to_string(st.error_code())
+                                             : st.error_message();
+      }
+      return q;
+    }));
+  }
+  std::vector<PeerQuote> out;
+  for (auto& f : pending) out.push_back(f.get());
+  return out;
+}
+
+void SiteExchange::PollPeers() {
+  for (auto& [peer_name, ids] : scheduler_->PollableOutsourcedJobs()) {
+    const PeerConfig* peer = config_.FindPeer(peer_name);
+    if (!peer) continue;
+    auto stub = StubFor(*peer);
+    if (!stub.ok()) continue;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    SignPeerCall(&ctx, config_.site_name, peer->secret, "RemoteJobs", clock_->UnixMillis());
+    pb::RemoteJobsRequest req;
+    for (int64_t id : ids) req.add_origin_job_ids(id);
+    pb::RemoteJobsResponse resp;
+    grpc::Status st = (*stub)->RemoteJobs(&ctx, req, &resp);
+    if (!st.ok()) {
+      spdlog::debug("progress of jobs at {}: {}", peer_name, st.error_message());
+      continue;
+    }
+    for (const auto& s : resp.jobs()) scheduler_->OnRemoteStatus(s.origin_job_id(), s);
+  }
+}
+
+pb::QuoteResponse SiteExchange::Quote(const std::string& peer, const pb::QuoteRequest& req) {
+  (void)peer;
+  return scheduler_->Quote(req.description());
+}
+
+pb::RemoteJobsResponse SiteExchange::RemoteJobs(const std::string& peer,
+                                                const pb::RemoteJobsRequest& req) {
+  return scheduler_->RemoteJobs(peer, req);
+}
+
+bool SiteExchange::AlreadyIngested(const std::string& peer, const std::string& name) {
+  // Job packages are named job-<origin site>-<origin job id>.
+  const std::string prefix = "job-" + peer + "-";
+  if (name.rfind(prefix, 0) != 0) return false;
+  try {
+    size_t used = 0;
+    const std::string rest = name.substr(prefix.size());
+    const int64_t id = std::stoll(rest, &used);
+    if (used != rest.size()) return false;
+    return scheduler_->HasRemoteJob(peer, id);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// ----------------------------------------------------------- courier ---
+
+void SiteExchange::OnDelivered(const PackageManifest& m) {
+  spdlog::info("package {} delivered to {}", m.name, m.to_site);
+  if (m.kind == PackageKind::kJob) scheduler_->OnJobDelivered(m.origin_job_id, m.to_site);
+}
+
+void SiteExchange::OnRejected(const PackageManifest& m, const std::string& reason) {
+  spdlog::warn("package {} refused by {}: {}", m.name, m.to_site, reason);
+  if (m.kind == PackageKind::kJob) scheduler_->OnJobRejected(m.origin_job_id, m.to_site, reason);
+}
+
+// --------------------------------------------------------------- work ---
+
+void SiteExchange::WorkLoop() {
+  int64_t next_poll = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    kicked_ = false;
+    lock.unlock();
+    for (const ExchangeTask& t : scheduler_->TakeExchangeTasks()) {
+      Status st = DoTask(t);
+      if (!st.ok()) {
+        spdlog::error("job {}: hot-folder step failed (will retry): {}", t.job.id, st.message());
+        scheduler_->ReleaseExchangeTask(t.job.id);
+      }
+    }
+    if (clock_->MonotonicMillis() >= next_poll) {
+      PollPeers();
+      next_poll = clock_->MonotonicMillis() + config_.remote_poll_ms;
+    }
+    lock.lock();
+    const int64_t wait = std::max<int64_t>(next_poll - clock_->MonotonicMillis(), 1);
+    cv_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return stopping_ || kicked_; });
+    if (!kicked_ && !stopping_) {
+      // Timed out: retry failed tasks on the poll period too.
+    }
+  }
+}
+
+Status SiteExchange::DoTask(const ExchangeTask& t) {
+  switch (t.kind) {
+    case ExchangeTask::kSendJob:
+      return SendJob(t);
+    case ExchangeTask::kSendCancel:
+      return SendCancel(t);
+    case ExchangeTask::kReturnResult:
+      return ReturnResult(t);
+  }
+  return Internal("unknown exchange task");
+}
+
+Status SiteExchange::SendJob(const ExchangeTask& t) {
+  PackageManifest m;
+  m.kind = PackageKind::kJob;
+  m.name = "job-" + config_.site_name + "-" + std::to_string(t.job.id);
+  m.origin_site = config_.site_name;
+  m.origin_job_id = t.job.id;
+  m.from_site = config_.site_name;
+  m.to_site = t.job.remote_site;
+  m.client = t.job.client.empty() ? config_.site_name : t.job.client;
+  m.created_ms = clock_->UnixMillis();
+  m.description = "job.toml";
+  std::vector<PackageSource> sources;
+  sources.push_back(PackageSource{"job.toml", "", t.description});
+  for (const JobFile& f : t.job.files) {
+    sources.push_back(PackageSource{"files/" + f.path, scheduler_->blobs()->PathOf(f.sha256), ""});
+  }
+  FF_RETURN_IF_ERROR(WritePackage(config_.hotfolder_out(), m, sources).status());
+  FF_RETURN_IF_ERROR(scheduler_->MarkJobPackaged(t.job.id, m.name));
+  courier_->Kick();
+  return Status::Ok();
+}
+
+Status SiteExchange::SendCancel(const ExchangeTask& t) {
+  PackageManifest m;
+  m.kind = PackageKind::kCancel;
+  m.name = "cancel-" + config_.site_name + "-" + std::to_string(t.job.id);
+  m.origin_site = config_.site_name;
+  m.origin_job_id = t.job.id;
+  m.from_site = config_.site_name;
+  m.to_site = t.job.remote_site;
+  m.client = t.job.client.empty() ? config_.site_name : t.job.client;
+  m.created_ms = clock_->UnixMillis();
+  m.reason = t.job.error;
+  FF_RETURN_IF_ERROR(WritePackage(config_.hotfolder_out(), m, {}).status());
+  FF_RETURN_IF_ERROR(scheduler_->MarkCancelSent(t.job.id));
+  courier_->Kick();
+  return Status::Ok();
+}
+
+Status SiteExchange::ReturnResult(const ExchangeTask& t) {
+  const std::string secure = scheduler_->SecureDir(t.job.client, t.job.id);
+  const std::string out = JoinPath(secure, "output");
+  FF_RETURN_IF_ERROR(MakeDirs(JoinPath(out, "logs"), 0700));
+  std::vector<PackageSource> sources;
+  nlohmann::json frames = nlohmann::json::array();
+  nlohmann::json chunks = nlohmann::json::array();
+  // Results are stored in the secure location first, then packaged from there.
+  for (const auto& f : t.frames) {
+    const std::string stored = JoinPath(out, f.name);
+    if (!PathExists(stored)) FF_RETURN_IF_ERROR(LinkOrCopy(f.file, stored, DirSync::kByCaller));
+    sources.push_back(PackageSource{"frames/" + f.name, stored, ""});
+    frames.push_back({{"frame", f.frame},
+                      {"file", "frames/" + f.name},
+                      {"sha256", f.sha256},
+                      {"size", f.size},
+                      {"render_server", f.render_server},
+                      {"chunk", f.chunk}});
+  }
+  for (const ChunkRecord& c : t.chunks) {
+    nlohmann::json cj = {{"index", c.index},
+                         {"frames", c.frames},
+                         {"state", ChunkStateName(c.state)},
+                         {"render_server", c.render_server},
+                         {"slot", c.slot},
+                         {"attempts", c.attempts},
+                         {"exit_code", c.exit_code},
+                         {"started_ms", c.started_at},
+                         {"ended_ms", c.ended_at},
+                         {"error", c.error}};
+    if (!c.log_path.empty()) {
+      const std::string from = JoinPath(config_.storage_dir(), c.log_path);
+      const std::string name = "chunk-" + std::to_string(c.index) + ".log";
+      const std::string stored = JoinPath(JoinPath(out, "logs"), name);
+      if (PathExists(from)) {
+        if (!PathExists(stored)) FF_RETURN_IF_ERROR(LinkOrCopy(from, stored, DirSync::kByCaller));
+        sources.push_back(PackageSource{"logs/" + name, stored, ""});
+        cj["log"] = "logs/" + name;
+      }
+    }
+    chunks.push_back(std::move(cj));
+  }
+  FF_RETURN_IF_ERROR(SyncDir(out));
+  FF_RETURN_IF_ERROR(SyncDir(JoinPath(out, "logs")));
+  nlohmann::json report = {{"site", config_.site_name},
+                           {"job_id", t.job.id},
+                           {"origin_site", t.job.origin_site},
+                           {"origin_job_id", t.job.origin_job_id},
+                           {"state", JobStateName(t.job.state)},
+                           {"error", t.job.error},
+                           {"frames", frames},
+                           {"chunks", chunks}};
+  sources.push_back(PackageSource{"report.json", "", report.dump(2) + "\n"});
+
+  PackageManifest m;
+  m.kind = PackageKind::kResult;
+  m.name = "result-" + config_.site_name + "-" + t.job.origin_site + "-" +
+           std::to_string(t.job.origin_job_id);
+  m.origin_site = t.job.origin_site;
+  m.origin_job_id = t.job.origin_job_id;
+  m.from_site = config_.site_name;
+  m.to_site = t.job.origin_site;
+  m.client = t.job.client;
+  m.created_ms = clock_->UnixMillis();
+  m.state = JobStateName(t.job.state);
+  m.reason = t.job.error;
+  m.remote_job_id = t.job.id;
+  FF_RETURN_IF_ERROR(WritePackage(config_.hotfolder_out(), m, sources).status());
+  FF_RETURN_IF_ERROR(scheduler_->MarkResultReturned(t.job.id, m.name));
+  courier_->Kick();
+  return Status::Ok();
+}
+
+void SiteExchange::SendRejection(const PackageManifest& m, const std::string& reason) {
+  if (m.kind != PackageKind::kJob || !config_.FindPeer(m.from_site)) return;
+  PackageManifest r;
+  r.kind = PackageKind::kRejection;
+  r.name = "rejection-" + config_.site_name + "-" + m.name;
+  if (r.name.size() > 128) r.name = r.name.substr(0, 128);
+  r.origin_site = m.origin_site;
+  r.origin_job_id = m.origin_job_id;
+  r.from_site = config_.site_name;
+  r.to_site = m.from_site;
+  r.client = m.client;
+  r.created_ms = clock_->UnixMillis();
+  r.reason = reason;
+  auto st = WritePackage(config_.hotfolder_out(), r, {});
+  if (!st.ok()) {
+    spdlog::error("cannot write the rejection of {}: {}", m.name, st.status().message());
+    return;
+  }
+  courier_->Kick();
+}
+
+// ------------------------------------------------------------- ingest ---
+
+void SiteExchange::IngestLoop() {
+  while (true) {
+    auto names = ListPackages(config_.hotfolder_in());
+    if (names.ok()) {
+      for (const auto& n : *names) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stopping_) return;
+        }
+        IngestOne(n);
+      }
+    } else {
+      spdlog::error("cannot list hotfolders/in: {}", names.status().message());
+    }
+    if (!in_watcher_->Wait(2000)) return;
+  }
+}
+
+void SiteExchange::Quarantine(const std::string& dir, const std::string& reason) {
+  auto moved = QuarantinePackage(dir, config_.quarantine_dir(), reason);
+  if (moved.ok()) {
+    spdlog::warn("package {} quarantined in {}: {}", BaseName(dir), *moved, reason);
+  } else {
+    spdlog::error("package {} is bad ({}) and cannot be quarantined: {}", BaseName(dir), reason,
+                  moved.status().message());
+  }
+}
+
+void SiteExchange::IngestOne(const std::string& name) {
+  const std::string dir = JoinPath(config_.hotfolder_in(), name);
+  auto m = VerifyPackage(dir, config_.limits);
+  if (!m.ok()) {
+    const std::string reason = m.status().message();
+    // Tell the origin if the manifest at least says who it is.
+    auto text = ReadFile(JoinPath(dir, "manifest.json"));
+    Quarantine(dir, reason);
+    if (text.ok()) {
+      auto parsed = ParseManifest(*text, name + "/manifest.json");
+      if (parsed.ok() && parsed->to_site == config_.site_name) SendRejection(*parsed, reason);
+    }
+    return;
+  }
+  Status st = Ingest(*m, dir);
+  if (!st.ok()) {
+    if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kIoError) {
+      // Not the package's fault (e.g. a full disk): leave it for the next pass.
+      spdlog::error("package {}: cannot ingest now: {}", name, st.message());
+      return;
+    }
+    Quarantine(dir, st.message());
+    SendRejection(*m, st.message());
+    return;
+  }
+  // Done: out of the hot folder. Renamed first, so a crash mid-delete
+  // leaves a dot-name (removed at the next start), not a half package.
+  const std::string gone = JoinPath(config_.hotfolder_in(), ".done-" + name);
+  if (RenameDurable(dir, gone).ok()) (void)RemoveAll(gone);
+}
+
+Status SiteExchange::Ingest(const PackageManifest& m, const std::string& dir) {
+  if (m.to_site != config_.site_name) {
+    return InvalidArgument("addressed to site '" + m.to_site + "', this is '" + config_.site_name +
+                           "'");
+  }
+  if (!config_.FindPeer(m.from_site)) {
+    return InvalidArgument("from site '" + m.from_site + "', which is not a peer of '" +
+                           config_.site_name + "'");
+  }
+  switch (m.kind) {
+    case PackageKind::kJob: {
+      FF_ASSIGN_OR_RETURN(int64_t id, scheduler_->AcceptRemoteJob(m, dir));
+      spdlog::info("package {} from {}: job {} in the active queue", m.name, m.from_site, id);
+      return Status::Ok();
+    }
+    case PackageKind::kResult:
+      return scheduler_->CompleteOutsourcedJob(m, dir);
+    case PackageKind::kCancel:
+      return scheduler_->CancelFromOrigin(m);
+    case PackageKind::kRejection:
+      return scheduler_->RejectedByPeer(m);
+  }
+  return InvalidArgument("unknown package kind");
+}
+
+}  // namespace ff
