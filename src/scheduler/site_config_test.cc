@@ -128,7 +128,9 @@ TEST_F(SiteConfigTest, KeyErrorsNameFileLineAndKey) {
   e = Error("[site]\nroot = \"/r\"\nowner = \"me\"\n");
   EXPECT_EQ(e, path_ + ":3: site.owner: unknown key");
   e = Error("[site]\nroot = \"/r\"\n[peers]\n");
-  EXPECT_TRUE(HasSubstr(e, "peers: unknown key"));
+  EXPECT_TRUE(HasSubstr(e, "peers: must be an array of tables ([[peers]])"));
+  e = Error("[site]\nroot = \"/r\"\n[peer]\n");
+  EXPECT_TRUE(HasSubstr(e, "peer: unknown key"));
   e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nmax_attempts = 0\n");
   EXPECT_TRUE(HasSubstr(e, ":4: schedule_server.max_attempts: must be between 1 and 100"));
   e = Error("[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_timeout = \"5 seconds\"\n");
@@ -141,6 +143,61 @@ TEST_F(SiteConfigTest, KeyErrorsNameFileLineAndKey) {
   EXPECT_TRUE(HasSubstr(e, ":1: site: must be a table"));
   e = Error("[site]\nroot = [\"/r\"]\n");
   EXPECT_TRUE(HasSubstr(e, ":2: site.root: must be a string"));
+}
+
+TEST_F(SiteConfigTest, PeersHotFoldersAndCourier) {
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_, "co.secret"), "0123456789abcdef0123\n").ok());
+  auto cfg = Load(
+      "[site]\nname = \"studio\"\nroot = \"/r\"\n"
+      "[[peers]]\nname = \"render-co\"\naddress = \"10.0.0.5:7450\"\n"
+      "secret = \"0123456789abcdef\"\ntls_ca = \"ca.pem\"\n"
+      "[[peers]]\nname = \"farm2\"\naddress_file = \"farm2.addr\"\nsecret_file = \"co.secret\"\n"
+      "[hotfolders]\nmax_package = \"2G\"\nmax_file = \"1G\"\nmax_files = 500\n"
+      "[courier]\nchunk = \"256K\"\nmax_rate = \"10M\"\npoll = \"500ms\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  ASSERT_EQ(cfg->peers.size(), 2u);
+  EXPECT_TRUE(cfg->has_peers());
+  EXPECT_EQ(cfg->peers[0].name, "render-co");
+  EXPECT_EQ(cfg->peers[0].address, "10.0.0.5:7450");
+  EXPECT_EQ(cfg->peers[0].tls_ca, JoinPath(dir_, "ca.pem"));  // relative to the config
+  EXPECT_EQ(cfg->peers[1].address_file, JoinPath(dir_, "farm2.addr"));
+  EXPECT_EQ(cfg->peers[1].secret, "0123456789abcdef0123");
+  EXPECT_EQ(cfg->FindPeer("farm2"), &cfg->peers[1]);
+  EXPECT_EQ(cfg->FindPeer("nobody"), nullptr);
+  EXPECT_EQ(cfg->limits.max_package_bytes, 2LL << 30);
+  EXPECT_EQ(cfg->limits.max_file_bytes, 1LL << 30);
+  EXPECT_EQ(cfg->limits.max_files, 500);
+  EXPECT_EQ(cfg->courier_chunk_bytes, 256 << 10);
+  EXPECT_EQ(cfg->courier_max_rate, 10 << 20);
+  EXPECT_EQ(cfg->remote_poll_ms, 500);
+  EXPECT_EQ(cfg->hotfolder_in(), "/r/hotfolders/in");
+  EXPECT_EQ(cfg->quarantine_dir(), "/r/hotfolders/quarantine");
+
+  const std::string base = "[site]\nroot = \"/r\"\n[[peers]]\n";
+  EXPECT_TRUE(HasSubstr(Error(base + "address = \"a:1\"\nsecret = \"0123456789abcdef\"\n"),
+                        "peers[0].name: required"));
+  EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\nsecret = \"0123456789abcdef\"\n"),
+                        "set exactly one of address, address_file"));
+  EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\n"),
+                        "set exactly one of secret, secret_file"));
+  EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret = \"short\"\n"),
+                        "peers[0].secret: must be at least 16 characters"));
+  EXPECT_TRUE(HasSubstr(
+      Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret_file = \"missing\"\n"),
+      "peers[0].secret_file:"));
+  EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret = "
+                                     "\"0123456789abcdef\"\nport = 1\n"),
+                        ":7: peers[0].port: unknown key"));
+  EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret = "
+                                     "\"0123456789abcdef\"\n[[peers]]\nname = \"x\"\naddress = "
+                                     "\"b:1\"\nsecret = \"0123456789abcdef\"\n"),
+                        "peers[1].name: 'x' twice"));
+  EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[courier]\nchunk = \"1K\"\n"),
+                        "courier.chunk: must be between 4K and 64M"));
+  EXPECT_TRUE(HasSubstr(Error("[site]\nname = \"a b\"\nroot = \"/r\"\n"),
+                        "site.name: 'a b' must be"));
+  EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[schedule_server]\ntls_cert = \"c\"\n"),
+                        "tls_cert and tls_key: set both or neither"));
 }
 
 TEST_F(SiteConfigTest, MissingFile) {
