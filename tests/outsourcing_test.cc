@@ -10,11 +10,11 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "cli/local_site.h"
@@ -57,10 +57,9 @@ class OutsourcingTest : public ::testing::Test {
     remote.site_name = "render-co";
     studio.site_extra = LocalSite::PeerToml("render-co", remote_root(), secret) +
                         "[courier]\npoll = \"100ms\"\n" + studio_extra;
-    remote.site_extra =
-        LocalSite::PeerToml("studio", studio_root(),
-                            remote_secret.empty() ? secret : remote_secret) +
-        remote_extra;
+    remote.site_extra = LocalSite::PeerToml("studio", studio_root(),
+                                            remote_secret.empty() ? secret : remote_secret) +
+                        remote_extra;
     auto r = LocalSite::Start(remote_root(), remote);
     ASSERT_TRUE(r.ok()) << r.status().message();
     remote_.site = std::move(r).value();
@@ -148,13 +147,13 @@ class OutsourcingTest : public ::testing::Test {
   // A slowcopy job with a texture of `texture_bytes` random bytes (seeded),
   // under dir_/<name>/; the texture is shared by jobs with the same seed.
   std::string CopyJob(const std::string& name, const std::string& frames,
-                      const std::string& placement, int64_t texture_bytes = 0,
-                      unsigned seed = 1, const std::string& extra = "") {
+                      const std::string& placement, int64_t texture_bytes = 0, unsigned seed = 1,
+                      const std::string& extra = "") {
     const std::string dir = dir_.path() + "/" + name;
     EXPECT_TRUE(MakeDirs(dir).ok());
-    EXPECT_TRUE(LinkOrCopy(testing::SourceDir() + "/examples/clock/textures/dial.png",
-                           dir + "/plate.png")
-                    .ok());
+    EXPECT_TRUE(
+        LinkOrCopy(testing::SourceDir() + "/examples/clock/textures/dial.png", dir + "/plate.png")
+            .ok());
     std::string files;
     if (texture_bytes > 0) {
       std::string bytes(static_cast<size_t>(texture_bytes), '\0');
@@ -208,8 +207,8 @@ TEST_F(OutsourcingTest, OutsourcedJobRendersRemotelyReturnsAndMatchesLocalPixels
     EXPECT_EQ(f.render_server().rfind("render-co/", 0), 0u) << f.render_server();
     servers.insert(f.render_server());
     std::string why;
-    const std::string mine = here.storage_dir() + "/frames/clock_000" +
-                             std::to_string(f.frame()) + ".png";
+    const std::string mine =
+        here.storage_dir() + "/frames/clock_000" + std::to_string(f.frame()) + ".png";
     EXPECT_TRUE(testing::SamePixels(f.output(), mine, &why)) << f.frame() << ": " << why;
   }
   EXPECT_EQ(servers.size(), 2u) << "both remote render servers should have rendered";
@@ -235,8 +234,8 @@ TEST_F(OutsourcingTest, OutsourcedJobRendersRemotelyReturnsAndMatchesLocalPixels
   EXPECT_TRUE(HasNote(there, "outsourced", "in render-co's active queue"));
   EXPECT_TRUE(HasNote(there, "outsourced", "frame(s) placed on storage"));
   EXPECT_TRUE(HasNote(there, "", "removed from the outsourced queue"));
-  auto show = testing::RunFrameflow({"show", std::to_string(remote_id), "--site",
-                                     studio_.site->site_root()});
+  auto show = testing::RunFrameflow(
+      {"show", std::to_string(remote_id), "--site", studio_.site->site_root()});
   EXPECT_EQ(show.exit_code, 0);
   EXPECT_NE(show.output.find("outsourced to render-co"), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("removed from the outsourced queue"), std::string::npos);
@@ -266,8 +265,8 @@ TEST_F(OutsourcingTest, OutsourcedJobRendersRemotelyReturnsAndMatchesLocalPixels
   EXPECT_EQ(rj.exchange(), "returned");
   EXPECT_TRUE(HasNote(rj, "active", "received from studio"));
   EXPECT_TRUE(HasNote(rj, "", "removed from the active queue"));
-  const std::string secure = remote_.site->site_root() + "/secure/studio/" +
-                             std::to_string(rj.job_id());
+  const std::string secure =
+      remote_.site->site_root() + "/secure/studio/" + std::to_string(rj.job_id());
   struct stat st {};
   ASSERT_EQ(::stat(secure.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
@@ -304,8 +303,7 @@ TEST_F(OutsourcingTest, AutoPlacementOutsourcesOnlyWhatNoLocalServerCanRender) {
   EXPECT_NE(c.placement().find("has no package 'slowcopy'"), std::string::npos) << c.placement();
   EXPECT_EQ(k.remote_site(), "") << k.placement();
   EXPECT_EQ(k.queue(), "active");
-  EXPECT_NE(k.placement().find("local slot(s) can render it"), std::string::npos)
-      << k.placement();
+  EXPECT_NE(k.placement().find("local slot(s) can render it"), std::string::npos) << k.placement();
   c = Wait(studio_, copy);
   k = Wait(studio_, clock);
   EXPECT_EQ(c.state(), "done") << c.error();
@@ -350,11 +348,9 @@ TEST_F(OutsourcingTest, TransferResumesAfterTheRemoteScheduleServerIsKilled) {
   remote.render_server_extra = SlowCopyPackage(0);
   // 24 MiB at 8 MiB/s: the transfer takes about 3 s, long enough to cut.
   const int64_t texture = 24 << 20;
-  ASSERT_NO_FATAL_FAILURE(
-      StartSites(studio, remote, "max_rate = \"8M\"\nchunk = \"256K\"\n"));
+  ASSERT_NO_FATAL_FAILURE(StartSites(studio, remote, "max_rate = \"8M\"\nchunk = \"256K\"\n"));
 
-  const int64_t id =
-      Submit(studio_, CopyJob("big", "1-2", "placement = \"remote\"", texture, 7));
+  const int64_t id = Submit(studio_, CopyJob("big", "1-2", "placement = \"remote\"", texture, 7));
   // Wait until part of the texture is at render-co, then kill its schedule
   // server (the other end of the link) and start it again.
   const std::string partial = remote_.site->site_root() + "/storage/blobs/partial";
@@ -410,8 +406,8 @@ class HandDroppedPackages : public OutsourcingTest {
     sources.push_back({"job.toml", "",
                        "name = \"x\"\nframes = \"1\"\nfiles = [\"tex.bin\"]\n[package]\nname = "
                        "\"slowcopy\"\n[render]\nscene = \"plate.png\"\noutput = \"o_#.png\"\n"});
-    sources.push_back({"files/plate.png", testing::SourceDir() + "/examples/clock/textures/dial.png",
-                       ""});
+    sources.push_back(
+        {"files/plate.png", testing::SourceDir() + "/examples/clock/textures/dial.png", ""});
     sources.push_back({"files/tex.bin", "", std::string(static_cast<size_t>(file_bytes), 'x')});
     auto written = WritePackage(staging, m, sources);
     EXPECT_TRUE(written.ok()) << written.status().message();
@@ -437,8 +433,7 @@ TEST_F(HandDroppedPackages, BadPackagesAreQuarantinedWithAReasonAndNeverRender) 
   remote.render_servers = 1;
   remote.probe = {};
   remote.render_server_extra = SlowCopyPackage(0);
-  ASSERT_NO_FATAL_FAILURE(
-      StartSites(studio, remote, "", "[hotfolders]\nmax_file = \"64K\"\n"));
+  ASSERT_NO_FATAL_FAILURE(StartSites(studio, remote, "", "[hotfolders]\nmax_file = \"64K\"\n"));
 
   struct Case {
     std::string name;
@@ -449,14 +444,15 @@ TEST_F(HandDroppedPackages, BadPackagesAreQuarantinedWithAReasonAndNeverRender) 
   std::vector<Case> cases = {
       {"truncated", [](const std::string& d) { ::truncate((d + "/files/tex.bin").c_str(), 10); },
        1000, "size"},
-      {"tampered", [](const std::string& d) { WriteText(d + "/files/tex.bin", std::string(1000, 'y')); },
-       1000, "SHA-256"},
+      {"tampered",
+       [](const std::string& d) { WriteText(d + "/files/tex.bin", std::string(1000, 'y')); }, 1000,
+       "SHA-256"},
       {"dotdot",
        [](const std::string& d) { EditManifest(d, "\"files/tex.bin\"", "\"../tex.bin\""); }, 1000,
        ".."},
       {"absolute",
-       [](const std::string& d) { EditManifest(d, "\"files/tex.bin\"", "\"/etc/passwd\""); },
-       1000, "absolute"},
+       [](const std::string& d) { EditManifest(d, "\"files/tex.bin\"", "\"/etc/passwd\""); }, 1000,
+       "absolute"},
       {"symlink",
        [](const std::string& d) {
          ::unlink((d + "/files/tex.bin").c_str());
@@ -487,8 +483,7 @@ TEST_F(HandDroppedPackages, BadPackagesAreQuarantinedWithAReasonAndNeverRender) 
 
   // A job outsourced over the link and refused (over render-co's file size
   // limit) fails at the studio with render-co's reason.
-  const int64_t id =
-      Submit(studio_, CopyJob("toolarge", "1", "placement = \"remote\"", 200 << 10));
+  const int64_t id = Submit(studio_, CopyJob("toolarge", "1", "placement = \"remote\"", 200 << 10));
   pb::JobInfo job = Wait(studio_, id);
   EXPECT_EQ(job.state(), "failed");
   EXPECT_NE(job.error().find("render-co refused"), std::string::npos) << job.error();
@@ -501,8 +496,8 @@ TEST_F(OutsourcingTest, AWrongPeerSecretIsRefused) {
   remote.render_servers = 0;
   ASSERT_NO_FATAL_FAILURE(StartSites(studio, remote, "", "", "not-the-secret-of-the-studio"));
   const int64_t id = Submit(studio_, CopyJob("refused", "1", "placement = \"remote\""));
-  ASSERT_TRUE(WaitUntil([&] { return PeerState(studio_, "render-co").state() == "refused"; },
-                        20000))
+  ASSERT_TRUE(
+      WaitUntil([&] { return PeerState(studio_, "render-co").state() == "refused"; }, 20000))
       << PeerState(studio_, "render-co").DebugString();
   // The package waits in hotfolders/out; nothing reached render-co.
   pb::JobInfo job = Get(studio_, id);
@@ -581,7 +576,8 @@ TEST_F(OutsourcingTest, NotificationsFireExactlyOncePerFinishedJob) {
 
   const int64_t outsourced =
       Submit(studio_, CopyJob("out", "1-2", "placement = \"remote\"", 0, 1, notify));
-  const int64_t local = Submit(studio_, CopyJob("in", "1-2", "placement = \"local\"", 0, 1, notify));
+  const int64_t local =
+      Submit(studio_, CopyJob("in", "1-2", "placement = \"local\"", 0, 1, notify));
   EXPECT_EQ(Wait(studio_, outsourced).state(), "done");
   EXPECT_EQ(Wait(studio_, local).state(), "done");
   ASSERT_TRUE(WaitUntil(

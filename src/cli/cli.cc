@@ -113,8 +113,8 @@ int RunDemo(const std::string& local_job, const std::string& remote_job, bool ke
   studio.slots_per_server = 1;
   studio.cores_per_slot = 1;
   studio.probe = {"povray"};
-  studio.site_extra = LocalSite::PeerToml("render-co", remote_root, secret) +
-                      "[courier]\npoll = \"250ms\"\n";
+  studio.site_extra =
+      LocalSite::PeerToml("render-co", remote_root, secret) + "[courier]\npoll = \"250ms\"\n";
   LocalSiteOptions remote = studio;
   remote.site_name = "render-co";
   remote.cores_per_slot = 2;
@@ -271,8 +271,7 @@ int RunCli(int argc, char** argv) {
   bool keep = false;
   auto* demo = app.add_subcommand(
       "demo", "start two sites on loopback; render one job locally and outsource another");
-  demo->add_option("--job", example,
-                   "job rendered locally (default: examples/clock/clock.toml)");
+  demo->add_option("--job", example, "job rendered locally (default: examples/clock/clock.toml)");
   demo->add_option("--outsourced-job", remote_example,
                    "job outsourced to the remote site (default: "
                    "examples/clock/clock_outsourced.toml)");

@@ -82,7 +82,6 @@ std::string ProgressLine(const pb::JobInfo& j) {
   return os.str();
 }
 
-
 Result<std::unique_ptr<pb::ScheduleServer::Stub>> ClientOptions::Connect() const {
   std::string address = server;
   if (address.empty() && !site_root.empty()) {

@@ -15,15 +15,14 @@ Result<std::unique_ptr<LocalSite>> LocalSite::Start(const std::string& root,
                                                     const LocalSiteOptions& options) {
   std::unique_ptr<LocalSite> site(new LocalSite(root, options));
   for (const char* d : {"site", "config", "logs"}) FF_RETURN_IF_ERROR(MakeDirs(JoinPath(root, d)));
-  std::string site_toml = "[site]\nname = \"" + options.site_name + "\"\nroot = \"" +
-                          site->site_root() +
-                          "\"\n\n[schedule_server]\nlisten = \"127.0.0.1:0\"\n"
-                          "heartbeat_timeout = \"" +
-                          options.heartbeat_timeout + "\"\nheartbeat_interval = \"" +
-                          options.heartbeat_interval + "\"\nreconnect_grace = \"" +
-                          options.reconnect_grace +
-                          "\"\nmax_attempts = " + std::to_string(options.max_attempts) + "\n\n" +
-                          options.site_extra + "\n";
+  std::string site_toml =
+      "[site]\nname = \"" + options.site_name + "\"\nroot = \"" + site->site_root() +
+      "\"\n\n[schedule_server]\nlisten = \"127.0.0.1:0\"\n"
+      "heartbeat_timeout = \"" +
+      options.heartbeat_timeout + "\"\nheartbeat_interval = \"" + options.heartbeat_interval +
+      "\"\nreconnect_grace = \"" + options.reconnect_grace +
+      "\"\nmax_attempts = " + std::to_string(options.max_attempts) + "\n\n" + options.site_extra +
+      "\n";
   FF_RETURN_IF_ERROR(WriteFileAtomic(root + "/config/site.toml", site_toml));
   for (int i = 0; i < options.render_servers; ++i) {
     std::string name = site->render_server_name(i);

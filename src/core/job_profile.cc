@@ -1,12 +1,11 @@
 #include "core/job_profile.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <limits>
 #include <optional>

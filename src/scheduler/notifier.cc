@@ -26,8 +26,7 @@ Notifier::~Notifier() {
   thread_.join();
 }
 
-void Notifier::JobEnded(const frameflow::v1::JobInfo& job,
-                        const std::vector<NotifyTarget>& targets,
+void Notifier::JobEnded(const frameflow::v1::JobInfo& job, const std::vector<NotifyTarget>& targets,
                         std::function<void()> delivered) {
   if (targets.empty()) {
     if (delivered) delivered();

@@ -362,9 +362,10 @@ std::string Scheduler::JobDir(int64_t id) const {
 }
 
 void Scheduler::UpdateRunnableLocked(Job& job) {
-  RunKey key{-job.rec.priority,
-             job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
-             job.rec.submit_time, job.rec.id};
+  RunKey key{
+      -job.rec.priority,
+      job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
+      job.rec.submit_time, job.rec.id};
   if (!job.pending.empty() && !JobStateFinal(job.rec.state)) {
     runnable_.insert(key);
   } else {
@@ -548,8 +549,8 @@ Result<int64_t> Scheduler::CreateJob(JobProfile profile, std::vector<JobFile> fi
   }
   if (!stored.rec.exchange.empty()) exchange_due_.insert(id);
   UpdateRunnableLocked(stored);
-  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}, {}", id,
-               stored.rec.name, stored.profile.frames.size(), index, stored.rec.priority,
+  spdlog::info("job {} '{}' accepted: {} frames in {} chunks, priority {}, {}", id, stored.rec.name,
+               stored.profile.frames.size(), index, stored.rec.priority,
                notes.empty() ? std::string("local") : notes.back());
   DispatchLocked();
   BumpLocked();
@@ -1335,14 +1336,17 @@ void Scheduler::JobEndedLocked(Job& job, WriteBatch& batch) {
     job.rec.exchange = "returning";
     exchange_due_.insert(job.rec.id);
     if (peers_) peers_->Kick();
-    RecordEventLocked(job, std::string(JobStateName(job.rec.state)) + "; returning results to " +
-                               job.rec.origin_site, batch);
+    RecordEventLocked(
+        job,
+        std::string(JobStateName(job.rec.state)) + "; returning results to " + job.rec.origin_site,
+        batch);
   } else {
     const std::string left = job.rec.queue;
     job.rec.queue = "";
-    RecordEventLocked(job, std::string(JobStateName(job.rec.state)) +
-                               (job.rec.error.empty() ? "" : ": " + job.rec.error) +
-                               "; removed from the " + left + " queue",
+    RecordEventLocked(job,
+                      std::string(JobStateName(job.rec.state)) +
+                          (job.rec.error.empty() ? "" : ": " + job.rec.error) +
+                          "; removed from the " + left + " queue",
                       batch);
   }
   batch.job_updates.push_back(job.rec);
@@ -1520,10 +1524,10 @@ int Scheduler::QueuePositionLocked(const Job& job) const {
     return pos;
   }
   if (job.running > 0 || job.pending.empty()) return 0;
-  RunKey key{-job.rec.priority,
-             job.profile.deadline_ms ? job.profile.deadline_ms
-                                     : std::numeric_limits<int64_t>::max(),
-             job.rec.submit_time, job.rec.id};
+  RunKey key{
+      -job.rec.priority,
+      job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
+      job.rec.submit_time, job.rec.id};
   int pos = 1;
   for (const RunKey& k : runnable_) {
     if (k == key) break;

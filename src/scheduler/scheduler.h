@@ -93,8 +93,8 @@ class PeerDirectory {
 // is idempotent, so after a crash it is simply done again.
 struct ExchangeTask {
   enum Kind {
-    kSendJob,     // write the job package of an outsourced job to hotfolders/out
-    kSendCancel,  // write a cancel package for an outsourced job
+    kSendJob,       // write the job package of an outsourced job to hotfolders/out
+    kSendCancel,    // write a cancel package for an outsourced job
     kReturnResult,  // a remote job ended: store results, write the result package
   };
   Kind kind = kSendJob;

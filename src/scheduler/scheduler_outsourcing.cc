@@ -22,7 +22,6 @@ namespace {
 // this site yet.
 constexpr double kDefaultFrameSeconds = 10.0;
 
-
 std::string TimeOfDay(int64_t unix_ms) { return FormatRfc3339(unix_ms); }
 
 // Creates `dir` (and missing parents) with mode 0700 and makes sure it is 0700.
@@ -69,8 +68,8 @@ std::pair<int, int64_t> Scheduler::EstimateLocked(const JobProfile& p) const {
     if (job.rec.priority < p.priority) continue;
     const int64_t left = static_cast<int64_t>(job.profile.frames.size()) - job.frames_done -
                          job.frames_failed - job.frames_progress;
-    backlog += static_cast<double>(std::max<int64_t>(left, 0)) *
-               FrameSecondsLocked(job.profile.package);
+    backlog +=
+        static_cast<double>(std::max<int64_t>(left, 0)) * FrameSecondsLocked(job.profile.package);
   }
   const double own = static_cast<double>(p.frames.size()) * FrameSecondsLocked(p.package);
   const double seconds = (backlog + own) / capable;
@@ -83,27 +82,27 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
   if (profile.placement == Placement::kLocal) return PlacementDecision{"", "placement = \"local\""};
   if (!config_.has_peers()) {
     if (profile.placement == Placement::kRemote) {
-      return FailedPrecondition(source + ": placement: \"remote\" refused: no remote site "
-                                         "configured for site '" +
-                                config_.site_name + "' (it has no peers); use placement = \"local\"");
+      return FailedPrecondition(source +
+                                ": placement: \"remote\" refused: no remote site "
+                                "configured for site '" +
+                                config_.site_name +
+                                "' (it has no peers); use placement = \"local\"");
     }
   }
   std::string peer_names;
   for (const auto& p : config_.peers) peer_names += (peer_names.empty() ? "" : ", ") + p.name;
   if (profile.placement == Placement::kRemote) {
     if (profile.remote_site.empty()) {
-      return PlacementDecision{config_.peers.front().name,
-                               "placement = \"remote\" (first peer, " +
-                                   config_.peers.front().name + ")"};
+      return PlacementDecision{config_.peers.front().name, "placement = \"remote\" (first peer, " +
+                                                               config_.peers.front().name + ")"};
     }
     if (!config_.FindPeer(profile.remote_site)) {
       return InvalidArgument(source + ": remote_site: '" + profile.remote_site +
                              "' is not a peer of site '" + config_.site_name +
                              "' (peers: " + peer_names + ")");
     }
-    return PlacementDecision{profile.remote_site,
-                             "placement = \"remote\", remote_site = \"" + profile.remote_site +
-                                 "\""};
+    return PlacementDecision{profile.remote_site, "placement = \"remote\", remote_site = \"" +
+                                                      profile.remote_site + "\""};
   }
 
   // auto: local unless no local render server can render it, or the local
@@ -128,11 +127,11 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
   }
   if (local_why.empty() && capable == 0) local_why = "no render slot up can run it";
   if (!config_.has_peers()) {
-    return PlacementDecision{"", "auto: " + (misses ? "the local estimate " +
-                                                          TimeOfDay(local_finish) +
-                                                          " misses the deadline"
-                                                    : local_why) +
-                                     "; the site has no peers, so it waits here"};
+    return PlacementDecision{
+        "", "auto: " +
+                (misses ? "the local estimate " + TimeOfDay(local_finish) + " misses the deadline"
+                        : local_why) +
+                "; the site has no peers, so it waits here"};
   }
   std::vector<std::string> names;
   for (const auto& p : config_.peers) names.push_back(p.name);
@@ -169,8 +168,8 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
            TimeOfDay(profile.deadline_ms) + "; " + best->peer + " estimates " +
            TimeOfDay(best->quote.estimated_finish_ms());
   } else {
-    why += local_why + "; " + best->peer + " can (" +
-           std::to_string(best->quote.capable_slots()) + " slot(s))";
+    why += local_why + "; " + best->peer + " can (" + std::to_string(best->quote.capable_slots()) +
+           " slot(s))";
   }
   return PlacementDecision{best->peer, why};
 }
@@ -259,9 +258,9 @@ Status Scheduler::MarkJobPackaged(int64_t job_id, const std::string& package) {
   WriteBatch batch;
   if (job.rec.exchange == "packaging") {
     job.rec.exchange = "shipping";
-    RecordEventLocked(job, "job package " + package + " written to hotfolders/out for " +
-                               job.rec.remote_site,
-                      batch);
+    RecordEventLocked(
+        job, "job package " + package + " written to hotfolders/out for " + job.rec.remote_site,
+        batch);
     batch.job_updates.push_back(job.rec);
   } else if (job.rec.exchange == "not sent" && job.rec.state == JobState::kCancelled) {
     // Cancelled while the package was being written: tell the peer.
@@ -305,8 +304,7 @@ Status Scheduler::MarkResultReturned(int64_t job_id, const std::string& package)
   WriteBatch batch;
   RecordEventLocked(job,
                     "results stored in the secure location and written to hotfolders/out as " +
-                        package + " for " + job.rec.origin_site +
-                        "; removed from the active queue",
+                        package + " for " + job.rec.origin_site + "; removed from the active queue",
                     batch);
   batch.job_updates.push_back(job.rec);
   AppendLocked(std::move(batch));
@@ -379,10 +377,10 @@ void Scheduler::OnRemoteStatus(int64_t job_id, const pb::RemoteJobStatus& status
   }
   if (job.rec.remote_job_id == 0) {
     job.rec.remote_job_id = status.job_id();
-    RecordEventLocked(job,
-                      "in " + job.rec.remote_site + "'s active queue as job " +
-                          std::to_string(status.job_id()),
-                      batch);
+    RecordEventLocked(
+        job,
+        "in " + job.rec.remote_site + "'s active queue as job " + std::to_string(status.job_id()),
+        batch);
   }
   if (status.state() == "running" && job.rec.state == JobState::kQueued) {
     job.rec.state = JobState::kRunning;
@@ -444,11 +442,10 @@ Result<int64_t> Scheduler::AcceptRemoteJob(const PackageManifest& m,
                    std::to_string(m.origin_job_id) + ", package " + m.name + ")";
   const std::string key = "remote/" + m.origin_site + "/" + std::to_string(m.origin_job_id);
   FF_ASSIGN_OR_RETURN(
-      int64_t id,
-      CreateJob(std::move(profile), files, key, tmpl,
-                {"received from " + m.origin_site + " through hotfolders/in (package " + m.name +
-                 "); in the active queue"},
-                true));
+      int64_t id, CreateJob(std::move(profile), files, key, tmpl,
+                            {"received from " + m.origin_site + " through hotfolders/in (package " +
+                             m.name + "); in the active queue"},
+                            true));
 
   // The job's files in its secure location, where only its client's jobs
   // may reach them (docs/outsourcing.md).
@@ -577,8 +574,8 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
                                " is not a frame of the job");
       }
       if (!listed.count(file)) {
-        return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) +
-                               ": '" + file + "' is not in the manifest");
+        return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) + ": '" +
+                               file + "' is not in the manifest");
       }
       FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, file),
                                     JoinPath(job_dir, profile.OutputName(frame)),
@@ -613,8 +610,8 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
       rc.error = c.value("error", std::string());
       const std::string log = c.value("log", std::string());
       if (!log.empty() && listed.count(log)) {
-        rc.log_rel = "jobs/" + std::to_string(id) + "/logs/remote-chunk-" +
-                     std::to_string(index) + ".log";
+        rc.log_rel =
+            "jobs/" + std::to_string(id) + "/logs/remote-chunk-" + std::to_string(index) + ".log";
         FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, log),
                                       JoinPath(config_.storage_dir(), rc.log_rel),
                                       DirSync::kByCaller));
@@ -639,8 +636,7 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
     }
     return nullptr;
   };
-  const ChunkState not_done =
-      m.state == "cancelled" ? ChunkState::kCancelled : ChunkState::kFailed;
+  const ChunkState not_done = m.state == "cancelled" ? ChunkState::kCancelled : ChunkState::kFailed;
   for (auto& c : job.chunks) {
     if (c.rec.state != ChunkState::kQueued && c.rec.state != ChunkState::kRunning) continue;
     const RemoteChunk* rc = c.frames.empty() ? nullptr : remote_chunk_of(c.frames.front());
@@ -649,8 +645,8 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
       c.rec.log_path = rc->log_rel;
     }
     c.rec.attempts = std::max(c.rec.attempts, 1);
-    const bool all = std::all_of(c.frames.begin(), c.frames.end(),
-                                 [&](int64_t f) { return done.count(f) > 0; });
+    const bool all =
+        std::all_of(c.frames.begin(), c.frames.end(), [&](int64_t f) { return done.count(f) > 0; });
     if (!all) {
       c.rec.error = rc && !rc->error.empty() ? rc->error : "not rendered at " + m.from_site;
       FinishChunkLocked(job, c, not_done, batch);
@@ -686,9 +682,9 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
     job.rec.state = JobState::kDone;
   } else {
     job.rec.state = JobState::kFailed;
-    job.rec.error = "failed at " + m.from_site + ": " +
-                    (m.reason.empty() ? std::to_string(job.frames_failed) + " frame(s) failed"
-                                      : m.reason);
+    job.rec.error =
+        "failed at " + m.from_site + ": " +
+        (m.reason.empty() ? std::to_string(job.frames_failed) + " frame(s) failed" : m.reason);
   }
   job.rec.exchange = "returned";
   job.rec.remote_job_id = m.remote_job_id ? m.remote_job_id : job.rec.remote_job_id;

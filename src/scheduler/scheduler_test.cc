@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -1638,6 +1639,182 @@ TEST_F(SchedulerTest, AutoChunkSizePlansForTheCapableSlots) {
   EXPECT_GT(want.front(), want.back());
   // The description keeps saying "auto".
   EXPECT_TRUE(HasSubstr(info.description(), "chunk_size = \"auto\"")) << info.description();
+}
+
+// ------------------------------------------------------------ outsourcing ---
+
+// Answers quotes from a table; counts kicks.
+class FakePeers final : public PeerDirectory {
+ public:
+  std::vector<PeerQuote> Quote(const std::string&, const std::vector<std::string>& peers) override {
+    std::vector<PeerQuote> out;
+    for (const auto& p : peers) {
+      auto it = quotes.find(p);
+      if (it != quotes.end()) out.push_back(it->second);
+    }
+    ++asked;
+    return out;
+  }
+  void Kick() override { ++kicks; }
+  std::map<std::string, PeerQuote> quotes;
+  std::atomic<int> asked{0};
+  std::atomic<int> kicks{0};
+};
+
+class OutsourcingSchedulerTest : public SchedulerTest {
+ protected:
+  void SetUp() override {
+    SchedulerTest::SetUp();
+    PeerConfig p;
+    p.name = "render-co";
+    p.address = "127.0.0.1:1";
+    p.secret = "0123456789abcdef";
+    config_.peers.push_back(p);
+    ASSERT_NO_FATAL_FAILURE(Reopen());
+    sched_->SetPeerDirectory(&peers_);
+    PeerQuote q;
+    q.peer = "render-co";
+    q.reachable = true;
+    q.quote.set_can_render(true);
+    q.quote.set_capable_slots(4);
+    q.quote.set_estimated_finish_ms(clock_.UnixMillis() + 1000);
+    peers_.quotes["render-co"] = q;
+  }
+  FakePeers peers_;
+};
+
+TEST_F(OutsourcingSchedulerTest, RemotePlacementOutsourcesAndNamesUnknownPeers) {
+  Desc d;
+  d.placement = "remote";
+  const int64_t id = Submit(d);
+  auto info = sched_->GetJob(id, true);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->queue(), "outsourced");
+  EXPECT_EQ(info->remote_site(), "render-co");
+  EXPECT_EQ(info->exchange(), "packaging");
+  EXPECT_EQ(info->queue_position(), 1);
+  ASSERT_GE(info->history_size(), 2);
+  EXPECT_EQ(info->history(0).queue(), "new");
+  EXPECT_EQ(info->history(1).queue(), "outsourced");
+  EXPECT_GE(peers_.kicks.load(), 1);
+  // Its chunks never go to a local render server.
+  auto link = Connect(MakeRegister("rs1", "h1"));
+  EXPECT_TRUE(link->Assignments().empty());
+
+  Desc other;
+  other.name = "other";
+  std::string toml = other.Toml() + "";
+  toml.insert(0, "placement = \"remote\"\nremote_site = \"elsewhere\"\n");
+  pb::SubmitRequest req = Request(other);
+  req.set_description(toml);
+  auto bad = sched_->Submit(req);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("remote_site: 'elsewhere' is not a peer of site "
+                                        "'testsite' (peers: render-co)"),
+            std::string::npos)
+      << bad.status().message();
+}
+
+TEST_F(OutsourcingSchedulerTest, AutoPlacementAsksPeersOnlyWhenTheSiteCannotRender) {
+  auto link = Connect(MakeRegister("rs1", "h1"));
+  Desc here;
+  here.placement = "auto";
+  const int64_t local = Submit(here);
+  EXPECT_EQ(peers_.asked.load(), 0);
+  EXPECT_EQ(sched_->GetJob(local, false)->queue(), "active");
+
+  Desc maya = here;
+  maya.name = "maya";
+  maya.package = "maya";
+  const int64_t remote = Submit(maya);
+  auto info = sched_->GetJob(remote, false);
+  EXPECT_EQ(info->remote_site(), "render-co");
+  EXPECT_NE(info->placement().find("rs1 has no package 'maya'"), std::string::npos)
+      << info->placement();
+
+  // No peer can: it stays, saying why.
+  peers_.quotes["render-co"].quote.set_can_render(false);
+  peers_.quotes["render-co"].quote.set_reason("no render server can render it");
+  maya.name = "maya2";
+  const int64_t stays = Submit(maya);
+  info = sched_->GetJob(stays, false);
+  EXPECT_EQ(info->queue(), "active");
+  EXPECT_NE(info->placement().find("render-co: no render server can render it"), std::string::npos)
+      << info->placement();
+}
+
+TEST_F(OutsourcingSchedulerTest, AutoPlacementOutsourcesAJobThatWouldMissItsDeadline) {
+  auto link = Connect(MakeRegister("rs1", "h1"));
+  Desc d;
+  d.placement = "auto";
+  d.frames = "1-100";
+  // 100 frames at the default 10 s per frame on one slot: ~1000 s here.
+  std::string toml = d.Toml();
+  toml.insert(0, "deadline = \"" + FormatRfc3339(clock_.UnixMillis() + 60'000) + "\"\n");
+  pb::SubmitRequest req = Request(d);
+  req.set_description(toml);
+  auto id = sched_->Submit(req);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto info = sched_->GetJob(*id, false);
+  EXPECT_EQ(info->remote_site(), "render-co") << info->placement();
+  EXPECT_NE(info->placement().find("misses the deadline"), std::string::npos);
+}
+
+TEST_F(OutsourcingSchedulerTest, ExchangeStepsAreRecordedAndRedoneAfterARestart) {
+  Desc d;
+  d.placement = "remote";
+  const int64_t id = Submit(d);
+  auto tasks = sched_->TakeExchangeTasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].kind, ExchangeTask::kSendJob);
+  EXPECT_EQ(tasks[0].job.id, id);
+  EXPECT_TRUE(sched_->TakeExchangeTasks().empty());  // handed out once
+  // Killed before the package was written: the step is due again.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  sched_->SetPeerDirectory(&peers_);
+  tasks = sched_->TakeExchangeTasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  ASSERT_TRUE(sched_->MarkJobPackaged(id, "job-testsite-1").ok());
+  sched_->OnJobDelivered(id, "render-co");
+  EXPECT_EQ(sched_->GetJob(id, false)->exchange(), "delivered");
+  auto poll = sched_->PollableOutsourcedJobs();
+  ASSERT_EQ(poll["render-co"], std::vector<int64_t>{id});
+
+  pb::RemoteJobStatus st;
+  st.set_origin_job_id(id);
+  st.set_job_id(9);
+  st.set_state("running");
+  st.set_frames_total(4);
+  st.set_frames_done(2);
+  sched_->OnRemoteStatus(id, st);
+  auto info = sched_->GetJob(id, true);
+  EXPECT_EQ(info->state(), "running");
+  EXPECT_EQ(info->frames_done(), 2);
+  EXPECT_EQ(info->remote_job_id(), 9);
+
+  // Cancelled here: a cancel package is due.
+  ASSERT_TRUE(sched_->Cancel(id).ok());
+  tasks = sched_->TakeExchangeTasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].kind, ExchangeTask::kSendCancel);
+  ASSERT_TRUE(sched_->MarkCancelSent(id).ok());
+  EXPECT_EQ(sched_->GetJob(id, false)->exchange(), "cancel sent");
+  EXPECT_EQ(sched_->GetJob(id, false)->queue(), "");
+}
+
+TEST_F(OutsourcingSchedulerTest, RejectedPackageFailsTheJobWithThePeersReason) {
+  Desc d;
+  d.placement = "remote";
+  const int64_t id = Submit(d);
+  (void)sched_->TakeExchangeTasks();
+  ASSERT_TRUE(sched_->MarkJobPackaged(id, "job-testsite-1").ok());
+  sched_->OnJobRejected(id, "render-co", "files/big.exr: 20 GiB exceeds max_file");
+  sched_->Flush();
+  auto info = sched_->GetJob(id, false);
+  EXPECT_EQ(info->state(), "failed");
+  EXPECT_EQ(info->error(),
+            "render-co refused the job package: files/big.exr: 20 GiB exceeds max_file");
+  EXPECT_EQ(info->queue(), "");
 }
 
 }  // namespace

@@ -182,9 +182,9 @@ TEST_F(SiteConfigTest, PeersHotFoldersAndCourier) {
                         "set exactly one of secret, secret_file"));
   EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret = \"short\"\n"),
                         "peers[0].secret: must be at least 16 characters"));
-  EXPECT_TRUE(HasSubstr(
-      Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret_file = \"missing\"\n"),
-      "peers[0].secret_file:"));
+  EXPECT_TRUE(
+      HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret_file = \"missing\"\n"),
+                "peers[0].secret_file:"));
   EXPECT_TRUE(HasSubstr(Error(base + "name = \"x\"\naddress = \"a:1\"\nsecret = "
                                      "\"0123456789abcdef\"\nport = 1\n"),
                         ":7: peers[0].port: unknown key"));
@@ -194,8 +194,8 @@ TEST_F(SiteConfigTest, PeersHotFoldersAndCourier) {
                         "peers[1].name: 'x' twice"));
   EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[courier]\nchunk = \"1K\"\n"),
                         "courier.chunk: must be between 4K and 64M"));
-  EXPECT_TRUE(HasSubstr(Error("[site]\nname = \"a b\"\nroot = \"/r\"\n"),
-                        "site.name: 'a b' must be"));
+  EXPECT_TRUE(
+      HasSubstr(Error("[site]\nname = \"a b\"\nroot = \"/r\"\n"), "site.name: 'a b' must be"));
   EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[schedule_server]\ntls_cert = \"c\"\n"),
                         "tls_cert and tls_key: set both or neither"));
 }

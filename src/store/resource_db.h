@@ -92,12 +92,12 @@ struct JobRecord {
   // Outsourcing (docs/outsourcing.md). A job is either local, outsourced
   // by this site (remote_site set) or a remote job accepted from a peer
   // (origin_site set).
-  std::string client;          // who owns the job; for remote jobs the origin site
-  std::string placement;       // why it renders where it does, for `show`
-  std::string origin_site;     // remote job: the peer that sent it
-  int64_t origin_job_id = 0;   // remote job: its id at the origin site
-  std::string remote_site;     // outsourced job: the peer rendering it
-  int64_t remote_job_id = 0;   // outsourced job: its id at that peer, once known
+  std::string client;         // who owns the job; for remote jobs the origin site
+  std::string placement;      // why it renders where it does, for `show`
+  std::string origin_site;    // remote job: the peer that sent it
+  int64_t origin_job_id = 0;  // remote job: its id at the origin site
+  std::string remote_site;    // outsourced job: the peer rendering it
+  int64_t remote_job_id = 0;  // outsourced job: its id at that peer, once known
   // Where the job stands in the hot-folder exchange (ExchangeState names);
   // "" for local jobs.
   std::string exchange;
@@ -173,7 +173,7 @@ struct WriteBatch {
   std::vector<JobRecord> job_updates;  // state, queue, finish_time, error
   std::vector<ChunkRecord> chunk_updates;
   std::vector<FrameRecord> frame_updates;
-  std::vector<JobEventRecord> job_events;  // appended
+  std::vector<JobEventRecord> job_events;                 // appended
   std::vector<std::pair<std::string, std::string>> meta;  // key/value settings
 
   bool empty() const;

@@ -245,7 +245,8 @@ constexpr const char kUpdateSlot[] =
 constexpr const char kInsertJob[] =
     "INSERT INTO jobs (id, name, state, queue, priority, submit_time, finish_time, profile_toml,"
     " error, client, placement, origin_site, origin_job_id, remote_site, remote_job_id, exchange,"
-    " notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    " notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+    "?17)";
 constexpr const char kInsertJobFile[] =
     "INSERT INTO job_files (job_id, path, sha256, size) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char kInsertChunk[] =
