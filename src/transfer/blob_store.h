@@ -50,6 +50,37 @@ class BlobStore {
   // Hashes the file at `path` and adds it (hard link or copy). Returns the digest.
   Result<std::string> Import(const std::string& path, int64_t* size = nullptr) const;
 
+  // ---- Resumable partial blobs (the receiving end of a site link) ----
+  //
+  // A blob arriving in pieces over an unreliable link accumulates in
+  // <root>/partial/<sha256>, which survives a broken transfer (and a
+  // restart), so the sender resumes where the receiver stopped instead of
+  // resending. The partial file is never visible as a blob: it is published
+  // by CompletePartial only after its full size and SHA-256 check out.
+  // REQUIRES: callers serialise the partial calls for one digest (the site
+  // link service does, per digest); calls for different digests may run
+  // concurrently.
+
+  // Bytes held in the partial file of `sha256`; 0 if there is none.
+  Result<int64_t> PartialSize(const std::string& sha256) const;
+  // Appends `data` to the partial file of a blob of `size` bytes. `offset`
+  // must equal PartialSize() (else FailedPrecondition naming both), and
+  // offset + data.size() must not exceed `size`. The data is not synced:
+  // call SyncPartial at the end of a stream.
+  Status AppendPartial(const std::string& sha256, int64_t size, int64_t offset,
+                       std::string_view data) const;
+  // fsyncs the partial file (no-op when there is none).
+  Status SyncPartial(const std::string& sha256) const;
+  // Verifies the partial file holds exactly `size` bytes hashing to
+  // `sha256`, syncs it and publishes it atomically as the blob. A short
+  // file is FailedPrecondition and kept (the transfer can resume); a long
+  // file or a digest mismatch deletes the partial file and is
+  // InvalidArgument. A blob already present just drops the partial file.
+  Status CompletePartial(const std::string& sha256, int64_t size) const;
+  // Deletes the partial file of `sha256` if any.
+  Status DiscardPartial(const std::string& sha256) const;
+  std::string PartialPathOf(const std::string& sha256) const;
+
   const std::string& root() const { return root_; }
 
  private:

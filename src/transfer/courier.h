@@ -12,8 +12,11 @@
 // A link failure is retried with backoff (100 ms doubling to 5 s) per peer;
 // packages for other peers keep moving.
 //
+// A stream to a peer that dies is detected with keepalive pings every 10 s:
+// the peer's gRPC server must accept them (the schedule server's does).
+//
 // Thread-safety: Start/Stop from the owner; Kick, Counters, Peers from any
-// thread. Listener callbacks run on the courier's thread and must not call
+// thread (Kick after Start). Listener callbacks run on the courier's thread and must not call
 // back into the Courier.
 #pragma once
 

@@ -75,12 +75,25 @@ class SiteLinkService final : public frameflow::v1::SiteLink::Service {
                           frameflow::v1::RemoteJobsResponse*) override;
 
  private:
+  class DigestLock;
+  // The calling peer's site name, or an error (already logged).
+  Result<std::string> Authenticate(grpc::ServerContext* ctx, const char* method);
+  // Parses an offered manifest and checks name, addressing and limits.
+  Result<PackageManifest> CheckOffer(const std::string& peer, const std::string& name,
+                                     const std::string& manifest);
+  // Stores the refused manifest under quarantine_dir with its reason.
+  void QuarantineOffer(const std::string& peer, const std::string& name,
+                       const std::string& manifest, const std::string& reason);
+  bool AlreadyDelivered(const std::string& peer, const std::string& name);
+
   Options options_;
   BlobStore* blobs_;
-  Handler* handler_;
+  Handler* handler_;  // may be null: Quote/RemoteJobs are then UNIMPLEMENTED
   Clock* clock_;
   std::mutex mu_;
   std::set<std::string> pushing_;  // GUARDED_BY(mu_) digests being written
+  // Serialises Deliver: two deliveries of one package share a staging name.
+  std::mutex deliver_mu_;
 };
 
 }  // namespace ff

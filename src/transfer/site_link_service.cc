@@ -1,0 +1,283 @@
+#include "transfer/site_link_service.h"
+
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <map>
+
+#include "rpc/grpc_status.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace ff {
+
+namespace pb = frameflow::v1;
+
+namespace {
+
+grpc::Status Unauthenticated(const Status& s) {
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, s.message());
+}
+
+bool IsPlainName(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.') return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// Marks a digest as being written for the lifetime of one PushBlob stream.
+class SiteLinkService::DigestLock {
+ public:
+  DigestLock(SiteLinkService* s, std::string sha) : s_(s), sha_(std::move(sha)) {
+    std::lock_guard<std::mutex> lock(s_->mu_);
+    held_ = s_->pushing_.insert(sha_).second;
+  }
+  ~DigestLock() {
+    if (!held_) return;
+    std::lock_guard<std::mutex> lock(s_->mu_);
+    s_->pushing_.erase(sha_);
+  }
+  DigestLock(const DigestLock&) = delete;
+  DigestLock& operator=(const DigestLock&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  SiteLinkService* s_;
+  std::string sha_;
+  bool held_ = false;
+};
+
+SiteLinkService::SiteLinkService(Options options, BlobStore* blobs, Handler* handler, Clock* clock)
+    : options_(std::move(options)), blobs_(blobs), handler_(handler), clock_(clock) {}
+
+Result<std::string> SiteLinkService::Authenticate(grpc::ServerContext* ctx, const char* method) {
+  Result<std::string> peer = VerifyPeerCall(*ctx, options_.peers, method, clock_->UnixMillis());
+  if (!peer.ok()) {
+    spdlog::warn("site link: refused {} from {}: {}", method, ctx->peer(), peer.status().message());
+  }
+  return peer;
+}
+
+Result<PackageManifest> SiteLinkService::CheckOffer(const std::string& peer,
+                                                    const std::string& name,
+                                                    const std::string& manifest) {
+  // Messages go back to the peer: they name the manifest field, never a
+  // local path of this site.
+  FF_ASSIGN_OR_RETURN(PackageManifest m, ParseManifest(manifest, "manifest.json"));
+  if (m.name != name) {
+    return InvalidArgument("manifest.json: name: '" + m.name + "' but the package is offered as '" +
+                           name + "'");
+  }
+  if (m.to_site != options_.site_name) {
+    return InvalidArgument("manifest.json: to_site: '" + m.to_site + "' is not this site ('" +
+                           options_.site_name + "')");
+  }
+  if (m.from_site != peer) {
+    return InvalidArgument("manifest.json: from_site: '" + m.from_site +
+                           "' but the package comes from peer '" + peer + "'");
+  }
+  FF_RETURN_IF_ERROR(CheckLimits(m, options_.limits));
+  // One digest, one size: the size is what a blob is checked against.
+  std::map<std::string, size_t> sizes;
+  for (size_t i = 0; i < m.files.size(); ++i) {
+    auto [it, fresh] = sizes.emplace(m.files[i].sha256, i);
+    if (!fresh && m.files[it->second].size != m.files[i].size) {
+      return InvalidArgument("manifest.json: files[" + std::to_string(i) +
+                             "].size: differs from files[" + std::to_string(it->second) +
+                             "] of the same sha256");
+    }
+  }
+  return m;
+}
+
+void SiteLinkService::QuarantineOffer(const std::string& peer, const std::string& name,
+                                      const std::string& manifest, const std::string& reason) {
+  const std::string& q = options_.quarantine_dir;
+  Status st = MakeDirs(q);
+  std::string tmp = JoinPath(q, ".incoming-XXXXXX");
+  if (st.ok() && ::mkdtemp(tmp.data()) == nullptr) st = ErrnoError("cannot create", tmp, errno);
+  if (st.ok()) {
+    std::string dir = JoinPath(tmp, IsPlainName(name) ? name : "invalid-name");
+    if (::mkdir(dir.c_str(), 0755) != 0) st = ErrnoError("cannot create", dir, errno);
+    if (st.ok()) st = WriteFileAtomic(JoinPath(dir, "manifest.json"), manifest);
+    if (st.ok()) {
+      Result<std::string> moved =
+          QuarantinePackage(dir, q, "refused package from peer '" + peer + "': " + reason);
+      if (moved.ok()) {
+        spdlog::warn("site link: refused package '{}' from peer '{}' (quarantined in {}): {}", name,
+                     peer, *moved, reason);
+      }
+      st = moved.status();
+    }
+    (void)RemoveAll(tmp);
+  }
+  if (!st.ok()) {
+    spdlog::error("site link: refused package '{}' from peer '{}': {}; cannot quarantine it: {}",
+                  name, peer, reason, st.message());
+  }
+}
+
+bool SiteLinkService::AlreadyDelivered(const std::string& peer, const std::string& name) {
+  if (PathExists(JoinPath(options_.in_dir, name))) return true;
+  return handler_ != nullptr && handler_->AlreadyIngested(peer, name);
+}
+
+grpc::Status SiteLinkService::Offer(grpc::ServerContext* ctx, const pb::PackageOffer* req,
+                                    pb::OfferResponse* resp) {
+  Result<std::string> peer = Authenticate(ctx, "Offer");
+  if (!peer.ok()) return Unauthenticated(peer.status());
+  Result<PackageManifest> m = CheckOffer(*peer, req->name(), req->manifest());
+  if (!m.ok()) {
+    QuarantineOffer(*peer, req->name(), req->manifest(), m.status().message());
+    resp->set_rejected(m.status().message());
+    return grpc::Status::OK;
+  }
+  if (AlreadyDelivered(*peer, m->name)) {
+    resp->set_already_delivered(true);
+    return grpc::Status::OK;
+  }
+  std::set<std::string> listed;
+  for (const PackageFileEntry& f : m->files) {
+    if (!listed.insert(f.sha256).second || blobs_->Has(f.sha256)) continue;
+    Result<int64_t> held = blobs_->PartialSize(f.sha256);
+    if (!held.ok()) return ToGrpc(held.status());
+    int64_t received = *held;
+    if (received > f.size) {
+      // Not a prefix of this blob: start over.
+      if (Status s = blobs_->DiscardPartial(f.sha256); !s.ok()) return ToGrpc(s);
+      received = 0;
+    }
+    pb::BlobNeed* need = resp->add_need();
+    need->set_sha256(f.sha256);
+    need->set_size(f.size);
+    need->set_received(received);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
+                                       grpc::ServerReader<pb::BlobPiece>* reader,
+                                       pb::BlobPieceAck* ack) {
+  Result<std::string> peer = Authenticate(ctx, "PushBlob");
+  if (!peer.ok()) return Unauthenticated(peer.status());
+  pb::BlobPiece piece;
+  if (!reader->Read(&piece)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "PushBlob: empty stream");
+  }
+  const std::string sha = piece.sha256();
+  const int64_t size = piece.size();
+  const int64_t offset = piece.offset();
+  if (!IsSha256Hex(sha)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "PushBlob: sha256: not a lower-case hex SHA-256 digest");
+  }
+  if (size < 0 || size > options_.limits.max_file_bytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "PushBlob: size: " + std::to_string(size) + " is outside 0.." +
+                            std::to_string(options_.limits.max_file_bytes));
+  }
+  if (offset < 0 || offset > size) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        "PushBlob: offset: " + std::to_string(offset) + " is outside 0.." + std::to_string(size));
+  }
+  DigestLock lock(this, sha);
+  if (!lock.held()) {
+    return grpc::Status(grpc::StatusCode::ABORTED,
+                        "PushBlob: blob " + sha + " is being received on another stream");
+  }
+  if (blobs_->Has(sha)) {
+    (void)blobs_->DiscardPartial(sha);
+    ack->set_received(size);
+    ack->set_complete(true);
+    return grpc::Status::OK;
+  }
+  int64_t pos = offset;
+  Status st;
+  do {
+    if (!piece.sha256().empty() && piece.sha256() != sha) {
+      st = InvalidArgument("PushBlob: a stream carries one blob, got pieces of " + piece.sha256() +
+                           " after " + sha);
+      break;
+    }
+    st = blobs_->AppendPartial(sha, size, pos, piece.data());
+    if (!st.ok()) break;
+    pos += static_cast<int64_t>(piece.data().size());
+  } while (reader->Read(&piece));
+  // Whatever arrived is kept durably, even from a broken stream: that is
+  // what the sender resumes from.
+  Status synced = blobs_->SyncPartial(sha);
+  if (st.ok()) st = synced;
+  if (!st.ok()) return ToGrpc(st);
+  if (pos == size) {
+    st = blobs_->CompletePartial(sha, size);
+    if (!st.ok()) {
+      spdlog::warn("site link: blob {} from peer '{}' rejected: {}", sha, *peer, st.message());
+      return ToGrpc(st);
+    }
+    ack->set_complete(true);
+  }
+  ack->set_received(pos);
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteLinkService::Deliver(grpc::ServerContext* ctx, const pb::DeliverRequest* req,
+                                      pb::DeliverResponse* resp) {
+  Result<std::string> peer = Authenticate(ctx, "Deliver");
+  if (!peer.ok()) return Unauthenticated(peer.status());
+  Result<PackageManifest> m = CheckOffer(*peer, req->name(), req->manifest());
+  if (!m.ok()) {
+    QuarantineOffer(*peer, req->name(), req->manifest(), m.status().message());
+    resp->set_rejected(m.status().message());
+    return grpc::Status::OK;
+  }
+  std::lock_guard<std::mutex> lock(deliver_mu_);
+  if (AlreadyDelivered(*peer, m->name)) return grpc::Status::OK;
+  for (const PackageFileEntry& f : m->files) {
+    if (!blobs_->Has(f.sha256)) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "Deliver: " + f.path + " (blob " + f.sha256 + ") has not been received");
+    }
+  }
+  Status st = MaterializePackage(options_.in_dir, *m, req->manifest(), *blobs_);
+  if (!st.ok()) {
+    spdlog::error("site link: cannot store package '{}' from peer '{}': {}", m->name, *peer,
+                  st.message());
+    return ToGrpc(st);
+  }
+  spdlog::info("site link: received {} package '{}' from peer '{}' ({} files)",
+               PackageKindName(m->kind), m->name, *peer, m->files.size());
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteLinkService::Quote(grpc::ServerContext* ctx, const pb::QuoteRequest* req,
+                                    pb::QuoteResponse* resp) {
+  Result<std::string> peer = Authenticate(ctx, "Quote");
+  if (!peer.ok()) return Unauthenticated(peer.status());
+  if (handler_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "Quote: this site takes no jobs");
+  }
+  *resp = handler_->Quote(*peer, *req);
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteLinkService::RemoteJobs(grpc::ServerContext* ctx, const pb::RemoteJobsRequest* req,
+                                         pb::RemoteJobsResponse* resp) {
+  Result<std::string> peer = Authenticate(ctx, "RemoteJobs");
+  if (!peer.ok()) return Unauthenticated(peer.status());
+  if (handler_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "RemoteJobs: this site takes no jobs");
+  }
+  *resp = handler_->RemoteJobs(*peer, *req);
+  return grpc::Status::OK;
+}
+
+}  // namespace ff
