@@ -237,8 +237,8 @@ TEST_F(OutsourcingTest, OutsourcedJobRendersRemotelyReturnsAndMatchesLocalPixels
   auto show = testing::RunFrameflow(
       {"show", std::to_string(remote_id), "--site", studio_.site->site_root()});
   EXPECT_EQ(show.exit_code, 0);
-  EXPECT_NE(show.output.find("outsourced to render-co"), std::string::npos) << show.output;
-  EXPECT_NE(show.output.find("removed from the outsourced queue"), std::string::npos);
+  EXPECT_NE(show.out.find("outsourced to render-co"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("removed from the outsourced queue"), std::string::npos);
   {
     auto db = OpenSqliteResourceDatabase(studio_.site->site_root() + "/db/frameflow.db");
     ASSERT_TRUE(db.ok()) << db.status().message();
@@ -459,7 +459,7 @@ TEST_F(HandDroppedPackages, BadPackagesAreQuarantinedWithAReasonAndNeverRender) 
          (void)::symlink("/etc/passwd", (d + "/files/tex.bin").c_str());
        },
        1000, "symlink"},
-      {"oversized", [](const std::string&) {}, 100 << 10, "max_file"},
+      {"oversized", [](const std::string&) {}, 100 << 10, "per-file limit"},
   };
   std::map<std::string, std::string> reason_files;
   for (const Case& c : cases) reason_files[c.name] = Drop(c.name, c.spoil, c.bytes);
@@ -487,7 +487,7 @@ TEST_F(HandDroppedPackages, BadPackagesAreQuarantinedWithAReasonAndNeverRender) 
   pb::JobInfo job = Wait(studio_, id);
   EXPECT_EQ(job.state(), "failed");
   EXPECT_NE(job.error().find("render-co refused"), std::string::npos) << job.error();
-  EXPECT_NE(job.error().find("max_file"), std::string::npos) << job.error();
+  EXPECT_NE(job.error().find("per-file limit"), std::string::npos) << job.error();
 }
 
 TEST_F(OutsourcingTest, AWrongPeerSecretIsRefused) {

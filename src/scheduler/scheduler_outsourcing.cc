@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "scheduler/scheduler.h"
 #include "util/fs.h"
@@ -565,6 +566,7 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
   std::map<int64_t, Done> done;
   const std::string job_dir = JobDir(id);
   FF_RETURN_IF_ERROR(MakeDirs(job_dir));
+  std::set<std::string> dirs = {job_dir};
   try {
     for (const auto& f : report["frames"]) {
       const int64_t frame = f.at("frame").get<int64_t>();
@@ -577,9 +579,9 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
         return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) + ": '" +
                                file + "' is not in the manifest");
       }
-      FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, file),
-                                    JoinPath(job_dir, profile.OutputName(frame)),
-                                    DirSync::kByCaller));
+      const std::string to = JoinPath(job_dir, profile.OutputName(frame));
+      if (dirs.insert(DirName(to)).second) FF_RETURN_IF_ERROR(MakeDirs(DirName(to)));
+      FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, file), to, DirSync::kByCaller));
       Done d;
       d.sha256 = f.at("sha256").get<std::string>();
       d.size = f.at("size").get<int64_t>();
@@ -621,8 +623,8 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
   } catch (const std::exception& e) {
     return InvalidArgument(m.name + "/report.json: " + e.what());
   }
-  FF_RETURN_IF_ERROR(SyncDir(job_dir));
-  FF_RETURN_IF_ERROR(SyncDir(log_dir));
+  dirs.insert(log_dir);
+  for (const std::string& d : dirs) FF_RETURN_IF_ERROR(SyncDir(d));
 
   std::unique_lock<std::mutex> lock(mu_);
   auto jt = jobs_.find(id);

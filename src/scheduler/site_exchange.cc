@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "util/fs.h"
 
@@ -267,9 +268,14 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
   nlohmann::json frames = nlohmann::json::array();
   nlohmann::json chunks = nlohmann::json::array();
   // Results are stored in the secure location first, then packaged from there.
+  std::set<std::string> dirs = {out, JoinPath(out, "logs")};
   for (const auto& f : t.frames) {
     const std::string stored = JoinPath(out, f.name);
-    if (!PathExists(stored)) FF_RETURN_IF_ERROR(LinkOrCopy(f.file, stored, DirSync::kByCaller));
+    if (!PathExists(stored)) {
+      FF_RETURN_IF_ERROR(MakeDirs(DirName(stored), 0700));
+      dirs.insert(DirName(stored));
+      FF_RETURN_IF_ERROR(LinkOrCopy(f.file, stored, DirSync::kByCaller));
+    }
     sources.push_back(PackageSource{"frames/" + f.name, stored, ""});
     frames.push_back({{"frame", f.frame},
                       {"file", "frames/" + f.name},
@@ -301,8 +307,7 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
     }
     chunks.push_back(std::move(cj));
   }
-  FF_RETURN_IF_ERROR(SyncDir(out));
-  FF_RETURN_IF_ERROR(SyncDir(JoinPath(out, "logs")));
+  for (const std::string& d : dirs) FF_RETURN_IF_ERROR(SyncDir(d));
   nlohmann::json report = {{"site", config_.site_name},
                            {"job_id", t.job.id},
                            {"origin_site", t.job.origin_site},
@@ -387,7 +392,11 @@ void SiteExchange::IngestOne(const std::string& name) {
   const std::string dir = JoinPath(config_.hotfolder_in(), name);
   auto m = VerifyPackage(dir, config_.limits);
   if (!m.ok()) {
-    const std::string reason = m.status().message();
+    // Said to the origin too: without this site's paths.
+    std::string reason = m.status().message();
+    for (size_t at; (at = reason.find(config_.hotfolder_in() + "/")) != std::string::npos;) {
+      reason.erase(at, config_.hotfolder_in().size() + 1);
+    }
     // Tell the origin if the manifest at least says who it is.
     auto text = ReadFile(JoinPath(dir, "manifest.json"));
     Quarantine(dir, reason);
