@@ -323,10 +323,10 @@ void Scheduler::CommitOrDie(const WriteBatch& batch, const char* what) {
 }
 
 void Scheduler::NotifyIfEndedLocked(Job& job) {
+  // A job without notify targets was marked notified with its final state.
   if (job.notified || job.rec.notified || !JobStateFinal(job.rec.state)) return;
   job.notified = true;
-  const int64_t id = job.rec.id;
-  auto mark = [this, id] {
+  notifier_.JobEnded(SummaryLocked(job), job.profile.notify, [this, id = job.rec.id] {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = jobs_.find(id);
     if (it == jobs_.end() || it->second.rec.notified) return;
@@ -334,15 +334,7 @@ void Scheduler::NotifyIfEndedLocked(Job& job) {
     WriteBatch batch;
     batch.job_updates.push_back(it->second.rec);
     AppendLocked(std::move(batch));
-  };
-  if (job.profile.notify.empty()) {
-    job.rec.notified = true;
-    WriteBatch batch;
-    batch.job_updates.push_back(job.rec);
-    AppendLocked(std::move(batch));
-    return;
-  }
-  notifier_.JobEnded(SummaryLocked(job), job.profile.notify, mark);
+  });
 }
 
 void Scheduler::BumpLocked() {
@@ -361,11 +353,14 @@ std::string Scheduler::JobDir(int64_t id) const {
   return JoinPath(config_.jobs_dir(), std::to_string(id));
 }
 
+Scheduler::RunKey Scheduler::RunKeyOf(const Job& job) {
+  return {-job.rec.priority,
+          job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
+          job.rec.submit_time, job.rec.id};
+}
+
 void Scheduler::UpdateRunnableLocked(Job& job) {
-  RunKey key{
-      -job.rec.priority,
-      job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
-      job.rec.submit_time, job.rec.id};
+  const RunKey key = RunKeyOf(job);
   if (!job.pending.empty() && !JobStateFinal(job.rec.state)) {
     runnable_.insert(key);
   } else {
@@ -459,16 +454,9 @@ Result<int64_t> Scheduler::CreateJob(JobProfile profile, std::vector<JobFile> fi
       }
     }
     id = next_job_id_++;
-    if (profile.chunk_size == JobProfile::kAutoChunkSize) {
-      // "auto": plan for the slots that can run the job now (at least one).
-      for (auto& [name, server] : servers_) {
-        if (server.rec.status != ServerStatus::kUp || !server.link) continue;
-        if (!PackageMismatch(server, profile).empty()) continue;
-        for (const Slot* slot : server.slots) {
-          if (SlotMeets(slot->rec, profile.requirements)) ++capable_slots;
-        }
-      }
-    }
+    // "auto": plan for the slots that can run the job now (at least one).
+    if (profile.chunk_size == JobProfile::kAutoChunkSize)
+      capable_slots = CapableSlotsLocked(profile);
   }
   struct Unmark {
     Scheduler* self;
@@ -1349,6 +1337,8 @@ void Scheduler::JobEndedLocked(Job& job, WriteBatch& batch) {
                           "; removed from the " + left + " queue",
                       batch);
   }
+  // Nothing to announce: recorded as announced with the final state itself.
+  if (job.profile.notify.empty()) job.rec.notified = true;
   batch.job_updates.push_back(job.rec);
   UpdateRunnableLocked(job);
   pending_.ended_jobs.push_back(job.rec.id);  // notified once this is durable
@@ -1524,10 +1514,7 @@ int Scheduler::QueuePositionLocked(const Job& job) const {
     return pos;
   }
   if (job.running > 0 || job.pending.empty()) return 0;
-  RunKey key{
-      -job.rec.priority,
-      job.profile.deadline_ms ? job.profile.deadline_ms : std::numeric_limits<int64_t>::max(),
-      job.rec.submit_time, job.rec.id};
+  const RunKey key = RunKeyOf(job);
   int pos = 1;
   for (const RunKey& k : runnable_) {
     if (k == key) break;

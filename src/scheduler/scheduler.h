@@ -267,6 +267,7 @@ class Scheduler {
   // (-priority, deadline (max when none), submit time, id): the active queue
   // order — priority, then the description's deadline, then arrival.
   using RunKey = std::tuple<int, int64_t, int64_t, int64_t>;
+  static RunKey RunKeyOf(const Job& job);
 
   Scheduler(SiteConfig config, Clock* clock, std::unique_ptr<ResourceDatabase> db,
             std::unique_ptr<BlobStore> blobs);
@@ -342,6 +343,9 @@ class Scheduler {
   // Local capacity for `p`: slots up that can run it, and an estimate (unix
   // ms) of when it would finish if queued now; finish 0 when no slot can.
   std::pair<int, int64_t> EstimateLocked(const JobProfile& p) const;
+  // Render slots up now (server up and connected, package and version
+  // matching, slot meeting the requirements) that could run `p`.
+  int CapableSlotsLocked(const JobProfile& p) const;
   // Measured seconds per frame of a package on this site (or a default).
   double FrameSecondsLocked(const std::string& package) const;
   // Position (1-based) of an unfinished job in its queue, 0 if not queued.

@@ -23,8 +23,6 @@ namespace {
 // this site yet.
 constexpr double kDefaultFrameSeconds = 10.0;
 
-std::string TimeOfDay(int64_t unix_ms) { return FormatRfc3339(unix_ms); }
-
 // Creates `dir` (and missing parents) with mode 0700 and makes sure it is 0700.
 Status MakePrivateDir(const std::string& dir) {
   FF_RETURN_IF_ERROR(MakeDirs(dir, 0700));
@@ -51,7 +49,7 @@ double Scheduler::FrameSecondsLocked(const std::string& package) const {
   return it->second.first;
 }
 
-std::pair<int, int64_t> Scheduler::EstimateLocked(const JobProfile& p) const {
+int Scheduler::CapableSlotsLocked(const JobProfile& p) const {
   int capable = 0;
   for (const auto& [name, s] : servers_) {
     if (s.rec.status != ServerStatus::kUp || !s.link) continue;
@@ -60,6 +58,11 @@ std::pair<int, int64_t> Scheduler::EstimateLocked(const JobProfile& p) const {
       if (slot->rec.state != SlotState::kDown && SlotMeets(slot->rec, p.requirements)) ++capable;
     }
   }
+  return capable;
+}
+
+std::pair<int, int64_t> Scheduler::EstimateLocked(const JobProfile& p) const {
+  const int capable = CapableSlotsLocked(p);
   if (capable == 0) return {0, 0};
   // Work ahead of the job: every unfinished local job of at least its
   // priority, at the measured seconds per frame of its package.
@@ -121,18 +124,18 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
   if (local_ok && !misses) {
     std::string why = "auto: " + std::to_string(capable) + " local slot(s) can render it";
     if (profile.deadline_ms != 0) {
-      why += ", estimated to finish " + TimeOfDay(local_finish) + " before the deadline " +
-             TimeOfDay(profile.deadline_ms);
+      why += ", estimated to finish " + FormatRfc3339(local_finish) + " before the deadline " +
+             FormatRfc3339(profile.deadline_ms);
     }
     return PlacementDecision{"", why};
   }
   if (local_why.empty() && capable == 0) local_why = "no render slot up can run it";
   if (!config_.has_peers()) {
-    return PlacementDecision{
-        "", "auto: " +
-                (misses ? "the local estimate " + TimeOfDay(local_finish) + " misses the deadline"
-                        : local_why) +
-                "; the site has no peers, so it waits here"};
+    return PlacementDecision{"", "auto: " +
+                                     (misses ? "the local estimate " + FormatRfc3339(local_finish) +
+                                                   " misses the deadline"
+                                             : local_why) +
+                                     "; the site has no peers, so it waits here"};
   }
   std::vector<std::string> names;
   for (const auto& p : config_.peers) names.push_back(p.name);
@@ -147,7 +150,7 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
     } else if (!q.quote.can_render()) {
       why = q.quote.reason();
     } else if (misses && q.quote.estimated_finish_ms() > profile.deadline_ms) {
-      why = "estimates " + TimeOfDay(q.quote.estimated_finish_ms()) + ", after the deadline";
+      why = "estimates " + FormatRfc3339(q.quote.estimated_finish_ms()) + ", after the deadline";
     }
     if (!why.empty()) {
       refusals += (refusals.empty() ? "" : "; ") + q.peer + ": " + why;
@@ -158,16 +161,17 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
   if (!best) {
     if (quotes.empty()) refusals = "no peer answered";
     return PlacementDecision{
-        "", "auto: " +
-                (misses ? "the local estimate " + TimeOfDay(local_finish) + " misses the deadline"
-                        : local_why) +
-                ", and no peer can do better (" + refusals + "); it stays here"};
+        "",
+        "auto: " +
+            (misses ? "the local estimate " + FormatRfc3339(local_finish) + " misses the deadline"
+                    : local_why) +
+            ", and no peer can do better (" + refusals + "); it stays here"};
   }
   std::string why = "auto: ";
   if (misses) {
-    why += "the local estimate " + TimeOfDay(local_finish) + " misses the deadline " +
-           TimeOfDay(profile.deadline_ms) + "; " + best->peer + " estimates " +
-           TimeOfDay(best->quote.estimated_finish_ms());
+    why += "the local estimate " + FormatRfc3339(local_finish) + " misses the deadline " +
+           FormatRfc3339(profile.deadline_ms) + "; " + best->peer + " estimates " +
+           FormatRfc3339(best->quote.estimated_finish_ms());
   } else {
     why += local_why + "; " + best->peer + " can (" + std::to_string(best->quote.capable_slots()) +
            " slot(s))";

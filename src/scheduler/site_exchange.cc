@@ -202,10 +202,8 @@ void SiteExchange::WorkLoop() {
     }
     lock.lock();
     const int64_t wait = std::max<int64_t>(next_poll - clock_->MonotonicMillis(), 1);
+    // Failed tasks are retried on the next kick or poll period.
     cv_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return stopping_ || kicked_; });
-    if (!kicked_ && !stopping_) {
-      // Timed out: retry failed tasks on the poll period too.
-    }
   }
 }
 
@@ -221,16 +219,22 @@ Status SiteExchange::DoTask(const ExchangeTask& t) {
   return Internal("unknown exchange task");
 }
 
-Status SiteExchange::SendJob(const ExchangeTask& t) {
+PackageManifest SiteExchange::OutsourcedJobManifest(PackageKind kind, const std::string& prefix,
+                                                    const JobRecord& job) const {
   PackageManifest m;
-  m.kind = PackageKind::kJob;
-  m.name = "job-" + config_.site_name + "-" + std::to_string(t.job.id);
+  m.kind = kind;
+  m.name = prefix + "-" + config_.site_name + "-" + std::to_string(job.id);
   m.origin_site = config_.site_name;
-  m.origin_job_id = t.job.id;
+  m.origin_job_id = job.id;
   m.from_site = config_.site_name;
-  m.to_site = t.job.remote_site;
-  m.client = t.job.client.empty() ? config_.site_name : t.job.client;
+  m.to_site = job.remote_site;
+  m.client = job.client.empty() ? config_.site_name : job.client;
   m.created_ms = clock_->UnixMillis();
+  return m;
+}
+
+Status SiteExchange::SendJob(const ExchangeTask& t) {
+  PackageManifest m = OutsourcedJobManifest(PackageKind::kJob, "job", t.job);
   m.description = "job.toml";
   std::vector<PackageSource> sources;
   sources.push_back(PackageSource{"job.toml", "", t.description});
@@ -244,15 +248,7 @@ Status SiteExchange::SendJob(const ExchangeTask& t) {
 }
 
 Status SiteExchange::SendCancel(const ExchangeTask& t) {
-  PackageManifest m;
-  m.kind = PackageKind::kCancel;
-  m.name = "cancel-" + config_.site_name + "-" + std::to_string(t.job.id);
-  m.origin_site = config_.site_name;
-  m.origin_job_id = t.job.id;
-  m.from_site = config_.site_name;
-  m.to_site = t.job.remote_site;
-  m.client = t.job.client.empty() ? config_.site_name : t.job.client;
-  m.created_ms = clock_->UnixMillis();
+  PackageManifest m = OutsourcedJobManifest(PackageKind::kCancel, "cancel", t.job);
   m.reason = t.job.error;
   FF_RETURN_IF_ERROR(WritePackage(config_.hotfolder_out(), m, {}).status());
   FF_RETURN_IF_ERROR(scheduler_->MarkCancelSent(t.job.id));

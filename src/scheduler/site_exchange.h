@@ -80,6 +80,10 @@ class SiteExchange final : public PeerDirectory,
   Status Ingest(const PackageManifest& m, const std::string& dir);
   void Quarantine(const std::string& dir, const std::string& reason);
   Status DoTask(const ExchangeTask& t);
+  // The manifest of a job or cancel package about this site's job `job`,
+  // named <prefix>-<site>-<job id>.
+  PackageManifest OutsourcedJobManifest(PackageKind kind, const std::string& prefix,
+                                        const JobRecord& job) const;
   Status SendJob(const ExchangeTask& t);
   Status SendCancel(const ExchangeTask& t);
   Status ReturnResult(const ExchangeTask& t);

@@ -476,6 +476,19 @@ Status ReadSlot(sqlite3_stmt* s, SlotRecord* r) {
   return Status::Ok();
 }
 
+// Binds the outsourcing columns of a job (?10..?17 of kInsertJob, ?7..?14
+// of kUpdateJob), in the order both statements list them.
+void BindOutsourcing(Binder& b, const JobRecord& j) {
+  b.Text(j.client)
+      .Text(j.placement)
+      .Text(j.origin_site)
+      .Int(j.origin_job_id)
+      .Text(j.remote_site)
+      .Int(j.remote_job_id)
+      .Text(j.exchange)
+      .Int(j.notified ? 1 : 0);
+}
+
 Status ReadJob(sqlite3_stmt* s, JobRecord* j) {
   j->id = ColumnInt64(s, 0);
   j->name = ColumnText(s, 1);
@@ -957,15 +970,8 @@ Status SqliteResourceDatabase::WriteNewJobs(const std::vector<WriteBatch::NewJob
         .Int(j.submit_time)
         .Int(j.finish_time)
         .Text(j.profile_toml)
-        .Text(j.error)
-        .Text(j.client)
-        .Text(j.placement)
-        .Text(j.origin_site)
-        .Int(j.origin_job_id)
-        .Text(j.remote_site)
-        .Int(j.remote_job_id)
-        .Text(j.exchange)
-        .Int(j.notified ? 1 : 0);
+        .Text(j.error);
+    BindOutsourcing(b, j);
     FF_RETURN_IF_ERROR(Run(job_stmt, b.rc(), "jobs", [&] { return "insert job " + id_text; }));
 
     for (const JobFile& f : j.files) {
@@ -1014,15 +1020,8 @@ Status SqliteResourceDatabase::WriteJobUpdates(const std::vector<JobRecord>& job
         .Text(j.queue)
         .Int(j.priority)
         .Int(j.finish_time)
-        .Text(j.error)
-        .Text(j.client)
-        .Text(j.placement)
-        .Text(j.origin_site)
-        .Int(j.origin_job_id)
-        .Text(j.remote_site)
-        .Int(j.remote_job_id)
-        .Text(j.exchange)
-        .Int(j.notified ? 1 : 0);
+        .Text(j.error);
+    BindOutsourcing(b, j);
     FF_RETURN_IF_ERROR(
         Run(stmt, b.rc(), "jobs", [&] { return "update job " + std::to_string(j.id); }));
     if (sqlite3_changes(db_) == 0) {
