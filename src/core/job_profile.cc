@@ -505,7 +505,10 @@ class DescriptionReader {
         if (k == "path") {
           if (auto s = String(value, path)) c.path = CentralDir(*s, LineOf(value), path);
         } else if (k == "source") {
-          if (auto s = String(value, path)) c.source = JobPath(*s, LineOf(value), path);
+          if (auto s = String(value, path)) {
+            // "." stands for the whole job directory.
+            c.source = *s == "." ? "." : JobPath(*s, LineOf(value), path);
+          }
         } else {
           UnknownKey(key, prefix);
         }
@@ -542,7 +545,7 @@ class DescriptionReader {
                         "' (render.output)");
       }
       bool any = false;
-      for (const auto& f : files) any = any || within(f, c.source);
+      for (const auto& f : files) any = any || c.source == "." || within(f, c.source);
       if (!any) {
         errors_.Add(central_lines_[i], prefix + ".source",
                     "no file of the job is under '" + c.source +

@@ -2,6 +2,7 @@
 // The render server starts every sandboxed renderer through it; admins can
 // run it by hand to see what a chunk sees. Usage: frameflow-wrap --help.
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,20 @@ cannot be set up, 126/127 when the program cannot be run.
 
 }  // namespace
 
+int Main(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  // Nothing should throw here; if anything does, the chunk fails as a
+  // wrapper failure rather than as a crash of the program.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "frameflow-wrap: internal error: %s\n", e.what());
+    return ff::sandbox::kSetupFailed;
+  }
+}
+
+int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
@@ -58,8 +72,8 @@ int main(int argc, char** argv) {
   }
   if (!report.reason.empty()) std::fprintf(stderr, "frameflow-wrap: %s\n", report.reason.c_str());
   for (const auto& r : report.collection.refused) {
-    std::fprintf(stderr, "frameflow-wrap: refused output '%s': %s\n", r.path.c_str(),
-                 r.why.c_str());
+    std::fprintf(stderr, "frameflow-wrap: refused output '%s': %s\n",
+                 ff::sandbox::PrintableName(r.path).c_str(), r.why.c_str());
   }
   if (!spec->report.empty()) {
     // Read by the render server right after this process exits: no fsync

@@ -179,6 +179,20 @@ Status RenderServer::InitSandbox() {
     if (PathExists(p)) system_paths_.push_back(p);
   }
   for (const auto& p : sb.extra_paths) system_paths_.push_back(p);
+  // POV-Ray's own file I/O restrictions would refuse the central paths a
+  // scene names; inside the wrapper the sandbox decides what it may read
+  // and write, so wrapped POV-Ray gets a farm configuration without them.
+  const std::string povray_conf = "/etc/povray/3.7/povray.conf";
+  if (PathExists(povray_conf)) {
+    const std::string farm_conf = JoinPath(config_.root, "sandbox/povray.conf");
+    FF_RETURN_IF_ERROR(MakeDirs(DirName(farm_conf)));
+    FF_RETURN_IF_ERROR(WriteFileAtomic(
+        farm_conf,
+        "; frameflow: POV-Ray inside the I/O wrapper. The wrapper's mounts, Landlock rules and\n"
+        "; seccomp filter decide what the renderer may read and write.\n"
+        "[File I/O Security]\nnone\n[Shellout Security]\nforbidden\n"));
+    sandbox_binds_.push_back({farm_conf, povray_conf});
+  }
   if (sb.uid_base > 0) {
     uid_base_ = sb.uid_base;
   } else if (::geteuid() == 0) {
@@ -239,8 +253,11 @@ ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
   ws.uid = w->uid;
   ws.gid = w->uid;
   for (const auto& path : system_paths_) ws.system.push_back({path, path});
+  for (const auto& b : sandbox_binds_) ws.system.push_back({b.first, b.second});
   ws.input = JoinPath(w->secure_dir, "input");
-  for (const auto& c : p.central()) ws.central.push_back({JoinPath(ws.input, c.source()), c.path()});
+  for (const auto& c : p.central()) {
+    ws.central.push_back({c.source() == "." ? ws.input : JoinPath(ws.input, c.source()), c.path()});
+  }
   ws.output = out_dir;
   ws.collect_to = JoinPath(w->secure_dir, "output");
   ws.cwd = ps.cwd;
@@ -807,7 +824,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
         if (parsed.ok()) report = std::move(*parsed);
         ::unlink(report_path.c_str());
         for (const auto& r : report.collection.refused) {
-          append_log("frameflow: refused output '" + r.path + "': " + r.why);
+          append_log("frameflow: refused output '" + sandbox::PrintableName(r.path) + "': " + r.why);
         }
         if (!report.limit.empty()) result.set_limit(report.limit);
       }

@@ -126,6 +126,7 @@ class RenderServer {
   // host, the first slot uid, and the lock that holds the uid block.
   std::string wrapper_;
   std::vector<std::string> system_paths_;
+  std::vector<std::pair<std::string, std::string>> sandbox_binds_;  // host file -> sandbox path
   int64_t uid_base_ = 0;
   int uid_lock_fd_ = -1;
   std::mutex secure_mu_;  // creating and removing secure location directories

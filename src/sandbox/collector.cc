@@ -119,6 +119,22 @@ Status Walk(int src_dir, int dest_dir, const std::string& rel, const std::string
 
 }  // namespace
 
+std::string PrintableName(const std::string& name) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\\') {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 Result<Collection> CollectOutputs(int source_fd, const std::string& dest_dir) {
   if (::mkdir(dest_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoError("cannot create", dest_dir, errno);

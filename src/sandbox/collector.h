@@ -30,6 +30,10 @@ struct Collection {
   std::vector<RefusedFile> refused;
 };
 
+// A file name as it may be shown in a log line: bytes below 0x20, 0x7f and
+// backslash escaped as \xNN, so a name cannot forge lines.
+std::string PrintableName(const std::string& name);
+
 // Copies from the directory `source_fd` (the output tmpfs) into `dest_dir`
 // (created when missing, mode 0700; existing files are replaced).
 Result<Collection> CollectOutputs(int source_fd, const std::string& dest_dir);

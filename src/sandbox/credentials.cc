@@ -22,8 +22,12 @@ Status SetLimit(int resource, int64_t value, const char* name) {
   struct rlimit rl;
   if (::getrlimit(resource, &rl) != 0) return ErrnoError("getrlimit failed for", name, errno);
   const rlim_t v = static_cast<rlim_t>(value);
-  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v) return Status::Ok();
-  rl.rlim_cur = rl.rlim_max = v;
+  const rlim_t old_max = rl.rlim_max;
+  if (old_max != RLIM_INFINITY && old_max < v) return Status::Ok();  // already stricter
+  rl.rlim_cur = v;
+  // For CPU time the soft limit sends SIGXCPU (which the wrapper reports);
+  // the hard one, a second later, SIGKILL.
+  rl.rlim_max = resource == RLIMIT_CPU && (old_max == RLIM_INFINITY || old_max > v) ? v + 1 : v;
   if (::setrlimit(resource, &rl) != 0) return ErrnoError("setrlimit failed for", name, errno);
   return Status::Ok();
 }

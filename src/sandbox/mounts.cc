@@ -59,7 +59,7 @@ Status BindInto(const std::string& from, const std::string& to, uint64_t attrs) 
   if (::stat(from.c_str(), &st) != 0) return Errno("cannot bind-mount", from);
   if (S_ISDIR(st.st_mode)) {
     FF_RETURN_IF_ERROR(MakeDirsAt(to));
-  } else {
+  } else if (::access(to.c_str(), F_OK) != 0) {  // may exist in an earlier read-only bind
     FF_RETURN_IF_ERROR(MakeDirsAt(Parent(to)));
     int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return Errno("cannot create mount point", to);

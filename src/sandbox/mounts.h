@@ -2,7 +2,8 @@
 //
 //   /            a read-only tmpfs holding only what follows
 //   /usr ...     read-only binds of the system paths the renderer needs
-//                (WrapSpec::system), executable; merged-/usr symlinks
+//                (WrapSpec::system, in order: a later one may sit inside an
+//                earlier one), executable; merged-/usr symlinks
 //                (/bin -> usr/bin, ...) as on the host
 //   /etc         generated passwd and group, plus read-only binds of
 //                chosen host files (ld.so.cache, povray, fonts, ...)

@@ -158,6 +158,12 @@ Status ValidateSpec(const WrapSpec& s) {
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     for (size_t j = i + 1; j < targets.size(); ++j) {
+      // A later read-only bind may replace a file or directory inside an
+      // earlier one (e.g. a farm's povray.conf inside /etc/povray).
+      if (targets[i].second == "--ro" && targets[j].second == "--ro" &&
+          Within(targets[j].first, targets[i].first) && targets[j].first != targets[i].first) {
+        continue;
+      }
       if (Within(targets[i].first, targets[j].first) ||
           Within(targets[j].first, targets[i].first)) {
         return InvalidArgument(targets[j].second + ": '" + targets[j].first + "' overlaps '" +

@@ -330,6 +330,12 @@ WrapReport RunWrapped(const WrapSpec& spec) {
     r.signal = WIFSIGNALED(init_status) ? WTERMSIG(init_status) : SIGKILL;
     r.exit_code = 128 + r.signal;
   }
+  // RLIMIT_CPU kills a single busy process with SIGKILL at its hard limit,
+  // possibly before the cgroup poll saw it: the cgroup's total says why.
+  if (r.limit.empty() && cpu_limit_us && r.exit_code != 0 && cpu_us >= cpu_limit_us - 50000) {
+    r.limit = "cpu_time";
+    r.reason = "CPU-time limit: used " + std::to_string(spec.limits.cpu_seconds) + " s of CPU, killed";
+  }
   const bool failed = r.exit_code != 0;
   if (r.limit.empty() && failed && r.setup_error.empty()) {
     const Limits& l = spec.limits;
@@ -386,7 +392,9 @@ std::string ReportToJson(const WrapReport& r) {
   j["wall_ms"] = r.wall_ms;
   j["peak_memory"] = r.peak_memory;
   j["launch_us"] = r.launch_us;
-  return j.dump(1);
+  // File names are bytes, not necessarily UTF-8: invalid sequences become
+  // U+FFFD rather than failing the whole report.
+  return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<WrapReport> ReportFromJson(const std::string& text) {
