@@ -420,7 +420,9 @@ class EscapeTest : public ::testing::Test {
     EXPECT_FALSE(r.timed_out) << r.Dump();
     EXPECT_NE(r.exit_code, 125) << "sandbox setup failed\n" << r.Dump();
     EXPECT_EQ(r.report_error, "") << r.Dump();
-    if (r.report.is_object()) EXPECT_EQ(r.report.value("setup_error", "?"), "") << r.Dump();
+    if (r.report.is_object()) {
+      EXPECT_EQ(r.report.value("setup_error", "?"), "") << r.Dump();
+    }
   }
 
   // The attempt ran and failed the expected way.
@@ -441,7 +443,9 @@ class EscapeTest : public ::testing::Test {
     ExpectSetUp(r);
     for (const auto& p : r.probe) EXPECT_NE(p.verdict, "ESCAPED") << p.detail << "\n" << r.Dump();
     EXPECT_EQ(r.limit(), limit) << r.Dump();
-    if (r.report.is_object()) EXPECT_NE(r.report.value("reason", ""), "") << r.Dump();
+    if (r.report.is_object()) {
+      EXPECT_NE(r.report.value("reason", ""), "") << r.Dump();
+    }
     EXPECT_NE(r.exit_code, 0) << r.Dump();
   }
 
@@ -450,7 +454,9 @@ class EscapeTest : public ::testing::Test {
     for (const auto& [path, sb] : CollectedFiles(job_->collected())) {
       EXPECT_TRUE(S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))
           << path << " collected with mode " << std::oct << sb.st_mode;
-      if (S_ISREG(sb.st_mode)) EXPECT_EQ(sb.st_nlink, 1u) << path;
+      if (S_ISREG(sb.st_mode)) {
+        EXPECT_EQ(sb.st_nlink, 1u) << path;
+      }
     }
   }
 
@@ -663,7 +669,9 @@ TEST_F(EscapeTest, CannotConnectToHostLoopbackV6) {
   Listener l(AF_INET6, SOCK_STREAM);
   // No IPv6 on the host: the probe still tries port 1 of [::1].
   ExpectBlocked(Run({"connect-tcp6", std::to_string(l.ok() ? l.port() : 1)}), "connect-tcp6");
-  if (l.ok()) EXPECT_FALSE(l.Accepted()) << "the sandbox reached the host's [::1]";
+  if (l.ok()) {
+    EXPECT_FALSE(l.Accepted()) << "the sandbox reached the host's [::1]";
+  }
 }
 
 TEST_F(EscapeTest, CannotConnectToHostUnixSockets) {
@@ -690,13 +698,17 @@ TEST_F(EscapeTest, CannotConnectToHostUnixSockets) {
 TEST_F(EscapeTest, ForkBombIsStopped) {
   WrapResult r = Run({"fork-bomb"});
   ExpectBlocked(r, "fork-bomb");
-  if (!r.probe.empty()) EXPECT_NE(r.probe[0].detail.find("EAGAIN"), std::string::npos);
+  if (!r.probe.empty()) {
+    EXPECT_NE(r.probe[0].detail.find("EAGAIN"), std::string::npos);
+  }
 }
 
 TEST_F(EscapeTest, ThreadBombIsStopped) {
   WrapResult r = Run({"thread-bomb"});
   ExpectBlocked(r, "thread-bomb");
-  if (!r.probe.empty()) EXPECT_NE(r.probe[0].detail.find("EAGAIN"), std::string::npos);
+  if (!r.probe.empty()) {
+    EXPECT_NE(r.probe[0].detail.find("EAGAIN"), std::string::npos);
+  }
 }
 
 TEST_F(EscapeTest, OutputAreaFillsUp) {
@@ -739,7 +751,9 @@ TEST_F(EscapeTest, FileSizeLimit) {
     EXPECT_NE(r.probe[0].detail.find("EFBIG"), std::string::npos) << r.Dump();
   }
   auto files = CollectedFiles(job_->collected());
-  if (files.count("big")) EXPECT_LE(files["big"].st_size, 4 << 20);
+  if (files.count("big")) {
+    EXPECT_LE(files["big"].st_size, 4 << 20);
+  }
 }
 
 // Empty files cost kernel memory, not tmpfs blocks: tmpfs needs an inode
@@ -748,13 +762,17 @@ TEST_F(EscapeTest, InodeBombIsStopped) {
   WrapResult r = Run({"inode-bomb"});
   ExpectSetUp(r);
   for (const auto& p : r.probe) EXPECT_NE(p.verdict, "ESCAPED") << p.detail;
-  if (r.probe.empty()) EXPECT_EQ(r.limit(), "memory") << r.Dump();
+  if (r.probe.empty()) {
+    EXPECT_EQ(r.limit(), "memory") << r.Dump();
+  }
 }
 
 TEST_F(EscapeTest, MemoryBombIsKilled) {
   WrapResult r = Run({"memory-bomb"});
   ExpectLimit(r, "memory");
-  if (r.report.is_object()) EXPECT_EQ(r.report.value("signal", 0), SIGKILL) << r.Dump();
+  if (r.report.is_object()) {
+    EXPECT_EQ(r.report.value("signal", 0), SIGKILL) << r.Dump();
+  }
   EXPECT_EQ(r.exit_code, 128 + SIGKILL) << r.Dump();
 }
 
@@ -769,7 +787,9 @@ TEST_F(EscapeTest, CpuTimeLimitCoversAllProcesses) {
   job_->Set("--cpu-time", "1");
   WrapResult r = Run({"cpu-spin", "3"});
   ExpectLimit(r, "cpu_time");
-  if (r.report.is_object()) EXPECT_LT(r.report.value("cpu_ms", 0), 2500) << r.Dump();
+  if (r.report.is_object()) {
+    EXPECT_LT(r.report.value("cpu_ms", 0), 2500) << r.Dump();
+  }
 }
 
 TEST_F(EscapeTest, WallTimeLimit) {
@@ -787,7 +807,9 @@ TEST_F(EscapeTest, WallTimeLimit) {
 TEST_F(EscapeTest, DaemonDiesWithTheJob) {
   WrapResult r = Run({"daemon"});
   ExpectBlocked(r, "daemon");
-  if (r.report.is_object()) EXPECT_LT(r.report.value("wall_ms", 0), 5000) << r.Dump();
+  if (r.report.is_object()) {
+    EXPECT_LT(r.report.value("wall_ms", 0), 5000) << r.Dump();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -816,7 +838,9 @@ TEST_F(EscapeTest, CannotBecomeRoot) { ExpectBlocked(Run({"setuid-root"}), "setu
 TEST_F(EscapeTest, SetuidBinariesDoNotGainRoot) {
   WrapResult r = Run({"setuid-binary"});
   ExpectBlocked(r, "setuid-binary");
-  if (!r.probe.empty()) EXPECT_NE(r.probe[0].detail.find(": Uid "), std::string::npos) << r.Dump();
+  if (!r.probe.empty()) {
+    EXPECT_NE(r.probe[0].detail.find(": Uid "), std::string::npos) << r.Dump();
+  }
 }
 
 TEST_F(EscapeTest, CannotExecuteWrittenFiles) {
