@@ -69,6 +69,14 @@ std::string ErrName(int e) {
   return n ? n : "errno" + std::to_string(e);
 }
 
+// Tokens and secrets come as "rev:<reversed>", so that they appear in no
+// command line (the probe's, or the wrapper's that its init inherits) and
+// searches of /proc only find real leaks.
+std::string Decode(const std::string& arg) {
+  if (arg.rfind("rev:", 0) != 0) return arg;
+  return std::string(arg.rbegin(), arg.rend() - 4);
+}
+
 std::string OutputDir() {
   const char* o = std::getenv("FF_PROBE_OUTPUT");
   return o && *o ? o : "/studio/renders/shot";
@@ -591,7 +599,7 @@ Outcome DotDot(const Args& args) {
     return t.Done();
   }
   const std::string& host = args[0];
-  const std::string& token = args[1];
+  const std::string token = Decode(args[1]);
   std::string up = "/../../../../../../../..";
   std::string out = OutputDir();
   mkdir((out + "/a").c_str(), 0700);
@@ -671,11 +679,12 @@ void Search(Tally& t, const std::string& dir, const std::string& fragment, const
 // sandboxes are up, "release" once both probes have printed.
 Outcome CrossJob(const Args& args) {
   Tally t;
-  if (args.size() < 4) {
-    t.Error("usage: cross-job OWN_PATH OWN_TOKEN OTHER_HOSTPATH OTHER_TOKEN");
+  if (args.size() < 5) {
+    t.Error("usage: cross-job OWN_PATH OWN_TOKEN OTHER_HOSTPATH OTHER_TOKEN OTHER_UID");
     return t.Done();
   }
-  const std::string &own = args[0], &own_token = args[1], &other = args[2], &other_token = args[3];
+  const std::string &own = args[0], &other = args[2], &other_uid = args[4];
+  const std::string own_token = Decode(args[1]), other_token = Decode(args[3]);
   // Leave traces of this job where the other one could look if anything were shared.
   std::string out = OutputDir();
   for (const std::string& p : {"/tmp/ff-secret-" + own_token, out + "/ff-secret-" + own_token}) {
@@ -716,13 +725,22 @@ Outcome CrossJob(const Args& args) {
   }
   int files = 0;
   Search(t, "/", other_token, other_token, 0, &files);
+  if (files == 0) {  // the root itself may not be listable (Landlock): walk what is mounted
+    for (const std::string& root :
+         {std::string("/job"), std::string("/tmp"), out, std::string("/studio"),
+          std::string("/opt"), std::string("/etc"), std::string("/dev"), std::string("/usr")}) {
+      Search(t, root, other_token, other_token, 1, &files);
+    }
+  }
   t.Add("walked " + std::to_string(files) + " entries");
   auto pids = VisiblePids();
   for (const auto& pid : pids) {
     std::string cmd;
     if (ReadAll("/proc/" + pid + "/cmdline", &cmd) && cmd.find(other_token) != std::string::npos) {
-      t.Escape("other job's process visible: pid " + pid);
+      t.Escape("other job's token in the command line of pid " + pid);
     }
+    auto uids = Fields(ProcStatus(pid)["Uid"]);
+    if (!uids.empty() && uids[0] == other_uid) t.Escape("other job's process visible: pid " + pid);
   }
   t.Add(std::to_string(pids.size()) + " pids visible");
   Outcome o = t.Done();
@@ -734,7 +752,7 @@ Outcome CrossJob(const Args& args) {
 Outcome Proc1Root(const Args& args) {
   Tally t;
   std::string host = args.size() > 0 ? args[0] : "";
-  std::string token = args.size() > 1 ? args[1] : "";
+  std::string token = args.size() > 1 ? Decode(args[1]) : "";
   t.TryFd("open /proc/1/root/etc/shadow",
           [] { return open("/proc/1/root/etc/shadow", O_RDONLY | O_CLOEXEC); });
   if (!host.empty()) TryReadToken(t, "/proc/1/root" + host, token);
@@ -776,7 +794,7 @@ Outcome Proc1Environ(const Args& args) {
     t.Error("usage: proc1-environ SECRET [HOST_PATH_FRAGMENT]");
     return t.Done();
   }
-  const std::string& secret = args[0];
+  const std::string secret = Decode(args[0]);
   std::string data;
   int e = 0;
   if (!ReadAll("/proc/1/environ", &data, &e)) {
@@ -980,6 +998,9 @@ Outcome OomAdj(const Args&) {
 
 Outcome KillInit(const Args&) {
   Tally t;
+  // The init forwards SIGTERM & co. to the program (this process): ignore them
+  // so that only the init's own reaction is observed.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) signal(sig, SIG_IGN);
   for (int sig : {SIGTERM, SIGKILL, SIGSTOP}) {
     if (kill(1, sig) != 0) {
       t.Add(std::string("kill(1,") + sigabbrev_np(sig) + ")=" + ErrName(errno));
@@ -1763,6 +1784,74 @@ Outcome ExecMemfd(const Args&) {
   return t.Done();
 }
 
+// Syscalls through the other ABIs of an x86_64 kernel: x32 (number with bit 30
+// set) and i386 (int $0x80). A filter written for x86_64 numbers must kill
+// them (SIGSYS) or they bypass it: unshare(CLONE_NEWUSER) is tried each way.
+Outcome ForeignAbi(const Args&) {
+  Tally t;
+  struct Call {
+    const char* name;
+    long (*fn)();
+  };
+  const Call calls[] = {
+      {"x32 unshare(NEWUSER)", [] { return syscall(0x40000000L | 272, CLONE_NEWUSER); }},
+      {"i386 unshare(NEWUSER)",
+       [] {
+         long ret;
+         asm volatile("int $0x80" : "=a"(ret) : "a"(310L), "b"(long{CLONE_NEWUSER}) : "memory");
+         if (ret < 0 && ret > -4096) {
+           errno = static_cast<int>(-ret);
+           return -1L;
+         }
+         return ret;
+       }},
+      {"i386 getpid",
+       [] {
+         long ret;
+         asm volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+         if (ret < 0 && ret > -4096) {
+           errno = static_cast<int>(-ret);
+           return -1L;
+         }
+         return ret;
+       }},
+  };
+  for (const auto& c : calls) {
+    int p[2];
+    if (pipe(p) != 0) continue;
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(p[0]);
+      long rc = c.fn();
+      int r[2] = {static_cast<int>(rc), rc < 0 ? errno : 0};
+      (void)!write(p[1], r, sizeof r);
+      _exit(0);
+    }
+    close(p[1]);
+    int r[2] = {0, 0};
+    ssize_t n = read(p[0], r, sizeof r);
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::string name = c.name;
+    if (WIFSIGNALED(status)) {
+      t.Add(name + "=killed by " + sigabbrev_np(WTERMSIG(status)));
+      if (WTERMSIG(status) != SIGSYS) t.Error(name + ": unexpected signal");
+    } else if (n != sizeof r) {
+      t.Error(name + ": no result");
+    } else if (r[0] >= 0) {
+      if (name.find("getpid") != std::string::npos) {
+        t.Escape(name + "=OK: i386 syscalls pass the filter");
+      } else {
+        t.Escape(name + "=OK");
+      }
+    } else {
+      t.Add(name + "=" + ErrName(r[1]));
+    }
+  }
+  return t.Done();
+}
+
 // TIOCSTI pushes input into a terminal. /dev/null is not a tty, so a filter is
 // the only thing that answers EPERM there (the kernel says ENOTTY).
 Outcome Tiocsti(const Args&) {
@@ -1970,6 +2059,7 @@ const std::map<std::string, std::function<Outcome(const Args&)>>& Attempts() {
       {"exec-via-ldso", ExecViaLdso},
       {"exec-memfd", ExecMemfd},
       {"tiocsti", Tiocsti},
+      {"foreign-abi", ForeignAbi},
       {"dangerous-syscalls", DangerousSyscalls},
       {"setuid-output", SetuidOutput},
       {"collector-names", CollectorNames},

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +49,9 @@ constexpr char kProbe[] = FF_ESCAPE_PROBE;
 constexpr char kProbeInside[] = "/opt/probe/ff-escape-probe";
 constexpr char kOutput[] = "/studio/renders/shot";
 constexpr int kRunTimeoutMs = 30000;
+
+// How tokens and secrets are passed to the probe (see Decode in the probe).
+std::string Rev(const std::string& s) { return "rev:" + std::string(s.rbegin(), s.rend()); }
 
 std::string RandomToken() {
   static std::mt19937_64 rng(std::random_device{}());
@@ -108,8 +112,9 @@ std::vector<pid_t> ProbePids(uint32_t uid, const std::string& attempt) {
   for (const auto& p : ProcessesOfUid(uid)) {
     std::string pid = p.substr(0, p.find(':'));
     std::string cmd = Slurp("/proc/" + pid + "/cmdline");
-    if (cmd.find("ff-escape-probe") != std::string::npos &&
-        cmd.find(attempt) != std::string::npos) {
+    // The init shares the uid and (a fork of the wrapper) mentions the probe in
+    // its command line: the probe is the process whose argv[0] is the probe.
+    if (cmd.rfind(std::string(kProbeInside) + '\0' + attempt + '\0', 0) == 0) {
       pids.push_back(std::stoi(pid));
     }
   }
@@ -223,6 +228,7 @@ class Job {
   }
 
   uint32_t uid() const { return uid_; }
+  const std::string& name() const { return name_; }
   const char* root() const { return dir_.path().c_str(); }
   const std::string& token() const { return token_; }
   const std::string& secret() const { return secret_; }
@@ -332,6 +338,10 @@ class Job {
       std::getline(in, p.detail);
       if (!p.detail.empty() && p.detail[0] == ' ') p.detail.erase(0, 1);
       r.probe.push_back(p);
+    }
+    // FF_ESCAPE_VERBOSE=1: show what each attempt saw, also when it passes.
+    if (std::getenv("FF_ESCAPE_VERBOSE")) {
+      for (const auto& l : r.lines) std::cout << "  | " << l.substr(0, 3000) << "\n";
     }
     std::string text = Slurp(report_path());
     r.report = json::parse(text, nullptr, false);
@@ -497,15 +507,15 @@ TEST_F(EscapeTest, CannotReadHostPaths) {
 }
 
 TEST_F(EscapeTest, DotDotStaysInTheSandbox) {
-  ExpectBlocked(Run({"dotdot", job_->host_marker(), job_->token()}), "dotdot");
+  ExpectBlocked(Run({"dotdot", job_->host_marker(), Rev(job_->token())}), "dotdot");
 }
 
 TEST_F(EscapeTest, ProcOneRootDoesNotLeadOut) {
-  ExpectBlocked(Run({"proc1-root", job_->host_marker(), job_->token()}), "proc1-root");
+  ExpectBlocked(Run({"proc1-root", job_->host_marker(), Rev(job_->token())}), "proc1-root");
 }
 
 TEST_F(EscapeTest, NoSecretsInVisibleEnvironments) {
-  WrapResult r = Run({"proc1-environ", job_->secret(), job_->input()});
+  WrapResult r = Run({"proc1-environ", Rev(job_->secret()), job_->input()});
   ExpectBlocked(r, "proc1-environ");
   if (!r.probe.empty() && r.probe[0].detail.find("note:") != std::string::npos) {
     std::cout << "note: host paths visible inside: " << r.probe[0].detail << "\n";
@@ -852,7 +862,12 @@ TEST_F(EscapeTest, CannotExecuteWrittenFilesThroughLdSo) {
 }
 
 TEST_F(EscapeTest, CodeRunFromMemfdIsStillConfined) {
+  job_->Set("--file-size", "64M");  // the memfd holds a copy of the (static) probe
   ExpectBlocked(Run({"exec-memfd"}), "exec-memfd");
+}
+
+TEST_F(EscapeTest, ForeignSyscallAbisAreKilled) {
+  ExpectBlocked(Run({"foreign-abi"}), "foreign-abi");
 }
 
 TEST_F(EscapeTest, NoTerminalInjection) { ExpectBlocked(Run({"tiocsti"}), "tiocsti"); }
@@ -871,8 +886,10 @@ TEST_F(EscapeTest, DangerousSyscallsAreFiltered) {
 TEST_F(EscapeTest, TwoJobsAtOnceCannotSeeEachOther) {
   Job& a = *job_;
   Job b(a.uid() + 1);
-  a.Start({"cross-job", "/job/marker.txt", a.token(), b.input() + "/marker.txt", b.token()});
-  b.Start({"cross-job", "/job/marker.txt", b.token(), a.input() + "/marker.txt", a.token()});
+  a.Start({"cross-job", "/job/marker.txt", Rev(a.token()), b.input() + "/marker.txt",
+           Rev(b.token()), std::to_string(b.uid())});
+  b.Start({"cross-job", "/job/marker.txt", Rev(b.token()), a.input() + "/marker.txt",
+           Rev(a.token()), std::to_string(a.uid())});
   auto signal_probes = [&](bool* ok) {
     for (Job* j : {&a, &b}) {
       auto pids = ProbePids(j->uid(), "cross-job");
@@ -888,6 +905,9 @@ TEST_F(EscapeTest, TwoJobsAtOnceCannotSeeEachOther) {
   if (both_ready) {
     EXPECT_EQ(ProcessesOfUid(a.uid()).empty(), false);
     EXPECT_EQ(ProcessesOfUid(b.uid()).empty(), false);
+    // The host-side checks can see a live run (else "nothing left" proves nothing).
+    EXPECT_NE(CgroupsNamed(a.name()), std::vector<std::string>{});
+    EXPECT_NE(CgroupsNamed(b.name()), std::vector<std::string>{});
     signal_probes(&signalled);  // go
     EXPECT_TRUE(signalled) << "probe processes not found on the host";
     EXPECT_TRUE(
