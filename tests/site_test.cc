@@ -363,6 +363,9 @@ TEST_F(SiteTest, CancelAndShutdownKillTheRenderersProcessTree) {
   LocalSiteOptions opts;
   opts.probe = {};
   opts.render_servers = 1;
+  // The renderer reports its pid through a host file: only a plain (not
+  // wrapped) renderer can write there.
+  opts.site_extra = "[sandbox]\nlocal_jobs = \"plain\"\n";
   opts.render_server_extra =
       "[[packages]]\nname = \"pidsleep\"\nversion = \"1\"\ncommand = \"/bin/sh -c 'echo $$ >> " +
       pids + "; exec sleep 60' {frame}\"\n";
@@ -399,6 +402,58 @@ TEST_F(SiteTest, CancelAndShutdownKillTheRenderersProcessTree) {
   pid_t second = nth_pid(2);
   site_->StopRenderServer(0, SIGTERM);
   EXPECT_TRUE(WaitUntil([&] { return dead(second); }, 10000)) << "renderer survived shutdown";
+}
+
+// Processes whose command line is exactly `argv` and whose uid is a slot
+// uid (the render servers' uid blocks start at 2000000000), by pid -> uid.
+std::map<pid_t, uint32_t> SlotProcesses(const std::vector<std::string>& argv) {
+  std::string want;
+  for (const auto& a : argv) want += a + '\0';
+  std::map<pid_t, uint32_t> out;
+  auto entries = ListDir("/proc");
+  if (!entries.ok()) return out;
+  for (const auto& e : *entries) {
+    if (e.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto cmdline = ReadFile("/proc/" + e + "/cmdline");
+    auto status = ReadFile("/proc/" + e + "/status");
+    if (!cmdline.ok() || !status.ok() || *cmdline != want) continue;
+    size_t at = status->find("\nUid:");
+    if (at == std::string::npos) continue;
+    uint32_t uid = static_cast<uint32_t>(std::strtoul(status->c_str() + at + 5, nullptr, 10));
+    if (uid >= 2000000000u) out[static_cast<pid_t>(std::stol(e))] = uid;
+  }
+  return out;
+}
+
+TEST_F(SiteTest, WrappedRendererRunsAsTheSlotUidAndCancelKillsEverythingItStarted) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  // A renderer that leaves a child behind, and one in a session of its own.
+  opts.render_server_extra =
+      "[[packages]]\nname = \"daemoniser\"\nversion = \"1\"\ncommand = \"/bin/sh -c "
+      "'sleep 3141.5 & setsid sleep 3141.5 & exec sleep 3141.5' {frame}\"\n";
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  std::string jobdir = dir_.path() + "/daemoniser";
+  WriteText(jobdir + "/scene.txt", "x");
+  WriteText(jobdir + "/job.toml",
+            "name = \"daemoniser\"\nframes = \"1\"\n[package]\nname = \"daemoniser\"\n"
+            "[render]\nscene = \"scene.txt\"\noutput = \"f_#.png\"\n");
+  int64_t id = Submit(jobdir + "/job.toml");
+  const std::vector<std::string> sleeper = {"sleep", "3141.5"};
+  ASSERT_TRUE(WaitUntil([&] { return SlotProcesses(sleeper).size() == 3; }, 30000))
+      << SlotProcesses(sleeper).size() << " sleepers";
+  // All three run as the same unprivileged slot uid, never as root.
+  std::set<uint32_t> uids;
+  for (const auto& [pid, uid] : SlotProcesses(sleeper)) uids.insert(uid);
+  EXPECT_EQ(uids.size(), 1u);
+  auto show = RunFrameflow({"show", std::to_string(id), "--site", site_->site_root()});
+  EXPECT_NE(show.out.find("sandbox:   I/O wrapper (local job); mounts: /job"), std::string::npos)
+      << show.out;
+  auto r = RunFrameflow({"cancel", std::to_string(id), "--site", site_->site_root()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(WaitUntil([&] { return SlotProcesses(sleeper).empty(); }, 10000))
+      << SlotProcesses(sleeper).size() << " sleepers survived the cancel";
 }
 
 TEST_F(SiteTest, JobForMissingPackageStaysQueuedAndShowSaysWhy) {

@@ -285,6 +285,7 @@ void PrintJob(const pb::JobInfo& j, bool json, std::ostream& out) {
   if (j.deadline_ms() != 0) out << "  deadline:  " << FormatTime(j.deadline_ms()) << "\n";
   out << "  submitted: " << FormatTime(j.submit_time_ms())
       << "   finished: " << FormatTime(j.finish_time_ms()) << "\n";
+  if (!j.sandbox().empty()) out << "  sandbox:   " << j.sandbox() << "\n";
   if (!j.waiting_reason().empty()) out << "  waiting:   " << j.waiting_reason() << "\n";
   if (!j.error().empty()) out << "  error:     " << j.error() << "\n";
   out << "  storage:   " << j.storage_dir() << "\n";

@@ -225,6 +225,8 @@ class DescriptionReader {
         ReadFiles(node, k);
       } else if (k == "notify") {
         ReadNotify(node);
+      } else if (k == "central") {
+        ReadCentral(node);
       } else {
         errors_.Add(LineOf(key), Printable(k), "unknown key");
       }
@@ -241,6 +243,7 @@ class DescriptionReader {
                              "' (it renders image frames); only command-template packages may "
                              "omit it");
     }
+    CheckCentral();
     if (remote_site_line != 0 && have_placement_ok && p_.placement != Placement::kRemote) {
       errors_.Add(remote_site_line, "remote_site",
                   std::string("is only allowed with placement = \"remote\", placement is \"") +
@@ -380,7 +383,8 @@ class DescriptionReader {
       } else if (k == "output") {
         if (auto s = String(node, path)) {
           have_output_ = true;
-          p_.output = JobPath(*s, LineOf(node), path);
+          p_.output = !s->empty() && (*s)[0] == '/' ? CentralOutput(*s, LineOf(node), path)
+                                                     : JobPath(*s, LineOf(node), path);
           if (!p_.output.empty() && p_.output.find('#') == std::string::npos) {
             errors_.Add(LineOf(node), path,
                         "must contain at least one '#' (replaced by the frame number), got '" +
@@ -458,6 +462,95 @@ class DescriptionReader {
     }
   }
 
+  // An absolute central path: normalised, at least two components, outside
+  // the paths the I/O wrapper provides itself. Returns "" after an error.
+  std::string CentralDir(const std::string& text, uint32_t line, const std::string& path) {
+    auto r = NormaliseCentralPath(text, path);
+    if (r.ok()) return std::move(r).value();
+    errors_.AddMessage(line, r.status().message());
+    return "";
+  }
+
+  std::string CentralOutput(const std::string& text, uint32_t line, const std::string& path) {
+    std::string out = CentralDir(text, line, path);
+    if (out.empty()) return "";
+    const std::string dir = out.substr(0, out.rfind('/'));
+    if (dir.find('#') != std::string::npos || dir.find('/', 1) == std::string::npos) {
+      errors_.Add(line, path,
+                  "an absolute output must be a file in a central directory, with '#' only in "
+                  "the file name (e.g. \"/studio/renders/shot/shot_####.png\"), got '" +
+                      Printable(text) + "'");
+      return "";
+    }
+    output_line_ = line;
+    return out;
+  }
+
+  void ReadCentral(const toml::node& node) {
+    auto* a = node.as_array();
+    if (!a) {
+      errors_.Add(LineOf(node), "central",
+                  std::string("expected an array of tables ([[central]]), got ") + TypeName(node));
+      return;
+    }
+    for (size_t i = 0; i < a->size(); ++i) {
+      const toml::node& e = *a->get(i);
+      const std::string prefix = "central[" + std::to_string(i) + "]";
+      const toml::table* t = Table(e, prefix);
+      if (!t) continue;
+      CentralPath c;
+      for (auto&& [key, value] : *t) {
+        const std::string k(key.str());
+        const std::string path = prefix + "." + k;
+        if (k == "path") {
+          if (auto s = String(value, path)) c.path = CentralDir(*s, LineOf(value), path);
+        } else if (k == "source") {
+          if (auto s = String(value, path)) c.source = JobPath(*s, LineOf(value), path);
+        } else {
+          UnknownKey(key, prefix);
+        }
+      }
+      if (t->get("path") == nullptr) errors_.AddMissing(LineOf(*t), prefix + ".path");
+      if (t->get("source") == nullptr) errors_.AddMissing(LineOf(*t), prefix + ".source");
+      central_lines_.push_back(LineOf(*t));
+      p_.central.push_back(std::move(c));
+    }
+  }
+
+  // Central paths may not nest in one another or in the output directory,
+  // and each must stand for files the job sends.
+  void CheckCentral() {
+    auto within = [](const std::string& a, const std::string& b) {
+      return a == b || (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
+    };
+    const std::string out_dir = p_.OutputCentralDir();
+    const std::vector<std::string> files = p_.AllFiles();
+    for (size_t i = 0; i < p_.central.size(); ++i) {
+      const CentralPath& c = p_.central[i];
+      const std::string prefix = "central[" + std::to_string(i) + "]";
+      if (c.path.empty() || c.source.empty()) continue;
+      for (size_t j = 0; j < i; ++j) {
+        if (within(c.path, p_.central[j].path) || within(p_.central[j].path, c.path)) {
+          errors_.Add(central_lines_[i], prefix + ".path",
+                      "'" + c.path + "' overlaps central[" + std::to_string(j) + "].path '" +
+                          p_.central[j].path + "'");
+        }
+      }
+      if (!out_dir.empty() && (within(c.path, out_dir) || within(out_dir, c.path))) {
+        errors_.Add(central_lines_[i], prefix + ".path",
+                    "'" + c.path + "' overlaps the output directory '" + out_dir +
+                        "' (render.output)");
+      }
+      bool any = false;
+      for (const auto& f : files) any = any || within(f, c.source);
+      if (!any) {
+        errors_.Add(central_lines_[i], prefix + ".source",
+                    "no file of the job is under '" + c.source +
+                        "' (list the files it stands for in files)");
+      }
+    }
+  }
+
   void ReadNotify(const toml::node& node) {
     auto* a = node.as_array();
     if (!a) {
@@ -522,6 +615,8 @@ class DescriptionReader {
   uint32_t files_line_ = 0;
   // render.output was given (even if invalid: that error is reported instead).
   bool have_output_ = false;
+  uint32_t output_line_ = 0;
+  std::vector<uint32_t> central_lines_;
 };
 
 // TOML basic string with every character that needs it escaped.
@@ -603,7 +698,17 @@ std::vector<std::string> JobProfile::AllFiles() const {
   return out;
 }
 
+std::string JobProfile::OutputCentralDir() const {
+  if (!OutputIsCentral()) return "";
+  return output.substr(0, output.rfind('/'));
+}
+
+std::string JobProfile::OutputPattern() const {
+  return OutputIsCentral() ? output.substr(output.rfind('/') + 1) : output;
+}
+
 std::string JobProfile::OutputName(int64_t frame) const {
+  const std::string output = OutputPattern();
   const bool negative = frame < 0;
   const uint64_t magnitude =
       negative ? uint64_t{0} - static_cast<uint64_t>(frame) : static_cast<uint64_t>(frame);
@@ -664,6 +769,31 @@ Result<std::string> NormaliseJobPath(std::string_view path, const std::string& f
     start = slash + 1;
   }
   if (out.empty()) return fail(quoted + " names no file");
+  return out;
+}
+
+Result<std::string> NormaliseCentralPath(std::string_view path, const std::string& field) {
+  const std::string quoted = "central path '" + Printable(path) + "'";
+  auto fail = [&](const std::string& problem) { return InvalidArgument(field + ": " + problem); };
+  if (path.empty() || path.front() != '/') return fail(quoted + " must be absolute");
+  auto rel = NormaliseJobPath(path.substr(1), field);
+  if (!rel.ok()) return fail(quoted + " is not a clean path (no '..', no empty name)");
+  if (path.find("/..") != std::string_view::npos) return fail(quoted + " contains '..'");
+  const std::string out = "/" + *rel;
+  // The I/O wrapper provides these itself; a central path there would hide
+  // the renderer's own view of the system.
+  static const char* const kReserved[] = {"/usr", "/etc", "/proc", "/dev", "/tmp", "/job", "/out",
+                                          "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                                          "/sys", "/run", "/var", "/root"};
+  for (const char* r : kReserved) {
+    const std::string rs = r;
+    if (out == rs || (out.size() > rs.size() && out.compare(0, rs.size(), rs) == 0 && out[rs.size()] == '/')) {
+      return fail(quoted + " is under " + rs + ", which the I/O wrapper keeps for the system");
+    }
+  }
+  if (out.find('/', 1) == std::string::npos) {
+    return fail(quoted + " must have at least two components (e.g. /studio/assets)");
+  }
   return out;
 }
 
@@ -815,6 +945,12 @@ std::string ProfileToToml(const JobProfile& p) {
   line("cores", std::to_string(p.requirements.cores));
   line("memory", std::to_string(p.requirements.memory_bytes));
   line("gpus", std::to_string(p.requirements.gpus));
+
+  for (const CentralPath& c : p.central) {
+    out += "\n[[central]]\n";
+    line("path", Quote(c.path));
+    line("source", Quote(c.source));
+  }
 
   for (const NotifyTarget& n : p.notify) {
     out += "\n[[notify]]\n";

@@ -67,6 +67,14 @@ struct NotifyTarget {
   std::string command;  // shell command, may be empty
 };
 
+// A central storage path the scene names (e.g. "/studio/assets/clock"),
+// standing for a directory of the job's files. Inside the I/O wrapper the
+// job's copy of that directory is mounted there, read-only.
+struct CentralPath {
+  std::string path;    // absolute, normalised
+  std::string source;  // relative directory inside the job
+};
+
 struct JobProfile {
   std::string name;
   int priority = 50;
@@ -84,10 +92,13 @@ struct JobProfile {
   std::string scene;  // relative path, normalised, inside the job
   int width = 320;
   int height = 240;
-  // Relative output pattern with at least one '#', or empty: the job writes
-  // no files (command-template packages only), and a chunk is done when its
-  // commands exit 0.
+  // Output pattern with at least one '#', or empty: the job writes no files
+  // (command-template packages only), and a chunk is done when its commands
+  // exit 0. Relative to the renderer's output directory, or absolute: a
+  // central storage path ("/studio/renders/clock/clock_####.png") whose
+  // directory is the writable output area inside the I/O wrapper.
   std::string output;
+  std::vector<CentralPath> central;  // read-only central paths ([[central]])
   std::vector<std::string> args;
   Requirements requirements;
   std::vector<std::string> files;  // associated files, normalised relative paths
@@ -97,7 +108,18 @@ struct JobProfile {
   // deduplicated, in a stable order.
   std::vector<std::string> AllFiles() const;
 
-  // Output file name of `frame`: each run of '#' in `output` becomes the
+  // True when `output` is an absolute central storage path (the job must
+  // run inside the I/O wrapper).
+  bool OutputIsCentral() const { return !output.empty() && output[0] == '/'; }
+  // The central output directory ("/studio/renders/clock"), or "".
+  std::string OutputCentralDir() const;
+  // The pattern relative to the output directory: `output`, or its last
+  // component when it is central.
+  std::string OutputPattern() const;
+  // True when the job can only run inside the I/O wrapper.
+  bool NeedsWrapper() const { return OutputIsCentral() || !central.empty(); }
+
+  // Output file name of `frame`: each run of '#' in OutputPattern() becomes the
   // frame number zero-padded to the run's length ("f_####.png", 7 ->
   // "f_0007.png"); a number longer than the run is written in full.
   std::string OutputName(int64_t frame) const;
@@ -120,6 +142,11 @@ Result<JobProfile> ParseJobDescription(std::string_view toml_text, const std::st
 // no empty or "." components after normalisation, no NUL; returns it
 // normalised ("a//b/./c" -> "a/b/c"). `field` names the key for errors.
 Result<std::string> NormaliseJobPath(std::string_view path, const std::string& field);
+
+// Checks an absolute central storage path: normalised ("/a//b/" ->
+// "/a/b"), no "..", at least two components, not under the paths the I/O
+// wrapper keeps for the system (/usr, /etc, /proc, /dev, /tmp, /job, ...).
+Result<std::string> NormaliseCentralPath(std::string_view path, const std::string& field);
 
 // "512M" / "2G" / "1024" -> bytes.
 Result<int64_t> ParseByteSize(std::string_view text);

@@ -102,6 +102,39 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     p.command = *command;
     cfg.packages.push_back(p);
   }
+  FF_ASSIGN_OR_RETURN(auto sandbox, doc.GetTable("sandbox"));
+  if (sandbox) {
+    SandboxHostConfig& sb = cfg.sandbox;
+    FF_ASSIGN_OR_RETURN(auto wrapper, sandbox->GetString("wrapper"));
+    if (wrapper) sb.wrapper = *wrapper;
+    FF_ASSIGN_OR_RETURN(auto uid_base, sandbox->GetInt("uid_base", 1000, 4294000000LL));
+    if (uid_base) sb.uid_base = *uid_base;
+    FF_ASSIGN_OR_RETURN(auto parent, sandbox->GetString("cgroup_parent"));
+    if (parent) {
+      if (parent->empty() || (*parent)[0] == '/' || parent->find("..") != std::string::npos) {
+        return InvalidArgument(path + ": sandbox.cgroup_parent: expected a relative path without "
+                               "'..', got '" + *parent + "'");
+      }
+      sb.cgroup_parent = *parent;
+    }
+    FF_ASSIGN_OR_RETURN(auto abi, sandbox->GetInt("landlock_min_abi", 1, 100));
+    if (abi) sb.landlock_min_abi = static_cast<int>(*abi);
+    FF_ASSIGN_OR_RETURN(auto system, sandbox->GetStringArray("system_paths"));
+    if (system) sb.system_paths = *system;
+    FF_ASSIGN_OR_RETURN(auto extra, sandbox->GetStringArray("extra_paths"));
+    if (extra) sb.extra_paths = *extra;
+    FF_RETURN_IF_ERROR(sandbox->Finish());
+    for (const auto& p : sb.system_paths) {
+      if (p.empty() || p[0] != '/') {
+        return InvalidArgument(path + ": sandbox.system_paths: '" + p + "' is not an absolute path");
+      }
+    }
+    for (const auto& p : sb.extra_paths) {
+      if (p.empty() || p[0] != '/') {
+        return InvalidArgument(path + ": sandbox.extra_paths: '" + p + "' is not an absolute path");
+      }
+    }
+  }
   FF_RETURN_IF_ERROR(doc.Finish());
   if (cfg.root.empty()) return InvalidArgument(path + ": root: is required");
   if (cfg.name.empty()) {

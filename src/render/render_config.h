@@ -13,6 +13,13 @@
 //   gpus = 0
 //   count = 2                          # optional: N slots "<name>-0".."<name>-N-1"
 //
+//   [sandbox]                          # the I/O wrapper on this host
+//   wrapper = "/usr/lib/frameflow/frameflow-wrap"  # default: next to frameflow
+//   uid_base = 2000000000              # slot i runs as uid_base + i (default: a free block)
+//   cgroup_parent = "frameflow"
+//   landlock_min_abi = 1
+//   extra_paths = ["/opt/renderer"]    # read-only paths added to the default system view
+//
 //   [[packages]]                       # command-template packages
 //   name = "ffmpeg-still"
 //   version = "5.1"
@@ -47,6 +54,24 @@ struct CommandPackageConfig {
   std::string command;
 };
 
+// The I/O wrapper on this host ([sandbox] in host.toml). Which chunks run
+// inside it, and with which limits, is the site's policy (site.toml),
+// carried by each assignment.
+struct SandboxHostConfig {
+  std::string wrapper;  // frameflow-wrap; default: next to this executable
+  // Slot i runs as uid/gid uid_base + i. 0: claim a free block of 1000 ids
+  // from 2000000000 up, so render servers sharing a host never share a uid.
+  int64_t uid_base = 0;
+  std::string cgroup_parent = "frameflow";  // per-run cgroups go under <parent>/<server name>
+  int landlock_min_abi = 1;
+  // Host paths renderers may read and execute, mounted read-only at the
+  // same place; those missing on the host are skipped.
+  std::vector<std::string> system_paths = {"/usr",          "/etc/ld.so.cache", "/etc/alternatives",
+                                           "/etc/povray",   "/etc/fonts",       "/etc/localtime",
+                                           "/etc/mime.types"};
+  std::vector<std::string> extra_paths;  // appended to system_paths
+};
+
 struct RenderServerConfig {
   std::string name;
   std::string root;
@@ -56,9 +81,12 @@ struct RenderServerConfig {
   std::vector<std::string> probe = {"povray", "blender"};
   std::vector<SlotConfig> slots;
   std::vector<CommandPackageConfig> packages;
+  SandboxHostConfig sandbox;
 
   std::string cache_dir() const { return root + "/cache"; }
   std::string work_dir() const { return root + "/work"; }
+  // Secure locations of wrapped chunks: secure/<client>/<job>/<slot>/.
+  std::string secure_dir() const { return root + "/secure"; }
 };
 
 Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path);

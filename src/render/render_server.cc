@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,9 @@
 #include "render/image_check.h"
 #include "render/reconnect.h"
 #include "rpc/blob_client.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/spec.h"
+#include "sandbox/wrapper.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -114,6 +118,7 @@ Status RenderServer::Init() {
     w->id = config_.name + "/" + sc.name;
     slots_.push_back(std::move(w));
   }
+  FF_RETURN_IF_ERROR(InitSandbox());
   for (auto& w : slots_) {
     SlotWorker* raw = w.get();
     w->thread = std::thread([this, raw] { SlotLoop(raw); });
@@ -123,6 +128,143 @@ Status RenderServer::Init() {
   spdlog::info("render server '{}' on {}: {} core(s), {} slot(s), packages:{}", config_.name,
                hardware_.name, hardware_.cores, slots_.size(), pkgs.empty() ? " none" : pkgs);
   return Status::Ok();
+}
+
+namespace {
+
+// Names for cgroups and logs: [A-Za-z0-9._-] only.
+std::string SafeName(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
+  }
+  return out;
+}
+
+constexpr int64_t kFirstSlotUid = 2000000000;
+constexpr int64_t kUidBlock = 1000;
+
+// Claims the first free block of kUidBlock uids with an flock held for the
+// render server's life, so render servers sharing a host never share a uid.
+Result<int64_t> ClaimUidBlock(int* lock_fd) {
+  const std::string dir = "/run/frameflow/uid-blocks";
+  FF_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  for (int64_t k = 0; k < 2000; ++k) {
+    const std::string path = JoinPath(dir, std::to_string(k) + ".lock");
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoError("cannot open", path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      *lock_fd = fd;
+      return kFirstSlotUid + k * kUidBlock;
+    }
+    ::close(fd);
+  }
+  return FailedPrecondition("no free uid block under " + dir + " (set sandbox.uid_base)");
+}
+
+}  // namespace
+
+Status RenderServer::InitSandbox() {
+  const SandboxHostConfig& sb = config_.sandbox;
+  wrapper_ = sb.wrapper;
+  if (wrapper_.empty()) {
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+      self[n] = '\0';
+      wrapper_ = JoinPath(DirName(self), "frameflow-wrap");
+    }
+  }
+  for (const auto& p : sb.system_paths) {
+    if (PathExists(p)) system_paths_.push_back(p);
+  }
+  for (const auto& p : sb.extra_paths) system_paths_.push_back(p);
+  if (sb.uid_base > 0) {
+    uid_base_ = sb.uid_base;
+  } else if (::geteuid() == 0) {
+    FF_ASSIGN_OR_RETURN(uid_base_, ClaimUidBlock(&uid_lock_fd_));
+  }
+  if (static_cast<int64_t>(slots_.size()) > kUidBlock) {
+    return InvalidArgument("at most " + std::to_string(kUidBlock) + " slots per render server");
+  }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i]->uid = static_cast<uint32_t>(uid_base_ + static_cast<int64_t>(i));
+  }
+  // Secure locations and cgroups of a previous life belong to chunks that
+  // will be assigned again.
+  (void)RemoveAll(config_.secure_dir());
+  FF_RETURN_IF_ERROR(MakeDirs(config_.secure_dir(), 0700));
+  ::chmod(config_.secure_dir().c_str(), 0700);
+  sandbox::RemoveEmptyCgroups(sb.cgroup_parent + "/" + SafeName(config_.name));
+  if (::access(wrapper_.c_str(), X_OK) != 0) {
+    spdlog::warn("I/O wrapper '{}' not found: chunks the site wraps will fail (set sandbox.wrapper)",
+                 wrapper_);
+  } else {
+    spdlog::info("I/O wrapper {}; slot uids from {}; system paths {}", wrapper_, uid_base_,
+                 system_paths_.size());
+  }
+  return Status::Ok();
+}
+
+Status RenderServer::PrepareSecureDir(SlotWorker* w, const pb::Assignment& a) {
+  if (::geteuid() != 0) {
+    return FailedPrecondition("the site runs this job inside the I/O wrapper, which needs the "
+                              "render server to run as root");
+  }
+  if (w->uid == 0) return FailedPrecondition("no uid for slot " + w->id + " (set sandbox.uid_base)");
+  const std::string client = a.client().empty() ? "local" : SafeName(a.client());
+  std::lock_guard<std::mutex> lock(secure_mu_);
+  std::string dir = config_.secure_dir();
+  for (const std::string& part : {client, std::to_string(a.job_id())}) {
+    dir = JoinPath(dir, part);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("cannot create", dir, errno);
+  }
+  dir = JoinPath(dir, SafeName(w->config.name));
+  FF_RETURN_IF_ERROR(RemoveAll(dir));
+  if (::mkdir(dir.c_str(), 0700) != 0) return ErrnoError("cannot create", dir, errno);
+  if (::chown(dir.c_str(), w->uid, w->uid) != 0) return ErrnoError("cannot give to the slot's uid", dir, errno);
+  FF_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "input"), 0755));
+  w->secure_dir = dir;
+  return Status::Ok();
+}
+
+ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
+                                      const ProcessSpec& ps, const std::string& out_dir, int index,
+                                      std::string* summary) {
+  const pb::SandboxPolicy& p = a.sandbox();
+  sandbox::WrapSpec ws;
+  ws.name = SafeName(w->config.name + "-j" + std::to_string(a.job_id()) + "-c" +
+                     std::to_string(a.chunk()) + "-a" + std::to_string(a.attempt()) + "-" +
+                     std::to_string(index));
+  ws.uid = w->uid;
+  ws.gid = w->uid;
+  for (const auto& path : system_paths_) ws.system.push_back({path, path});
+  ws.input = JoinPath(w->secure_dir, "input");
+  for (const auto& c : p.central()) ws.central.push_back({JoinPath(ws.input, c.source()), c.path()});
+  ws.output = out_dir;
+  ws.collect_to = JoinPath(w->secure_dir, "output");
+  ws.cwd = ps.cwd;
+  ws.env = ps.env;
+  ws.limits.memory_bytes = p.memory() > 0 ? p.memory() : w->config.memory_bytes;
+  ws.limits.processes = p.processes();
+  ws.limits.cpu_seconds = p.cpu_seconds();
+  ws.limits.wall_ms = p.wall_ms();
+  if (p.output_bytes() > 0) ws.limits.output_bytes = p.output_bytes();
+  ws.limits.file_bytes = p.file_bytes();
+  if (p.tmp_bytes() > 0) ws.limits.tmp_bytes = p.tmp_bytes();
+  ws.landlock_min_abi = config_.sandbox.landlock_min_abi;
+  ws.cgroup_parent = config_.sandbox.cgroup_parent + "/" + SafeName(config_.name);
+  ws.report = JoinPath(w->secure_dir, "report.json");
+  ws.summary = index == 0;  // once per chunk, at the top of its log
+  ws.argv = ps.argv;
+  if (summary) {
+    summary->clear();
+    for (const auto& line : sandbox::SummaryLines(ws)) *summary += (summary->empty() ? "" : "; ") + line;
+  }
+  ProcessSpec out;
+  out.argv.push_back(wrapper_);
+  for (auto& arg : sandbox::ToArgs(ws)) out.argv.push_back(std::move(arg));
+  return out;
 }
 
 std::string RenderServer::ResolveAddress() {
@@ -490,6 +632,14 @@ Status RenderServer::PrepareWorkDir(SlotWorker* w) {
 }
 
 void RenderServer::CleanWorkDir(SlotWorker* w) {
+  if (!w->secure_dir.empty()) {
+    std::lock_guard<std::mutex> lock(secure_mu_);
+    (void)RemoveAll(w->secure_dir);
+    // The job's and the client's directories go with their last chunk.
+    const std::string job_dir = DirName(w->secure_dir);
+    if (::rmdir(job_dir.c_str()) == 0) ::rmdir(DirName(job_dir).c_str());
+    w->secure_dir.clear();
+  }
   if (!w->work_ready) return;
   const std::string log = JoinPath(w->work_dir, "chunk.log");
   w->work_ready = RemoveContents(JoinPath(w->work_dir, "job")).ok() &&
@@ -533,17 +683,36 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   spec.width = a.width();
   spec.height = a.height();
   spec.threads = w->config.cores;
-  spec.output_pattern = a.output();
+  // An absolute (central) output names its directory as the output area;
+  // the pattern proper is its file name.
+  spec.output_pattern = a.output().empty() || a.output()[0] != '/'
+                            ? a.output()
+                            : a.output().substr(a.output().rfind('/') + 1);
   spec.args.assign(a.args().begin(), a.args().end());
 
   auto adapter_it = adapters_.find(a.package());
   Status st = adapter_it == adapters_.end()
                   ? FailedPrecondition("package '" + a.package() + "' is not installed here")
                   : Status::Ok();
-  if (st.ok()) st = PrepareWorkDir(w);
-  spec.job_dir = JoinPath(w->work_dir, "job");
-  spec.out_dir = JoinPath(w->work_dir, "out");
-  if (st.ok()) st = FetchFiles(a, spec.job_dir);
+  // Inside the I/O wrapper the renderer sees the job at /job and writes to
+  // its output area; the render server finds them in the chunk's secure
+  // location (host_spec).
+  const bool wrap = a.sandbox().wrap();
+  ChunkSpec host_spec;
+  if (wrap) {
+    if (st.ok()) st = PrepareSecureDir(w, a);
+    spec.job_dir = sandbox::kInputPath;
+    spec.out_dir = a.sandbox().output_dir().empty() ? "/out" : a.sandbox().output_dir();
+    host_spec = spec;
+    host_spec.job_dir = JoinPath(w->secure_dir, "input");
+    host_spec.out_dir = JoinPath(w->secure_dir, "output");
+  } else {
+    if (st.ok()) st = PrepareWorkDir(w);
+    spec.job_dir = JoinPath(w->work_dir, "job");
+    spec.out_dir = JoinPath(w->work_dir, "out");
+    host_spec = spec;
+  }
+  if (st.ok()) st = FetchFiles(a, host_spec.job_dir);
   if (!st.ok()) fail(-1, st.message());
 
   ChunkProgressState progress;
@@ -578,8 +747,13 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       const ProcessSpec& ps = (*commands)[i];
       std::string cmdline;
       for (const auto& arg : ps.argv) cmdline += (cmdline.empty() ? "" : " ") + arg;
-      append_log("frameflow: running " + cmdline.substr(0, 2000));
-      auto proc = launcher_->Start(ps, [&](const std::string& line) {
+      append_log("frameflow: running " + cmdline.substr(0, 2000) +
+                 (wrap ? " (in the I/O wrapper as uid " + std::to_string(w->uid) + ")" : ""));
+      std::string summary;
+      const ProcessSpec run =
+          wrap ? WrapCommand(w, a, ps, spec.out_dir, static_cast<int>(i), &summary) : ps;
+      if (i == 0 && wrap) result.set_sandbox(summary);
+      auto proc = launcher_->Start(run, [&](const std::string& line) {
         std::lock_guard<std::mutex> lock(progress_mu);
         adapter_it->second->ObserveLine(line, &progress);
         if (log.size() < kMaxLogBytes) log += line + "\n";
@@ -623,8 +797,26 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
         w->process = nullptr;
         cancel_reason = w->cancel_reason;
       }
+      // The wrapper's report says which limit, if any, ended the program,
+      // and which output files it refused.
+      sandbox::WrapReport report;
+      if (wrap) {
+        const std::string report_path = JoinPath(w->secure_dir, "report.json");
+        auto text = ReadFile(report_path);
+        auto parsed = text.ok() ? sandbox::ReportFromJson(*text) : Result<sandbox::WrapReport>(text.status());
+        if (parsed.ok()) report = std::move(*parsed);
+        ::unlink(report_path.c_str());
+        for (const auto& r : report.collection.refused) {
+          append_log("frameflow: refused output '" + r.path + "': " + r.why);
+        }
+        if (!report.limit.empty()) result.set_limit(report.limit);
+      }
       if (!cancel_reason.empty()) {
         fail(code, "cancelled: " + cancel_reason);
+      } else if (!report.limit.empty()) {
+        fail(code, report.reason);
+      } else if (!report.setup_error.empty()) {
+        fail(code, "I/O wrapper: " + report.setup_error);
       } else if (code != 0) {
         std::string why = progress.last_error_line.empty() ? "" : ": " + progress.last_error_line;
         fail(code, BaseName(ps.argv[0]) + " exited with code " + std::to_string(code) + why);
@@ -637,7 +829,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   // exited 0.
   const bool collect_outputs = !spec.output_pattern.empty();
   if (result.error().empty() && collect_outputs) {
-    auto outputs = adapter_it->second->FindOutputs(spec);
+    auto outputs = adapter_it->second->FindOutputs(host_spec);
     if (!outputs.ok()) fail(-1, outputs.status().message());
     for (int64_t f : spec.frames) {
       if (!result.error().empty()) break;
@@ -678,7 +870,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     });
   };
   if (result.ok() && collect_outputs) {
-    auto outputs = adapter_it->second->FindOutputs(spec);
+    auto outputs = adapter_it->second->FindOutputs(host_spec);
     if (!outputs.ok()) fail(-1, outputs.status().message());
     for (int i = 0; outputs.ok() && i < result.outputs_size(); ++i) {
       const int64_t frame = result.outputs(i).frame();
@@ -698,7 +890,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   if (log.size() <= kInlineLogBytes) {
     result.set_log_text(log);
   } else {
-    std::string log_path = JoinPath(w->work_dir, "chunk.log");
+    std::string log_path = JoinPath(wrap ? w->secure_dir : w->work_dir, "chunk.log");
     if (WriteFileAtomic(log_path, log).ok()) {
       int64_t size = 0;
       auto sha = Sha256File(log_path, &size);

@@ -74,6 +74,10 @@ class RenderServer {
     std::string work_dir;
     bool work_ready = false;  // job/ and out/ exist and are empty
     int work_generation = 0;
+    // The slot's unprivileged uid/gid inside the I/O wrapper, and the secure
+    // location of its current wrapped chunk (removed after the result).
+    uint32_t uid = 0;
+    std::string secure_dir;
   };
 
   void SlotLoop(SlotWorker* w);
@@ -82,8 +86,19 @@ class RenderServer {
   // Makes the slot's work directory hold empty job/ and out/ directories.
   Status PrepareWorkDir(SlotWorker* w);
   // Empties the slot's work directory after a chunk (off the path between a
-  // result and the next chunk).
+  // result and the next chunk), and removes a wrapped chunk's secure location.
   void CleanWorkDir(SlotWorker* w);
+  // Finds the wrapper, claims the slots' uids, sweeps cgroups of a previous
+  // life and secure locations it left behind.
+  Status InitSandbox();
+  // Creates the chunk's secure location secure/<client>/<job>/<slot>/
+  // (0700 at every level; the last owned by the slot's uid) with an empty
+  // input/ for the job's files.
+  Status PrepareSecureDir(SlotWorker* w, const frameflow::v1::Assignment& a);
+  // The command that runs `ps` inside the I/O wrapper for slot `w`.
+  ProcessSpec WrapCommand(SlotWorker* w, const frameflow::v1::Assignment& a,
+                          const ProcessSpec& ps, const std::string& out_dir, int index,
+                          std::string* summary);
   // Runs `call` with the current stub, retrying while the schedule server is
   // unreachable (restarting) for up to a couple of minutes.
   Status WithScheduleServer(
@@ -106,6 +121,14 @@ class RenderServer {
   std::vector<PackageRecord> packages_;
   std::map<std::string, std::unique_ptr<PackageAdapter>> adapters_;
   std::unique_ptr<BlobStore> cache_;
+
+  // The I/O wrapper: its path, the read-only system paths present on this
+  // host, the first slot uid, and the lock that holds the uid block.
+  std::string wrapper_;
+  std::vector<std::string> system_paths_;
+  int64_t uid_base_ = 0;
+  int uid_lock_fd_ = -1;
+  std::mutex secure_mu_;  // creating and removing secure location directories
 
   std::mutex mu_;
   bool stopping_ = false;  // GUARDED_BY(mu_)

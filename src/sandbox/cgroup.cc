@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -256,6 +258,20 @@ int64_t RunCgroup::PeakMemory() const {
   std::string t =
       ReadSmall(v2_ ? unified_ + "/memory.peak" : memory_ + "/memory.max_usage_in_bytes");
   return t.empty() ? 0 : std::strtoll(t.c_str(), nullptr, 10);
+}
+
+void RemoveEmptyCgroups(const std::string& parent) {
+  Hierarchies h = Detect();
+  for (const std::string& root : {h.unified, h.memory, h.pids, h.cpuacct}) {
+    if (root.empty()) continue;
+    const std::string dir = root + "/" + parent;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) continue;
+    while (struct dirent* e = ::readdir(d)) {
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') ::rmdir((dir + "/" + e->d_name).c_str());
+    }
+    ::closedir(d);
+  }
 }
 
 std::string RunCgroup::Describe() const {

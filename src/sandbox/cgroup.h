@@ -60,4 +60,9 @@ class RunCgroup {
   std::vector<std::string> dirs_;  // every directory created for the run
 };
 
+// Removes the empty cgroups directly under `parent` in every hierarchy
+// (left by wrappers that were killed); busy ones stay. For a render server
+// at start, before it runs anything.
+void RemoveEmptyCgroups(const std::string& parent);
+
 }  // namespace ff::sandbox

@@ -9,6 +9,7 @@
 #include <limits>
 #include <sstream>
 
+#include "sandbox/spec.h"
 #include "core/version.h"
 #include "scheduler/chunk_planner.h"
 #include "util/fs.h"
@@ -715,6 +716,8 @@ void Scheduler::DispatchLocked() {
       a->set_job_first_frame(job.profile.frames.first());
       a->set_job_last_frame(job.profile.frames.last());
       for (const auto& arg : job.profile.args) a->add_args(arg);
+      a->set_client(job.rec.client);
+      FillSandboxPolicyLocked(job, a->mutable_sandbox());
       for (const auto& f : job.rec.files) {
         pb::JobFile* jf = a->add_files();
         jf->set_path(f.path);
@@ -1492,6 +1495,7 @@ pb::JobInfo Scheduler::SummaryLocked(const Job& job) const {
   info.set_remote_job_id(job.rec.remote_job_id);
   info.set_exchange(job.rec.exchange);
   info.set_deadline_ms(job.profile.deadline_ms);
+  if (job.rec.remote_site.empty()) info.set_sandbox(SandboxTextLocked(job));
   if (!job.rec.remote_site.empty() && !JobStateFinal(job.rec.state) && job.remote.job_id() != 0) {
     // Progress of an outsourced job is the peer's, as last polled.
     info.set_remote_state(job.remote.state());
@@ -1672,6 +1676,51 @@ pb::ListHostsResponse Scheduler::ListHosts() {
     }
   }
   return resp;
+}
+
+}  // namespace ff
+
+namespace ff {
+
+void Scheduler::FillSandboxPolicyLocked(const Job& job, pb::SandboxPolicy* p) const {
+  const SandboxSiteConfig& sb = config_.sandbox;
+  // Remote jobs always run inside the wrapper; so does any job naming
+  // central paths (only the wrapper can put its files there).
+  p->set_wrap(!job.rec.origin_site.empty() || sb.wrap_local_jobs || job.profile.NeedsWrapper());
+  if (!p->wrap()) return;
+  p->set_memory(sb.memory_bytes);
+  p->set_processes(sb.processes);
+  p->set_cpu_seconds(sb.cpu_seconds);
+  p->set_wall_ms(sb.wall_ms);
+  p->set_output_bytes(sb.output_bytes);
+  p->set_file_bytes(sb.file_bytes);
+  p->set_tmp_bytes(sb.tmp_bytes);
+  for (const CentralPath& c : job.profile.central) {
+    pb::CentralMount* m = p->add_central();
+    m->set_path(c.path);
+    m->set_source(c.source);
+  }
+  p->set_output_dir(job.profile.OutputCentralDir());
+}
+
+std::string Scheduler::SandboxTextLocked(const Job& job) const {
+  pb::SandboxPolicy p;
+  FillSandboxPolicyLocked(job, &p);
+  if (!p.wrap()) return "plain, no I/O wrapper (sandbox.local_jobs = \"plain\")";
+  auto size = [](int64_t bytes) { return sandbox::FormatSize(bytes); };
+  std::string out = std::string("I/O wrapper (") +
+                    (!job.rec.origin_site.empty() ? "remote job" : "local job") +
+                    "); mounts: /job <- the job's files (read-only)";
+  for (const auto& c : p.central()) out += ", " + c.path() + " <- " + c.source() + " (read-only)";
+  out += ", " + (p.output_dir().empty() ? std::string("/out") : p.output_dir()) +
+         " (writable, " + size(p.output_bytes()) + ")";
+  out += ", /tmp (" + size(p.tmp_bytes()) + "); limits: memory " +
+         (p.memory() > 0 ? size(p.memory()) : std::string("the slot's")) + ", processes " +
+         (p.processes() > 0 ? std::to_string(p.processes()) : "none") + ", cpu time " +
+         (p.cpu_seconds() > 0 ? std::to_string(p.cpu_seconds()) + " s" : "none") +
+         ", wall time " + (p.wall_ms() > 0 ? std::to_string(p.wall_ms() / 1000) + " s" : "none") +
+         ", file size " + (p.file_bytes() > 0 ? size(p.file_bytes()) : "none");
+  return out;
 }
 
 }  // namespace ff

@@ -332,6 +332,10 @@ class Scheduler {
   void TimeoutLoop();
   // Adds a queue-history row for the job's current queue and state.
   void RecordEventLocked(const Job& job, const std::string& note, WriteBatch& batch);
+  // The I/O wrapper policy of the job's chunks (site config + job).
+  void FillSandboxPolicyLocked(const Job& job, frameflow::v1::SandboxPolicy* policy) const;
+  // The policy in words, for `show`.
+  std::string SandboxTextLocked(const Job& job) const;
   // Placement of a new job: where it goes and why. Called without mu_.
   struct PlacementDecision {
     std::string peer;  // empty: render locally

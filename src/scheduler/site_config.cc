@@ -134,6 +134,36 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     if (poll) cfg.remote_poll_ms = std::max<int64_t>(*poll, 50);
     FF_RETURN_IF_ERROR(courier->Finish());
   }
+  FF_ASSIGN_OR_RETURN(auto sandbox, doc.GetTable("sandbox"));
+  if (sandbox) {
+    SandboxSiteConfig& sb = cfg.sandbox;
+    FF_ASSIGN_OR_RETURN(auto local, sandbox->GetString("local_jobs"));
+    if (local) {
+      if (*local != "wrapped" && *local != "plain") {
+        return InvalidArgument(path + ": sandbox.local_jobs: must be \"wrapped\" or \"plain\", got '" +
+                               *local + "'");
+      }
+      sb.wrap_local_jobs = *local == "wrapped";
+    }
+    FF_ASSIGN_OR_RETURN(auto memory, sandbox->GetBytes("memory"));
+    if (memory) sb.memory_bytes = *memory;
+    FF_ASSIGN_OR_RETURN(auto processes, sandbox->GetInt("processes", 0, 1'000'000));
+    if (processes) sb.processes = *processes;
+    FF_ASSIGN_OR_RETURN(auto cpu, sandbox->GetDurationMillis("cpu_time"));
+    if (cpu) sb.cpu_seconds = (*cpu + 999) / 1000;
+    FF_ASSIGN_OR_RETURN(auto wall, sandbox->GetDurationMillis("wall_time"));
+    if (wall) sb.wall_ms = *wall;
+    FF_ASSIGN_OR_RETURN(auto output, sandbox->GetBytes("output_size"));
+    if (output) sb.output_bytes = *output;
+    FF_ASSIGN_OR_RETURN(auto file, sandbox->GetBytes("file_size"));
+    if (file) sb.file_bytes = *file;
+    FF_ASSIGN_OR_RETURN(auto tmp, sandbox->GetBytes("tmp_size"));
+    if (tmp) sb.tmp_bytes = *tmp;
+    FF_RETURN_IF_ERROR(sandbox->Finish());
+    if (sb.output_bytes < (1 << 20) || sb.tmp_bytes < (1 << 20)) {
+      return InvalidArgument(path + ": sandbox.output_size and sandbox.tmp_size: must be at least 1M");
+    }
+  }
   FF_RETURN_IF_ERROR(doc.Finish());
   if (cfg.root.empty()) {
     return InvalidArgument(path + ": site.root: is required (the directory the site owns)");

@@ -43,6 +43,20 @@
 
 namespace ff {
 
+// The I/O wrapper policy ([sandbox] in site.toml). Jobs from remote sites
+// always run inside it; local jobs do unless local_jobs = "plain" (and the
+// job names no central paths, which only the wrapper can provide).
+struct SandboxSiteConfig {
+  bool wrap_local_jobs = true;
+  int64_t memory_bytes = 0;  // 0: the slot's memory
+  int64_t processes = 1024;
+  int64_t cpu_seconds = 0;
+  int64_t wall_ms = 0;
+  int64_t output_bytes = 4LL << 30;
+  int64_t file_bytes = 0;
+  int64_t tmp_bytes = 1LL << 30;
+};
+
 struct SiteConfig {
   std::string site_name = "site";
   std::string root;
@@ -60,6 +74,7 @@ struct SiteConfig {
   int64_t courier_chunk_bytes = 1 << 20;
   int64_t courier_max_rate = 0;
   int64_t remote_poll_ms = 1000;
+  SandboxSiteConfig sandbox;
 
   bool has_peers() const { return !peers.empty(); }
   const PeerConfig* FindPeer(const std::string& name) const {
