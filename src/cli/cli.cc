@@ -168,6 +168,15 @@ int RunDemo(const std::string& local_job, const std::string& remote_job, bool ke
     if (!st.ok()) return Fail(st);
     std::cout << "  fetched " << count << " frame(s) to " << fetched << "\n";
     if (exit_code == 0) exit_code = ExitForJob(*detail);
+    // An outsourced job rendered inside render-co's I/O wrapper: show how.
+    if (detail->remote_job_id() != 0) {
+      auto there = GetJobInfo(remote_stub->get(), detail->remote_job_id());
+      if (there.ok() && !there->sandbox().empty()) {
+        std::cout << "  at render-co (frameflow show " << detail->remote_job_id() << " --site "
+                  << (*remote_site)->site_root() << "):\n    sandbox: " << there->sandbox()
+                  << "\n";
+      }
+    }
   }
   {
     pb::ListPeersRequest req;

@@ -62,7 +62,10 @@ struct SandboxHostConfig {
   // Slot i runs as uid/gid uid_base + i. 0: claim a free block of 1000 ids
   // from 2000000000 up, so render servers sharing a host never share a uid.
   int64_t uid_base = 0;
-  std::string cgroup_parent = "frameflow";  // per-run cgroups go under <parent>/<server name>
+  // Per-run cgroups go under <parent>/<server name>-<uid_base>. Render
+  // servers sharing a host must have distinct uid_base values (claimed
+  // blocks are).
+  std::string cgroup_parent = "frameflow";
   int landlock_min_abi = 1;
   // Host paths renderers may read and execute, mounted read-only at the
   // same place; those missing on the host are skipped.

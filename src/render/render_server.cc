@@ -209,7 +209,7 @@ Status RenderServer::InitSandbox() {
   (void)RemoveAll(config_.secure_dir());
   FF_RETURN_IF_ERROR(MakeDirs(config_.secure_dir(), 0700));
   ::chmod(config_.secure_dir().c_str(), 0700);
-  sandbox::RemoveEmptyCgroups(sb.cgroup_parent + "/" + SafeName(config_.name));
+  sandbox::RemoveEmptyCgroups(CgroupParent());
   if (::access(wrapper_.c_str(), X_OK) != 0) {
     spdlog::warn("I/O wrapper '{}' not found: chunks the site wraps will fail (set sandbox.wrapper)",
                  wrapper_);
@@ -218,6 +218,12 @@ Status RenderServer::InitSandbox() {
                  system_paths_.size());
   }
   return Status::Ok();
+}
+
+std::string RenderServer::CgroupParent() const {
+  // The uid block is this server's alone on the host (claimed or
+  // configured), so two render servers never share run names.
+  return config_.sandbox.cgroup_parent + "/" + SafeName(config_.name) + "-" + std::to_string(uid_base_);
 }
 
 Status RenderServer::PrepareSecureDir(SlotWorker* w, const pb::Assignment& a) {
@@ -270,7 +276,7 @@ ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
   ws.limits.file_bytes = p.file_bytes();
   if (p.tmp_bytes() > 0) ws.limits.tmp_bytes = p.tmp_bytes();
   ws.landlock_min_abi = config_.sandbox.landlock_min_abi;
-  ws.cgroup_parent = config_.sandbox.cgroup_parent + "/" + SafeName(config_.name);
+  ws.cgroup_parent = CgroupParent();
   ws.report = JoinPath(w->secure_dir, "report.json");
   ws.summary = index == 0;  // once per chunk, at the top of its log
   ws.argv = ps.argv;
@@ -827,6 +833,11 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
           append_log("frameflow: refused output '" + sandbox::PrintableName(r.path) + "': " + r.why);
         }
         if (!report.limit.empty()) result.set_limit(report.limit);
+        if (!report.collection.collected.empty()) {
+          append_log("frameflow: collected " + std::to_string(report.collection.collected.size()) +
+                     " file(s) written to " + spec.out_dir + " into the secure location " +
+                     host_spec.out_dir);
+        }
       }
       if (!cancel_reason.empty()) {
         fail(code, "cancelled: " + cancel_reason);

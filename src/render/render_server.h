@@ -91,6 +91,8 @@ class RenderServer {
   // Finds the wrapper, claims the slots' uids, sweeps cgroups of a previous
   // life and secure locations it left behind.
   Status InitSandbox();
+  // Where this server's per-run cgroups live: <cgroup_parent>/<name>-<uid base>.
+  std::string CgroupParent() const;
   // Creates the chunk's secure location secure/<client>/<job>/<slot>/
   // (0700 at every level; the last owned by the slot's uid) with an empty
   // input/ for the job's files.
