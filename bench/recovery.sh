@@ -95,6 +95,10 @@ root = "$site"
 [schedule_server]
 listen = "127.0.0.1:0"
 $site_extra
+# These benchmarks measure scheduling against tools that run renderers
+# bare; the I/O wrapper's own cost is measured by bench/sandbox.sh.
+[sandbox]
+local_jobs = "plain"
 TOML
 
 # Two command packages: "slow" is a chunk that runs for 30 s (it is mid-render

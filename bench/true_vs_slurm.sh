@@ -180,6 +180,10 @@ name = "bench"
 root = "$ff/site"
 [schedule_server]
 listen = "127.0.0.1:0"
+# These benchmarks measure scheduling against tools that run renderers
+# bare; the I/O wrapper's own cost is measured by bench/sandbox.sh.
+[sandbox]
+local_jobs = "plain"
 TOML
 cat >"$ff/rs.toml" <<TOML
 name = "rs1"

@@ -286,6 +286,76 @@ TEST_F(OutsourcingTest, OutsourcedJobRendersRemotelyReturnsAndMatchesLocalPixels
   }
 }
 
+// A scene written with absolute studio paths (examples/clock/clock_studio.pov
+// reads its include file and texture from /studio/assets/clock and writes to
+// /studio/renders/clock) renders unchanged inside render-co's I/O wrapper,
+// and its frames equal the plain clock rendered at the studio.
+TEST_F(OutsourcingTest, CentralPathSceneRendersInsideTheRemoteWrapperAndMatchesLocalPixels) {
+  LocalSiteOptions studio, remote;
+  studio.render_servers = remote.render_servers = 1;
+  studio.probe = remote.probe = {"povray"};
+  ASSERT_NO_FATAL_FAILURE(StartSites(studio, remote));
+  const std::string dir = dir_.path() + "/central";
+  ASSERT_TRUE(MakeDirs(dir + "/textures").ok());
+  const std::string src = testing::SourceDir() + "/examples/clock/";
+  for (const char* f : {"clock.pov", "clock_studio.pov", "clock_parts.inc", "textures/dial.png"}) {
+    ASSERT_TRUE(LinkOrCopy(src + f, dir + "/" + f).ok());
+  }
+  WriteText(dir + "/job.toml",
+            "name = \"central\"\nplacement = \"remote\"\nframes = \"1-8\"\nchunk_size = 4\n"
+            "files = [\"clock.pov\", \"clock_parts.inc\", \"textures/dial.png\"]\n"
+            "[package]\nname = \"povray\"\n"
+            "[render]\nscene = \"clock_studio.pov\"\nwidth = 160\nheight = 120\n"
+            "output = \"/studio/renders/clock/clock_####.png\"\n"
+            "[[central]]\npath = \"/studio/assets/clock\"\nsource = \".\"\n");
+  const std::string local = ClockJob("here", "placement = \"local\"");
+  const int64_t local_id = Submit(studio_, local);
+  const int64_t remote_id = Submit(studio_, dir + "/job.toml");
+  pb::JobInfo here = Wait(studio_, local_id);
+  pb::JobInfo there = Wait(studio_, remote_id);
+  ASSERT_EQ(here.state(), "done") << here.error();
+  ASSERT_EQ(there.state(), "done") << there.error();
+  ASSERT_EQ(there.frame_info_size(), 8);  // the same animation clock as "here"
+  for (const auto& f : there.frame_info()) {
+    std::string why;
+    EXPECT_EQ(BaseName(f.output()), "clock_000" + std::to_string(f.frame()) + ".png");
+    EXPECT_TRUE(testing::SamePixels(
+        f.output(), here.storage_dir() + "/frames/clock_000" + std::to_string(f.frame()) + ".png",
+        &why))
+        << f.frame() << ": " << why;
+  }
+
+  // At render-co: wrapped as a remote job, with the central paths mounted;
+  // the chunk's output was collected from /studio/renders/clock into the
+  // render server's secure location, and the results stored in the site's.
+  std::vector<pb::JobInfo> remote_jobs = Jobs(remote_);
+  ASSERT_EQ(remote_jobs.size(), 1u);
+  const int64_t rid = remote_jobs[0].job_id();
+  pb::JobInfo rj = Get(remote_, rid);
+  EXPECT_NE(rj.sandbox().find("I/O wrapper (remote job); mounts: /job <- the job's files "
+                              "(read-only), /studio/assets/clock <- . (read-only), "
+                              "/studio/renders/clock (writable"),
+            std::string::npos)
+      << rj.sandbox();
+  pb::LogsRequest lreq;
+  lreq.set_job_id(rid);
+  lreq.set_frame(1);
+  pb::LogsResponse lresp;
+  grpc::ClientContext lctx;
+  ASSERT_TRUE(remote_.stub->GetLogs(&lctx, lreq, &lresp).ok());
+  const std::string& log = lresp.text();
+  for (const std::string& want :
+       {std::string("(in the I/O wrapper as uid 2"), std::string("+O/studio/renders/clock/f.png"),
+        std::string("sandbox: mount /studio/assets/clock <- "),
+        std::string("sandbox: mount /studio/renders/clock <- tmpfs"),
+        std::string("collected 4 file(s) written to /studio/renders/clock into the secure "
+                    "location ")}) {
+    EXPECT_NE(log.find(want), std::string::npos) << want << "\n" << log;
+  }
+  EXPECT_TRUE(PathExists(remote_.site->site_root() + "/secure/studio/" + std::to_string(rid) +
+                         "/output/clock_0001.png"));
+}
+
 TEST_F(OutsourcingTest, AutoPlacementOutsourcesOnlyWhatNoLocalServerCanRender) {
   LocalSiteOptions studio, remote;
   studio.render_servers = 1;

@@ -456,6 +456,46 @@ TEST_F(SiteTest, WrappedRendererRunsAsTheSlotUidAndCancelKillsEverythingItStarte
       << SlotProcesses(sleeper).size() << " sleepers survived the cancel";
 }
 
+// A wrapped chunk that runs into a limit of the site's [sandbox] policy
+// fails with a reason naming the limit.
+TEST_F(SiteTest, WrappedChunksThatHitALimitFailNamingIt) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.slots_per_server = 2;
+  opts.max_attempts = 1;
+  opts.site_extra = "[sandbox]\nmemory = \"48M\"\nwall_time = \"3s\"\nfile_size = \"1M\"\n";
+  // tail -c keeps 100 MB in memory; sleep outlives the wall time; head
+  // writes a 2 MB file.
+  opts.render_server_extra =
+      "[[packages]]\nname = \"hog\"\nversion = \"1\"\ncommand = \"/bin/sh -c "
+      "'head -c 200000000 /dev/zero | tail -c 100000000 > /dev/null' {frame}\"\n"
+      "[[packages]]\nname = \"sleeper\"\nversion = \"1\"\ncommand = \"sleep 30 {frame}\"\n"
+      "[[packages]]\nname = \"bigfile\"\nversion = \"1\"\ncommand = \"/bin/sh -c "
+      "'head -c 2000000 /dev/zero > /tmp/big' {frame}\"\n";
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  auto job = [&](const std::string& package) {
+    std::string jobdir = dir_.path() + "/" + package;
+    WriteText(jobdir + "/scene.txt", "x");
+    WriteText(jobdir + "/job.toml", "name = \"" + package +
+                                        "\"\nframes = \"1\"\n[package]\nname = \"" + package +
+                                        "\"\n[render]\nscene = \"scene.txt\"\n");
+    return Submit(jobdir + "/job.toml");
+  };
+  const std::map<std::string, std::string> want = {
+      {"hog", "out of memory: killed at the memory limit of 48 MiB"},
+      {"sleeper", "wall-time limit: still running after 3 s, killed"},
+      {"bigfile", "per-file size limit: a file reached 1 MiB"}};
+  for (const auto& [package, reason] : want) {
+    int64_t id = job(package);
+    ASSERT_TRUE(WaitUntil([&] { return Get(id).state() == "failed"; }, 30000)) << package;
+    pb::JobInfo info = Get(id);
+    ASSERT_EQ(info.chunks_size(), 1);
+    EXPECT_NE(info.chunks(0).error().find(reason), std::string::npos)
+        << package << ": " << info.chunks(0).error();
+  }
+}
+
 TEST_F(SiteTest, JobForMissingPackageStaysQueuedAndShowSaysWhy) {
   LocalSiteOptions opts;
   opts.probe = {"povray"};

@@ -173,8 +173,7 @@ int RunDemo(const std::string& local_job, const std::string& remote_job, bool ke
       auto there = GetJobInfo(remote_stub->get(), detail->remote_job_id());
       if (there.ok() && !there->sandbox().empty()) {
         std::cout << "  at render-co (frameflow show " << detail->remote_job_id() << " --site "
-                  << (*remote_site)->site_root() << "):\n    sandbox: " << there->sandbox()
-                  << "\n";
+                  << (*remote_site)->site_root() << "):\n    sandbox: " << there->sandbox() << "\n";
       }
     }
   }

@@ -384,7 +384,7 @@ class DescriptionReader {
         if (auto s = String(node, path)) {
           have_output_ = true;
           p_.output = !s->empty() && (*s)[0] == '/' ? CentralOutput(*s, LineOf(node), path)
-                                                     : JobPath(*s, LineOf(node), path);
+                                                    : JobPath(*s, LineOf(node), path);
           if (!p_.output.empty() && p_.output.find('#') == std::string::npos) {
             errors_.Add(LineOf(node), path,
                         "must contain at least one '#' (replaced by the frame number), got '" +
@@ -524,7 +524,8 @@ class DescriptionReader {
   // and each must stand for files the job sends.
   void CheckCentral() {
     auto within = [](const std::string& a, const std::string& b) {
-      return a == b || (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
+      return a == b ||
+             (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
     };
     const std::string out_dir = p_.OutputCentralDir();
     const std::vector<std::string> files = p_.AllFiles();
@@ -540,9 +541,9 @@ class DescriptionReader {
         }
       }
       if (!out_dir.empty() && (within(c.path, out_dir) || within(out_dir, c.path))) {
-        errors_.Add(central_lines_[i], prefix + ".path",
-                    "'" + c.path + "' overlaps the output directory '" + out_dir +
-                        "' (render.output)");
+        errors_.Add(
+            central_lines_[i], prefix + ".path",
+            "'" + c.path + "' overlaps the output directory '" + out_dir + "' (render.output)");
       }
       bool any = false;
       for (const auto& f : files) any = any || c.source == "." || within(f, c.source);
@@ -785,12 +786,13 @@ Result<std::string> NormaliseCentralPath(std::string_view path, const std::strin
   const std::string out = "/" + *rel;
   // The I/O wrapper provides these itself; a central path there would hide
   // the renderer's own view of the system.
-  static const char* const kReserved[] = {"/usr", "/etc", "/proc", "/dev", "/tmp", "/job", "/out",
-                                          "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-                                          "/sys", "/run", "/var", "/root"};
+  static const char* const kReserved[] = {"/usr",    "/etc", "/proc", "/dev", "/tmp",   "/job",
+                                          "/out",    "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                          "/libx32", "/sys", "/run",  "/var", "/root"};
   for (const char* r : kReserved) {
     const std::string rs = r;
-    if (out == rs || (out.size() > rs.size() && out.compare(0, rs.size(), rs) == 0 && out[rs.size()] == '/')) {
+    if (out == rs ||
+        (out.size() > rs.size() && out.compare(0, rs.size(), rs) == 0 && out[rs.size()] == '/')) {
       return fail(quoted + " is under " + rs + ", which the I/O wrapper keeps for the system");
     }
   }

@@ -112,8 +112,10 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     FF_ASSIGN_OR_RETURN(auto parent, sandbox->GetString("cgroup_parent"));
     if (parent) {
       if (parent->empty() || (*parent)[0] == '/' || parent->find("..") != std::string::npos) {
-        return InvalidArgument(path + ": sandbox.cgroup_parent: expected a relative path without "
-                               "'..', got '" + *parent + "'");
+        return InvalidArgument(path +
+                               ": sandbox.cgroup_parent: expected a relative path without "
+                               "'..', got '" +
+                               *parent + "'");
       }
       sb.cgroup_parent = *parent;
     }
@@ -126,7 +128,8 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     FF_RETURN_IF_ERROR(sandbox->Finish());
     for (const auto& p : sb.system_paths) {
       if (p.empty() || p[0] != '/') {
-        return InvalidArgument(path + ": sandbox.system_paths: '" + p + "' is not an absolute path");
+        return InvalidArgument(path + ": sandbox.system_paths: '" + p +
+                               "' is not an absolute path");
       }
     }
     for (const auto& p : sb.extra_paths) {

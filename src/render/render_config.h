@@ -69,9 +69,9 @@ struct SandboxHostConfig {
   int landlock_min_abi = 1;
   // Host paths renderers may read and execute, mounted read-only at the
   // same place; those missing on the host are skipped.
-  std::vector<std::string> system_paths = {"/usr",          "/etc/ld.so.cache", "/etc/alternatives",
-                                           "/etc/povray",   "/etc/fonts",       "/etc/localtime",
-                                           "/etc/mime.types"};
+  std::vector<std::string> system_paths = {
+      "/usr",       "/etc/ld.so.cache", "/etc/alternatives", "/etc/povray",
+      "/etc/fonts", "/etc/localtime",   "/etc/mime.types"};
   std::vector<std::string> extra_paths;  // appended to system_paths
 };
 

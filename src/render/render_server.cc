@@ -211,8 +211,9 @@ Status RenderServer::InitSandbox() {
   ::chmod(config_.secure_dir().c_str(), 0700);
   sandbox::RemoveEmptyCgroups(CgroupParent());
   if (::access(wrapper_.c_str(), X_OK) != 0) {
-    spdlog::warn("I/O wrapper '{}' not found: chunks the site wraps will fail (set sandbox.wrapper)",
-                 wrapper_);
+    spdlog::warn(
+        "I/O wrapper '{}' not found: chunks the site wraps will fail (set sandbox.wrapper)",
+        wrapper_);
   } else {
     spdlog::info("I/O wrapper {}; slot uids from {}; system paths {}", wrapper_, uid_base_,
                  system_paths_.size());
@@ -223,34 +224,38 @@ Status RenderServer::InitSandbox() {
 std::string RenderServer::CgroupParent() const {
   // The uid block is this server's alone on the host (claimed or
   // configured), so two render servers never share run names.
-  return config_.sandbox.cgroup_parent + "/" + SafeName(config_.name) + "-" + std::to_string(uid_base_);
+  return config_.sandbox.cgroup_parent + "/" + SafeName(config_.name) + "-" +
+         std::to_string(uid_base_);
 }
 
 Status RenderServer::PrepareSecureDir(SlotWorker* w, const pb::Assignment& a) {
   if (::geteuid() != 0) {
-    return FailedPrecondition("the site runs this job inside the I/O wrapper, which needs the "
-                              "render server to run as root");
+    return FailedPrecondition(
+        "the site runs this job inside the I/O wrapper, which needs the "
+        "render server to run as root");
   }
-  if (w->uid == 0) return FailedPrecondition("no uid for slot " + w->id + " (set sandbox.uid_base)");
+  if (w->uid == 0)
+    return FailedPrecondition("no uid for slot " + w->id + " (set sandbox.uid_base)");
   const std::string client = a.client().empty() ? "local" : SafeName(a.client());
   std::lock_guard<std::mutex> lock(secure_mu_);
   std::string dir = config_.secure_dir();
   for (const std::string& part : {client, std::to_string(a.job_id())}) {
     dir = JoinPath(dir, part);
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("cannot create", dir, errno);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoError("cannot create", dir, errno);
   }
   dir = JoinPath(dir, SafeName(w->config.name));
   FF_RETURN_IF_ERROR(RemoveAll(dir));
   if (::mkdir(dir.c_str(), 0700) != 0) return ErrnoError("cannot create", dir, errno);
-  if (::chown(dir.c_str(), w->uid, w->uid) != 0) return ErrnoError("cannot give to the slot's uid", dir, errno);
+  if (::chown(dir.c_str(), w->uid, w->uid) != 0)
+    return ErrnoError("cannot give to the slot's uid", dir, errno);
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "input"), 0755));
   w->secure_dir = dir;
   return Status::Ok();
 }
 
-ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
-                                      const ProcessSpec& ps, const std::string& out_dir, int index,
-                                      std::string* summary) {
+ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a, const ProcessSpec& ps,
+                                      const std::string& out_dir, int index, std::string* summary) {
   const pb::SandboxPolicy& p = a.sandbox();
   sandbox::WrapSpec ws;
   ws.name = SafeName(w->config.name + "-j" + std::to_string(a.job_id()) + "-c" +
@@ -282,7 +287,8 @@ ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
   ws.argv = ps.argv;
   if (summary) {
     summary->clear();
-    for (const auto& line : sandbox::SummaryLines(ws)) *summary += (summary->empty() ? "" : "; ") + line;
+    for (const auto& line : sandbox::SummaryLines(ws))
+      *summary += (summary->empty() ? "" : "; ") + line;
   }
   ProcessSpec out;
   out.argv.push_back(wrapper_);
@@ -826,11 +832,13 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       if (wrap) {
         const std::string report_path = JoinPath(w->secure_dir, "report.json");
         auto text = ReadFile(report_path);
-        auto parsed = text.ok() ? sandbox::ReportFromJson(*text) : Result<sandbox::WrapReport>(text.status());
+        auto parsed =
+            text.ok() ? sandbox::ReportFromJson(*text) : Result<sandbox::WrapReport>(text.status());
         if (parsed.ok()) report = std::move(*parsed);
         ::unlink(report_path.c_str());
         for (const auto& r : report.collection.refused) {
-          append_log("frameflow: refused output '" + sandbox::PrintableName(r.path) + "': " + r.why);
+          append_log("frameflow: refused output '" + sandbox::PrintableName(r.path) +
+                     "': " + r.why);
         }
         if (!report.limit.empty()) result.set_limit(report.limit);
         if (!report.collection.collected.empty()) {

@@ -98,9 +98,8 @@ class RenderServer {
   // input/ for the job's files.
   Status PrepareSecureDir(SlotWorker* w, const frameflow::v1::Assignment& a);
   // The command that runs `ps` inside the I/O wrapper for slot `w`.
-  ProcessSpec WrapCommand(SlotWorker* w, const frameflow::v1::Assignment& a,
-                          const ProcessSpec& ps, const std::string& out_dir, int index,
-                          std::string* summary);
+  ProcessSpec WrapCommand(SlotWorker* w, const frameflow::v1::Assignment& a, const ProcessSpec& ps,
+                          const std::string& out_dir, int index, std::string* summary);
   // Runs `call` with the current stub, retrying while the schedule server is
   // unreachable (restarting) for up to a couple of minutes.
   Status WithScheduleServer(

@@ -334,7 +334,8 @@ WrapReport RunWrapped(const WrapSpec& spec) {
   // possibly before the cgroup poll saw it: the cgroup's total says why.
   if (r.limit.empty() && cpu_limit_us && r.exit_code != 0 && cpu_us >= cpu_limit_us - 50000) {
     r.limit = "cpu_time";
-    r.reason = "CPU-time limit: used " + std::to_string(spec.limits.cpu_seconds) + " s of CPU, killed";
+    r.reason =
+        "CPU-time limit: used " + std::to_string(spec.limits.cpu_seconds) + " s of CPU, killed";
   }
   const bool failed = r.exit_code != 0;
   if (r.limit.empty() && failed && r.setup_error.empty()) {
@@ -342,10 +343,11 @@ WrapReport RunWrapped(const WrapSpec& spec) {
     if ((*cgroup)->OomKills() > 0) {
       r.limit = "memory";
       r.reason = "out of memory: killed at the memory limit of " + FormatSize(l.memory_bytes);
-    } else if (r.signal == SIGXFSZ) {
+    } else if (r.signal == SIGXFSZ || r.exit_code == 128 + SIGXFSZ) {
+      // A shell reports a child killed by SIGXFSZ as 128 + SIGXFSZ.
       r.limit = "file_size";
       r.reason = "per-file size limit: a file reached " + FormatSize(l.file_bytes);
-    } else if (r.signal == SIGXCPU) {
+    } else if (r.signal == SIGXCPU || r.exit_code == 128 + SIGXCPU) {
       r.limit = "cpu_time";
       r.reason = "CPU-time limit: a process used " + std::to_string(l.cpu_seconds) + " s of CPU";
     } else if (AlmostFull(output_fd, l.output_bytes)) {

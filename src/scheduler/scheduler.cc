@@ -9,8 +9,8 @@
 #include <limits>
 #include <sstream>
 
-#include "sandbox/spec.h"
 #include "core/version.h"
+#include "sandbox/spec.h"
 #include "scheduler/chunk_planner.h"
 #include "util/fs.h"
 
@@ -1712,14 +1712,14 @@ std::string Scheduler::SandboxTextLocked(const Job& job) const {
                     (!job.rec.origin_site.empty() ? "remote job" : "local job") +
                     "); mounts: /job <- the job's files (read-only)";
   for (const auto& c : p.central()) out += ", " + c.path() + " <- " + c.source() + " (read-only)";
-  out += ", " + (p.output_dir().empty() ? std::string("/out") : p.output_dir()) +
-         " (writable, " + size(p.output_bytes()) + ")";
+  out += ", " + (p.output_dir().empty() ? std::string("/out") : p.output_dir()) + " (writable, " +
+         size(p.output_bytes()) + ")";
   out += ", /tmp (" + size(p.tmp_bytes()) + "); limits: memory " +
          (p.memory() > 0 ? size(p.memory()) : std::string("the slot's")) + ", processes " +
          (p.processes() > 0 ? std::to_string(p.processes()) : "none") + ", cpu time " +
-         (p.cpu_seconds() > 0 ? std::to_string(p.cpu_seconds()) + " s" : "none") +
-         ", wall time " + (p.wall_ms() > 0 ? std::to_string(p.wall_ms() / 1000) + " s" : "none") +
-         ", file size " + (p.file_bytes() > 0 ? size(p.file_bytes()) : "none");
+         (p.cpu_seconds() > 0 ? std::to_string(p.cpu_seconds()) + " s" : "none") + ", wall time " +
+         (p.wall_ms() > 0 ? std::to_string(p.wall_ms() / 1000) + " s" : "none") + ", file size " +
+         (p.file_bytes() > 0 ? size(p.file_bytes()) : "none");
   return out;
 }
 

@@ -140,8 +140,8 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     FF_ASSIGN_OR_RETURN(auto local, sandbox->GetString("local_jobs"));
     if (local) {
       if (*local != "wrapped" && *local != "plain") {
-        return InvalidArgument(path + ": sandbox.local_jobs: must be \"wrapped\" or \"plain\", got '" +
-                               *local + "'");
+        return InvalidArgument(
+            path + ": sandbox.local_jobs: must be \"wrapped\" or \"plain\", got '" + *local + "'");
       }
       sb.wrap_local_jobs = *local == "wrapped";
     }
@@ -161,7 +161,8 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     if (tmp) sb.tmp_bytes = *tmp;
     FF_RETURN_IF_ERROR(sandbox->Finish());
     if (sb.output_bytes < (1 << 20) || sb.tmp_bytes < (1 << 20)) {
-      return InvalidArgument(path + ": sandbox.output_size and sandbox.tmp_size: must be at least 1M");
+      return InvalidArgument(path +
+                             ": sandbox.output_size and sandbox.tmp_size: must be at least 1M");
     }
   }
   FF_RETURN_IF_ERROR(doc.Finish());
