@@ -127,13 +127,18 @@ bench_machine() {
 
 # Starts a site under $BENCH_WORK/site: one schedule server and SERVERS render
 # servers with SLOTS slots of CORES cores each, probing PACKAGES (default
-# povray). Returns once every render server is up.
+# povray; "-" for none). Returns once every render server is up.
+# BENCH_SANDBOX=wrapped runs local jobs in the I/O wrapper (default plain);
+# BENCH_RS_EXTRA is appended to every render server's config.
 # Usage: bench_site_start SERVERS SLOTS CORES [PACKAGE ...]
 bench_site_start() {
   local servers=$1 slots=$2 cores=$3
   shift 3
   local probe="" p
-  for p in "${@:-povray}"; do probe+="${probe:+, }\"$p\""; done
+  for p in "${@:-povray}"; do
+    [ "$p" = - ] && continue # "-": probe nothing
+    probe+="${probe:+, }\"$p\""
+  done
   BENCH_SITE=$BENCH_WORK/site
   mkdir -p "$BENCH_WORK/logs"
   cat > "$BENCH_WORK/site.toml" << TOML
@@ -141,10 +146,11 @@ bench_site_start() {
 root = "$BENCH_SITE"
 [schedule_server]
 listen = "127.0.0.1:0"
-# These benchmarks measure scheduling against tools that run renderers
-# bare; the I/O wrapper's own cost is measured by bench/sandbox.sh.
+# Benchmarks measure scheduling against tools that run renderers bare, so
+# local jobs run plain unless BENCH_SANDBOX=wrapped (bench/sandbox.sh
+# measures the I/O wrapper's own cost).
 [sandbox]
-local_jobs = "plain"
+local_jobs = "${BENCH_SANDBOX:-plain}"
 TOML
   rm -f "$BENCH_SITE/schedule-server.addr"
   "$BENCH_BIN" schedule-server --config "$BENCH_WORK/site.toml" \
@@ -161,6 +167,7 @@ probe = [$probe]
 [[slots]]
 cores = $cores
 count = $slots
+${BENCH_RS_EXTRA:-}
 TOML
     "$BENCH_BIN" render-server --config "$BENCH_WORK/rs$i.toml" \
       > "$BENCH_WORK/logs/rs$i.log" 2>&1 &

@@ -29,7 +29,7 @@ source "$root/bench/_lib.sh"
 
 # Benchmarks the suite expects, in report order; any other bench/*.sh that is
 # not a helper (_*, lib*) or this runner follows them, alphabetically.
-expected=(dispatch true_vs_slurm recovery makespan_povray transfer)
+expected=(dispatch true_vs_slurm recovery makespan_povray transfer sandbox)
 names=("${expected[@]}")
 for f in "$root"/bench/*.sh; do
   n=$(basename "$f" .sh)

@@ -115,6 +115,11 @@ void ExpectProfilesEqual(const JobProfile& a, const JobProfile& b) {
   EXPECT_EQ(a.requirements.memory_bytes, b.requirements.memory_bytes);
   EXPECT_EQ(a.requirements.gpus, b.requirements.gpus);
   EXPECT_EQ(a.files, b.files);
+  ASSERT_EQ(a.central.size(), b.central.size());
+  for (size_t i = 0; i < a.central.size(); ++i) {
+    EXPECT_EQ(a.central[i].path, b.central[i].path) << i;
+    EXPECT_EQ(a.central[i].source, b.central[i].source) << i;
+  }
   ASSERT_EQ(a.notify.size(), b.notify.size());
   for (size_t i = 0; i < a.notify.size(); ++i) {
     EXPECT_EQ(a.notify[i].webhook, b.notify[i].webhook) << i;
@@ -885,6 +890,98 @@ TEST(Placement, Names) {
   EXPECT_STREQ(PlacementName(Placement::kLocal), "local");
   EXPECT_STREQ(PlacementName(Placement::kRemote), "remote");
   EXPECT_STREQ(PlacementName(Placement::kAuto), "auto");
+}
+
+}  // namespace
+}  // namespace ff
+
+namespace ff {
+namespace {
+
+constexpr const char* kCentral = R"(name = "shot"
+frames = "1-4"
+files = ["assets/wood.png", "assets/inc/parts.inc", "lib/x.inc"]
+
+[package]
+name = "povray"
+
+[render]
+scene = "shot.pov"
+output = "/studio/renders/shot/shot_####.png"
+
+[[central]]
+path = "/studio/assets/shot"
+source = "assets"
+
+[[central]]
+path = "/studio/lib/"
+source = "./lib"
+)";
+
+TEST(ParseJobDescription, CentralPathsAndAbsoluteOutput) {
+  JobProfile p = ParseOk(kCentral);
+  ASSERT_EQ(p.central.size(), 2u);
+  EXPECT_EQ(p.central[0].path, "/studio/assets/shot");
+  EXPECT_EQ(p.central[0].source, "assets");
+  EXPECT_EQ(p.central[1].path, "/studio/lib");  // normalised
+  EXPECT_EQ(p.central[1].source, "lib");
+  EXPECT_TRUE(p.OutputIsCentral());
+  EXPECT_TRUE(p.NeedsWrapper());
+  EXPECT_EQ(p.OutputCentralDir(), "/studio/renders/shot");
+  EXPECT_EQ(p.OutputPattern(), "shot_####.png");
+  EXPECT_EQ(p.OutputName(7), "shot_0007.png");
+  ExpectRoundTrip(p);
+  JobProfile plain = ParseOk(kMinimal);
+  EXPECT_FALSE(plain.NeedsWrapper());
+  EXPECT_EQ(plain.OutputPattern(), "clock_####.png");
+  // The whole job directory may stand for a central path.
+  JobProfile whole = ParseOk(WithTail("\n[[central]]\npath = \"/studio/x\"\nsource = \".\"\n"));
+  ASSERT_EQ(whole.central.size(), 1u);
+  EXPECT_EQ(whole.central[0].source, ".");
+}
+
+TEST(ParseJobDescription, CentralPathErrorsNameTheField) {
+  auto tail = [](const std::string& t) { return WithTail(t); };
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"studio/x\"\nsource = \".\"\n"))
+                .find("central[0].path: central path 'studio/x' must be absolute"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/etc/x\"\nsource = \".\"\n")).find("is under /etc"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio/../etc\"\nsource = \".\"\n"))
+                .find("central[0].path"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio\"\nsource = \".\"\n"))
+                .find("at least two components"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio/x\"\nsource = \"../up\"\n"))
+                .find("central[0].source"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio/x\"\nsource = \"nothing\"\n"))
+                .find("central[0].source: no file of the job is under 'nothing'"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio/x\"\n")).find("central[0].source"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio/x\"\nsource = \".\"\nmode = \"rw\"\n"))
+                .find("central[0].mode: unknown key"),
+            std::string::npos);
+  EXPECT_NE(Error(tail("\n[[central]]\npath = \"/studio/x\"\nsource = \".\"\n[[central]]\npath = "
+                       "\"/studio/x/y\"\nsource = \".\"\n"))
+                .find("central[1].path: '/studio/x/y' overlaps central[0].path"),
+            std::string::npos);
+  std::string text = kCentral;
+  text.replace(text.find("/studio/renders/shot/shot_####.png"), 34,
+               "/studio/assets/shot/o_####.png");
+  EXPECT_NE(Error(text).find("overlaps the output directory '/studio/assets/shot'"),
+            std::string::npos);
+  text = kCentral;
+  text.replace(text.find("/studio/renders/shot/shot_####.png"), 34, "/studio/r_####/shot_#.png");
+  EXPECT_NE(
+      Error(text).find("render.output: an absolute output must be a file in a central directory"),
+      std::string::npos);
+  text = kCentral;
+  text.replace(text.find("/studio/renders/shot/shot_####.png"), 34, "/proc/self/x_##.png");
+  EXPECT_NE(Error(text).find("render.output: central path '/proc/self/x_##.png' is under /proc"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
 // frameflow-wrap: runs one program inside the I/O wrapper (src/sandbox).
 // The render server starts every sandboxed renderer through it; admins can
 // run it by hand to see what a chunk sees. Usage: frameflow-wrap --help.
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "sandbox/cgroup.h"
+#include "sandbox/landlock.h"
 #include "sandbox/spec.h"
 #include "sandbox/wrapper.h"
 
@@ -29,6 +33,8 @@ cgroup namespaces, seeing only the mounts given here (must run as root).
   --landlock-min-abi N  --cgroup-parent PATH
   --report FILE            JSON report: exit code, limit hit, files collected/refused
   --summary                print the mounts and limits to stderr first
+
+frameflow-wrap --check prints what this host offers the wrapper.
 
 Exit status: the program's (128 + signal when killed), 125 when the sandbox
 cannot be set up, 126/127 when the program cannot be run.
@@ -54,6 +60,14 @@ int Main(int argc, char** argv) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? ff::sandbox::kSetupFailed : 0;
+  }
+  if (args[0] == "--check") {
+    const int abi = ff::sandbox::LandlockAbi();
+    std::printf("landlock ABI %d%s\ncgroups %s\nrunning as %s\n", abi,
+                abi == 0 ? " (unsupported or disabled)" : "",
+                ff::sandbox::DescribeHierarchies().c_str(),
+                ::geteuid() == 0 ? "root" : "non-root (the wrapper needs root)");
+    return 0;
   }
   auto spec = ff::sandbox::ParseWrapArgs(args);
   if (!spec.ok()) {

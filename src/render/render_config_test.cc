@@ -204,3 +204,33 @@ TEST_F(RenderConfigTest, MissingFile) {
 
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+
+TEST_F(RenderConfigTest, SandboxSection) {
+  auto cfg = Load("root = \"/r\"\n");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->sandbox.uid_base, 0);  // claim a free block
+  EXPECT_EQ(cfg->sandbox.system_paths.front(), "/usr");
+  cfg = Load(
+      "root = \"/r\"\n[sandbox]\nwrapper = \"/opt/ff/frameflow-wrap\"\nuid_base = 3000000\n"
+      "cgroup_parent = \"farm/ff\"\nlandlock_min_abi = 3\nextra_paths = [\"/opt/renderer\"]\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  EXPECT_EQ(cfg->sandbox.wrapper, "/opt/ff/frameflow-wrap");
+  EXPECT_EQ(cfg->sandbox.uid_base, 3000000);
+  EXPECT_EQ(cfg->sandbox.cgroup_parent, "farm/ff");
+  EXPECT_EQ(cfg->sandbox.landlock_min_abi, 3);
+  EXPECT_EQ(cfg->sandbox.extra_paths, std::vector<std::string>{"/opt/renderer"});
+  EXPECT_NE(Error("root = \"/r\"\n[sandbox]\nuid_base = 0\n").find("sandbox.uid_base"),
+            std::string::npos);
+  EXPECT_NE(
+      Error("root = \"/r\"\n[sandbox]\ncgroup_parent = \"../x\"\n").find("sandbox.cgroup_parent"),
+      std::string::npos);
+  EXPECT_NE(Error("root = \"/r\"\n[sandbox]\nextra_paths = [\"opt\"]\n")
+                .find("sandbox.extra_paths: 'opt' is not an absolute path"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ff

@@ -259,6 +259,14 @@ int64_t RunCgroup::PeakMemory() const {
   return t.empty() ? 0 : std::strtoll(t.c_str(), nullptr, 10);
 }
 
+std::string DescribeHierarchies() {
+  Hierarchies h = Detect();
+  if (!h.unified.empty()) return "v2 " + h.unified;
+  if (h.memory.empty() && h.pids.empty()) return "none";
+  return "v1 memory " + (h.memory.empty() ? "-" : h.memory) + ", pids " +
+         (h.pids.empty() ? "-" : h.pids) + ", cpuacct " + (h.cpuacct.empty() ? "-" : h.cpuacct);
+}
+
 void RemoveEmptyCgroups(const std::string& parent) {
   Hierarchies h = Detect();
   for (const std::string& root : {h.unified, h.memory, h.pids, h.cpuacct}) {

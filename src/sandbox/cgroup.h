@@ -60,6 +60,10 @@ class RunCgroup {
   std::vector<std::string> dirs_;  // every directory created for the run
 };
 
+// Which hierarchies RunCgroup would use on this host: "v2 /sys/fs/cgroup",
+// "v1 memory /sys/fs/cgroup/memory, pids ..., cpuacct ...", or "none".
+std::string DescribeHierarchies();
+
 // Removes the empty cgroups directly under `parent` in every hierarchy
 // (left by wrappers that were killed); busy ones stay. For a render server
 // at start, before it runs anything.

@@ -209,3 +209,35 @@ TEST_F(SiteConfigTest, MissingFile) {
 
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+
+TEST_F(SiteConfigTest, SandboxPolicy) {
+  auto cfg = Load("[site]\nroot = \"/r\"\n");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_TRUE(cfg->sandbox.wrap_local_jobs);  // wrapped by default
+  EXPECT_EQ(cfg->sandbox.processes, 1024);
+  cfg = Load(
+      "[site]\nroot = \"/r\"\n[sandbox]\nlocal_jobs = \"plain\"\nmemory = \"2G\"\n"
+      "processes = 64\ncpu_time = \"1h\"\nwall_time = \"2h\"\noutput_size = \"8G\"\n"
+      "file_size = \"1G\"\ntmp_size = \"512M\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  EXPECT_FALSE(cfg->sandbox.wrap_local_jobs);
+  EXPECT_EQ(cfg->sandbox.memory_bytes, 2LL << 30);
+  EXPECT_EQ(cfg->sandbox.processes, 64);
+  EXPECT_EQ(cfg->sandbox.cpu_seconds, 3600);
+  EXPECT_EQ(cfg->sandbox.wall_ms, 7200000);
+  EXPECT_EQ(cfg->sandbox.output_bytes, 8LL << 30);
+  EXPECT_EQ(cfg->sandbox.file_bytes, 1LL << 30);
+  EXPECT_EQ(cfg->sandbox.tmp_bytes, 512LL << 20);
+  EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[sandbox]\nlocal_jobs = \"never\"\n"),
+                        "sandbox.local_jobs: must be \"wrapped\" or \"plain\", got 'never'"));
+  EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[sandbox]\nmemroy = \"1G\"\n"),
+                        ":4: sandbox.memroy: unknown key"));
+  EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[sandbox]\ntmp_size = \"4K\"\n"),
+                        "sandbox.output_size and sandbox.tmp_size: must be at least 1M"));
+}
+
+}  // namespace
+}  // namespace ff
