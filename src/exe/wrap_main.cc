@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -70,6 +71,11 @@ int Main(int argc, char** argv) {
     return 0;
   }
   auto spec = ff::sandbox::ParseWrapArgs(args);
+  if (argc > 0) {
+    char* last = argv[argc - 1];
+    ff::sandbox::SetCommandLineArea(argv[0],
+                                    static_cast<size_t>(last + std::strlen(last) - argv[0]));
+  }
   if (!spec.ok()) {
     std::fprintf(stderr, "frameflow-wrap: %s\n", spec.status().message().c_str());
     return ff::sandbox::kSetupFailed;

@@ -44,6 +44,20 @@ struct InitStatus {
 
 const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
+char* g_cmdline = nullptr;
+size_t g_cmdline_size = 0;
+
+// In init: nothing of the wrapper's command line or environment stays
+// visible through /proc/1/cmdline (or /proc/1/environ, were it readable).
+void ScrubCommandLine() {
+  constexpr char kTitle[] = "frameflow-init";
+  if (g_cmdline && g_cmdline_size > 0) {
+    std::memset(g_cmdline, 0, g_cmdline_size);
+    std::memcpy(g_cmdline, kTitle, std::min(sizeof kTitle, g_cmdline_size) - 1);
+  }
+  for (char** e = environ; e && *e; ++e) std::memset(*e, 0, std::strlen(*e));
+}
+
 void WriteAll(int fd, const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
@@ -91,6 +105,7 @@ std::vector<std::string> ProgramEnvironment(const WrapSpec& spec) {
     ::_exit(kSetupFailed);
   };
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ScrubCommandLine();
   for (int fd : cgroup->procs_fds()) {
     if (::write(fd, "0", 1) != 1)
       fail(ErrnoError("cannot join the run's cgroup", "cgroup.procs", errno));
@@ -190,6 +205,11 @@ std::string Seconds(int64_t ms) {
 }
 
 }  // namespace
+
+void SetCommandLineArea(char* begin, size_t size) {
+  g_cmdline = begin;
+  g_cmdline_size = size;
+}
 
 WrapReport RunWrapped(const WrapSpec& spec) {
   WrapReport r;

@@ -43,6 +43,12 @@ struct WrapReport {
   int64_t launch_us = 0;  // from the wrapper's start to the program's exec
 };
 
+// The memory holding this process's command line (argv[0] .. the last
+// argument's NUL). The sandbox's init, a fork of the wrapper, overwrites it
+// and its environment strings: /proc/1/cmdline is readable inside the
+// sandbox and would show the host paths of the wrapper's arguments.
+void SetCommandLineArea(char* begin, size_t size);
+
 // Runs spec.argv in the sandbox; returns when everything in it is gone.
 // Output of the program goes to this process's stdout/stderr.
 WrapReport RunWrapped(const WrapSpec& spec);
