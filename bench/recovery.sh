@@ -109,6 +109,8 @@ TOML
 # shellcheck disable=SC2016 # $1 and $2 belong to the script
 printf '#!/bin/sh\nexec cp "$1" "$2"\n' > "$work/copy.sh"
 chmod +x "$work/copy.sh"
+# Renderers run as the slot's unprivileged uid (even plain): let them reach it.
+chmod 755 "$work"
 for i in 1 2; do
   cat > "$work/rs$i.toml" <<TOML
 name = "rs$i"

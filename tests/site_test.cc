@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <map>
@@ -94,10 +95,11 @@ class SiteTest : public ::testing::Test {
     (void)MakeDirs(jobdir);
     (void)LinkOrCopy(testing::SourceDir() + "/examples/clock/textures/dial.png",
                      jobdir + "/plate.png");
-    WriteText(jobdir + "/job.toml", "name = \"" + name + "\"\nframes = \"" + frames +
-                                        "\"\nchunk_size = " + std::to_string(chunk) + "\n" + extra +
-                                        "\n[package]\nname = \"slowcopy\"\n[render]\n"
-                                        "scene = \"plate.png\"\noutput = \"out_####.png\"\n");
+    WriteText(jobdir + "/job.toml",
+              "name = \"" + name + "\"\nframes = \"" + frames +
+                  "\"\nchunk_size = " + std::to_string(chunk) + "\n" + extra +
+                  "\n[package]\nname = \"slowcopy\"\n[render]\n"
+                  "scene = \"plate.png\"\noutput = \"shot/f#/out_####.png\"\n");
     return jobdir + "/job.toml";
   }
   static std::string SlowCopyPackage(double seconds) {
@@ -279,7 +281,8 @@ TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServersAndNotifies) {
   EXPECT_EQ(FramesByServer(job).size(), 2u);
   auto stored = StoredFiles(job.storage_dir());
   EXPECT_EQ(stored.size(), 8u);
-  EXPECT_TRUE(PathExists(job.storage_dir() + "/out_0008.png"));
+  // Sub-directories of the output pattern are made inside the wrapper.
+  EXPECT_TRUE(PathExists(job.storage_dir() + "/shot/f8/out_0008.png"));
 
   // The client is told: the command ran with the job in its environment and
   // the webhook got a JSON body.
@@ -366,6 +369,11 @@ TEST_F(SiteTest, CancelAndShutdownKillTheRenderersProcessTree) {
   // The renderer reports its pid through a host file: only a plain (not
   // wrapped) renderer can write there.
   opts.site_extra = "[sandbox]\nlocal_jobs = \"plain\"\n";
+  // Plain renderers still run as the slot's uid, never as root: they may
+  // append to this file, and nothing else of the test directory.
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+  WriteText(pids, "");
+  ASSERT_EQ(::chmod(pids.c_str(), 0666), 0);
   opts.render_server_extra =
       "[[packages]]\nname = \"pidsleep\"\nversion = \"1\"\ncommand = \"/bin/sh -c 'echo $$ >> " +
       pids + "; exec sleep 60' {frame}\"\n";
@@ -393,6 +401,11 @@ TEST_F(SiteTest, CancelAndShutdownKillTheRenderersProcessTree) {
   ASSERT_TRUE(WaitUntil([&] { return nth_pid(1) > 0; }, 30000));
   pid_t renderer = nth_pid(1);
   EXPECT_FALSE(dead(renderer));
+  auto status = ReadFile("/proc/" + std::to_string(renderer) + "/status");
+  ASSERT_TRUE(status.ok());
+  const size_t uid_at = status->find("\nUid:");
+  ASSERT_NE(uid_at, std::string::npos);
+  EXPECT_GE(std::strtoul(status->c_str() + uid_at + 5, nullptr, 10), 2000000000ul) << *status;
   auto r = RunFrameflow({"cancel", std::to_string(first), "--site", site_->site_root()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(WaitUntil([&] { return dead(renderer); }, 10000)) << "renderer survived cancel";

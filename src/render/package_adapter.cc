@@ -10,6 +10,18 @@
 
 namespace ff {
 
+std::vector<std::string> OutputSubdirs(const ChunkSpec& spec) {
+  std::vector<std::string> out;
+  if (spec.output_pattern.find('/') == std::string::npos) return out;
+  for (int64_t f : spec.frames) {
+    std::string dir = DirName(ExpandOutputPattern(spec.output_pattern, f));
+    if (!dir.empty() && dir != "." && std::find(out.begin(), out.end(), dir) == out.end()) {
+      out.push_back(dir);
+    }
+  }
+  return out;
+}
+
 std::string ExpandOutputPattern(const std::string& pattern, int64_t frame) {
   JobProfile p;
   p.output = pattern;
@@ -254,14 +266,9 @@ class CommandAdapter final : public PackageAdapter {
     } else {
       out.push_back(expand(spec.frames.front(), spec.frames.front(), spec.frames.back()));
     }
-    // Output patterns may name sub-directories; create them for the command
-    // (out_dir itself exists).
-    if (spec.output_pattern.find('/') != std::string::npos) {
-      for (int64_t f : spec.frames) {
-        FF_RETURN_IF_ERROR(
-            MakeDirs(DirName(JoinPath(spec.out_dir, ExpandOutputPattern(spec.output_pattern, f)))));
-      }
-    }
+    // Sub-directories the output pattern names are made by the render
+    // server (OutputSubdirs): Commands() never touches the filesystem, whose
+    // paths may be the I/O wrapper's, not the host's.
     return out;
   }
 

@@ -63,4 +63,9 @@ std::unique_ptr<PackageAdapter> MakeCommandAdapter(const CommandPackageConfig& p
 // The output file name of `frame` under `pattern` (see JobProfile::OutputName).
 std::string ExpandOutputPattern(const std::string& pattern, int64_t frame);
 
+// The sub-directories of the output directory that the chunk's frames go
+// to ("shot/f_####.png" -> "shot"), relative, each once; the render server
+// creates them before the renderer runs.
+std::vector<std::string> OutputSubdirs(const ChunkSpec& spec);
+
 }  // namespace ff

@@ -133,6 +133,25 @@ TEST(ProcessTest, CwdAndExtraEnvironment) {
   EXPECT_TRUE(RemoveAll(*dir).ok());
 }
 
+// A renderer started with a uid runs as that uid with no groups and no
+// capabilities (as root; otherwise the launch fails to switch and says so).
+TEST(ProcessTest, RunsAsTheGivenUid) {
+  Lines lines;
+  ProcessSpec spec = Shell("id -u; id -g; id -G; grep CapEff /proc/self/status");
+  spec.uid = 2099999500;
+  spec.gid = 2099999501;
+  auto proc = DefaultProcessLauncher()->Start(spec, lines.Callback());
+  if (::geteuid() != 0) {
+    EXPECT_FALSE(proc.ok());
+    return;
+  }
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  EXPECT_EQ((*proc)->Wait(), 0);
+  std::vector<std::string> want = {"2099999500", "2099999501", "2099999501",
+                                   "CapEff:\t0000000000000000"};
+  EXPECT_EQ(lines.Get(), want);
+}
+
 TEST(ProcessTest, StdinIsEmpty) {
   Lines lines;
   auto proc = DefaultProcessLauncher()->Start(Shell("cat; echo done"), lines.Callback());

@@ -107,7 +107,8 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     SandboxHostConfig& sb = cfg.sandbox;
     FF_ASSIGN_OR_RETURN(auto wrapper, sandbox->GetString("wrapper"));
     if (wrapper) sb.wrapper = *wrapper;
-    FF_ASSIGN_OR_RETURN(auto uid_base, sandbox->GetInt("uid_base", 1000, 4294000000LL));
+    // Far above login accounts and the usual subordinate-id ranges.
+    FF_ASSIGN_OR_RETURN(auto uid_base, sandbox->GetInt("uid_base", 100000000, 4294000000LL));
     if (uid_base) sb.uid_base = *uid_base;
     FF_ASSIGN_OR_RETURN(auto parent, sandbox->GetString("cgroup_parent"));
     if (parent) {

@@ -15,10 +15,9 @@
 //
 //   [sandbox]                          # the I/O wrapper on this host
 //   wrapper = "/usr/lib/frameflow/frameflow-wrap"  # default: next to frameflow
-//   uid_base = 2000000000              # slot i runs as uid_base + i (default: a free block)
-//   cgroup_parent = "frameflow"
-//   landlock_min_abi = 1
-//   extra_paths = ["/opt/renderer"]    # read-only paths added to the default system view
+//   uid_base = 3000000000              # slot i runs as uid_base + i (>= 100000000; default: a free
+//   block) cgroup_parent = "frameflow" landlock_min_abi = 1 extra_paths = ["/opt/renderer"]    #
+//   read-only paths added to the default system view
 //
 //   [[packages]]                       # command-template packages
 //   name = "ffmpeg-still"

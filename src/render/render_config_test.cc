@@ -214,11 +214,11 @@ TEST_F(RenderConfigTest, SandboxSection) {
   EXPECT_EQ(cfg->sandbox.uid_base, 0);  // claim a free block
   EXPECT_EQ(cfg->sandbox.system_paths.front(), "/usr");
   cfg = Load(
-      "root = \"/r\"\n[sandbox]\nwrapper = \"/opt/ff/frameflow-wrap\"\nuid_base = 3000000\n"
+      "root = \"/r\"\n[sandbox]\nwrapper = \"/opt/ff/frameflow-wrap\"\nuid_base = 300000000\n"
       "cgroup_parent = \"farm/ff\"\nlandlock_min_abi = 3\nextra_paths = [\"/opt/renderer\"]\n");
   ASSERT_TRUE(cfg.ok()) << cfg.status().message();
   EXPECT_EQ(cfg->sandbox.wrapper, "/opt/ff/frameflow-wrap");
-  EXPECT_EQ(cfg->sandbox.uid_base, 3000000);
+  EXPECT_EQ(cfg->sandbox.uid_base, 300000000);
   EXPECT_EQ(cfg->sandbox.cgroup_parent, "farm/ff");
   EXPECT_EQ(cfg->sandbox.landlock_min_abi, 3);
   EXPECT_EQ(cfg->sandbox.extra_paths, std::vector<std::string>{"/opt/renderer"});

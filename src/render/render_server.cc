@@ -132,34 +132,47 @@ Status RenderServer::Init() {
 
 namespace {
 
-// Names for cgroups and logs: [A-Za-z0-9._-] only.
+// Names for path components, cgroups and logs: [A-Za-z0-9._-] only, never
+// ".", ".." or hidden.
 std::string SafeName(const std::string& s) {
-  std::string out = s;
+  std::string out = s.empty() ? "_" : s;
   for (char& c : out) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
   }
+  if (out[0] == '.') out[0] = '_';
   return out;
 }
 
 constexpr int64_t kFirstSlotUid = 2000000000;
 constexpr int64_t kUidBlock = 1000;
 
-// Claims the first free block of kUidBlock uids with an flock held for the
-// render server's life, so render servers sharing a host never share a uid.
-Result<int64_t> ClaimUidBlock(int* lock_fd) {
+// Locks the uid block starting at `base` for the render server's life
+// (/run/frameflow/uid-blocks/<base>.lock, root-only); false when another
+// render server on the host holds it.
+Result<bool> LockUidBlock(int64_t base, int* lock_fd) {
   const std::string dir = "/run/frameflow/uid-blocks";
-  FF_RETURN_IF_ERROR(MakeDirs(dir, 0755));
-  for (int64_t k = 0; k < 2000; ++k) {
-    const std::string path = JoinPath(dir, std::to_string(k) + ".lock");
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoError("cannot open", path, errno);
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      *lock_fd = fd;
-      return kFirstSlotUid + k * kUidBlock;
-    }
-    ::close(fd);
+  FF_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  const std::string path = JoinPath(dir, std::to_string(base) + ".lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    *lock_fd = fd;
+    return true;
   }
-  return FailedPrecondition("no free uid block under " + dir + " (set sandbox.uid_base)");
+  ::close(fd);
+  return false;
+}
+
+// Claims the first free block of kUidBlock uids, so render servers sharing
+// a host never share a uid.
+Result<int64_t> ClaimUidBlock(int* lock_fd) {
+  for (int64_t k = 0; k < 2000; ++k) {
+    const int64_t base = kFirstSlotUid + k * kUidBlock;
+    FF_ASSIGN_OR_RETURN(bool locked, LockUidBlock(base, lock_fd));
+    if (locked) return base;
+  }
+  return FailedPrecondition(
+      "no free uid block under /run/frameflow/uid-blocks (set sandbox.uid_base)");
 }
 
 }  // namespace
@@ -195,6 +208,13 @@ Status RenderServer::InitSandbox() {
   }
   if (sb.uid_base > 0) {
     uid_base_ = sb.uid_base;
+    if (::geteuid() == 0) {
+      FF_ASSIGN_OR_RETURN(bool locked, LockUidBlock(uid_base_, &uid_lock_fd_));
+      if (!locked) {
+        return FailedPrecondition("sandbox.uid_base: uids from " + std::to_string(uid_base_) +
+                                  " are in use by another render server on this host");
+      }
+    }
   } else if (::geteuid() == 0) {
     FF_ASSIGN_OR_RETURN(uid_base_, ClaimUidBlock(&uid_lock_fd_));
   }
@@ -219,6 +239,12 @@ Status RenderServer::InitSandbox() {
                  system_paths_.size());
   }
   return Status::Ok();
+}
+
+std::string RenderServer::RunName(const SlotWorker* w, const pb::Assignment& a, int index) {
+  return SafeName(w->config.name + "-j" + std::to_string(a.job_id()) + "-c" +
+                  std::to_string(a.chunk()) + "-a" + std::to_string(a.attempt()) + "-" +
+                  std::to_string(index));
 }
 
 std::string RenderServer::CgroupParent() const {
@@ -254,13 +280,13 @@ Status RenderServer::PrepareSecureDir(SlotWorker* w, const pb::Assignment& a) {
   return Status::Ok();
 }
 
-ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a, const ProcessSpec& ps,
-                                      const std::string& out_dir, int index, std::string* summary) {
+Result<ProcessSpec> RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
+                                              const ProcessSpec& ps, const std::string& out_dir,
+                                              const std::vector<std::string>& dirs, int index,
+                                              std::string* summary) {
   const pb::SandboxPolicy& p = a.sandbox();
   sandbox::WrapSpec ws;
-  ws.name = SafeName(w->config.name + "-j" + std::to_string(a.job_id()) + "-c" +
-                     std::to_string(a.chunk()) + "-a" + std::to_string(a.attempt()) + "-" +
-                     std::to_string(index));
+  ws.name = RunName(w, a, index);
   ws.uid = w->uid;
   ws.gid = w->uid;
   for (const auto& path : system_paths_) ws.system.push_back({path, path});
@@ -270,6 +296,7 @@ ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a, co
     ws.central.push_back({c.source() == "." ? ws.input : JoinPath(ws.input, c.source()), c.path()});
   }
   ws.output = out_dir;
+  ws.output_dirs = dirs;
   ws.collect_to = JoinPath(w->secure_dir, "output");
   ws.cwd = ps.cwd;
   ws.env = ps.env;
@@ -290,6 +317,7 @@ ProcessSpec RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a, co
     for (const auto& line : sandbox::SummaryLines(ws))
       *summary += (summary->empty() ? "" : "; ") + line;
   }
+  FF_RETURN_IF_ERROR(sandbox::ValidateSpec(ws).WithContext("I/O wrapper"));
   ProcessSpec out;
   out.argv.push_back(wrapper_);
   for (auto& arg : sandbox::ToArgs(ws)) out.argv.push_back(std::move(arg));
@@ -646,6 +674,21 @@ Status RenderServer::FetchFiles(const pb::Assignment& a, const std::string& job_
   return Status::Ok();
 }
 
+Status RenderServer::MakeOutputDirs(SlotWorker* w, const std::string& out_dir,
+                                    const std::vector<std::string>& dirs) {
+  for (const auto& rel : dirs) {
+    for (size_t i = 0; i <= rel.size(); ++i) {
+      if (i != rel.size() && rel[i] != '/') continue;
+      const std::string path = JoinPath(out_dir, rel.substr(0, i));
+      if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoError("cannot create output directory", path, errno);
+      }
+      if (w->uid != 0 && ::geteuid() == 0) ::lchown(path.c_str(), w->uid, w->uid);
+    }
+  }
+  return Status::Ok();
+}
+
 Status RenderServer::PrepareWorkDir(SlotWorker* w) {
   if (w->work_ready) return Status::Ok();
   // First chunk of the slot, or emptying after the last one failed: start
@@ -656,6 +699,12 @@ Status RenderServer::PrepareWorkDir(SlotWorker* w) {
   FF_RETURN_IF_ERROR(RemoveAll(w->work_dir));
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(w->work_dir, "job")));
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(w->work_dir, "out")));
+  // Plain chunks run as the slot's uid too (render server as root): the
+  // renderer writes out/, and reads job/ (root's, world-readable).
+  if (w->uid != 0 && ::geteuid() == 0 &&
+      ::chown(JoinPath(w->work_dir, "out").c_str(), w->uid, w->uid) != 0) {
+    return ErrnoError("cannot give to the slot's uid", JoinPath(w->work_dir, "out"), errno);
+  }
   w->work_ready = true;
   return Status::Ok();
 }
@@ -779,10 +828,25 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       append_log("frameflow: running " + cmdline.substr(0, 2000) +
                  (wrap ? " (in the I/O wrapper as uid " + std::to_string(w->uid) + ")" : ""));
       std::string summary;
-      const ProcessSpec run =
-          wrap ? WrapCommand(w, a, ps, spec.out_dir, static_cast<int>(i), &summary) : ps;
+      const std::vector<std::string> dirs = OutputSubdirs(spec);
+      Result<ProcessSpec> run = ps;
+      if (wrap) {
+        run = WrapCommand(w, a, ps, spec.out_dir, dirs, static_cast<int>(i), &summary);
+      } else {
+        Status made = MakeOutputDirs(w, spec.out_dir, dirs);
+        if (!made.ok()) run = made;
+        // The renderer never runs as root: a plain chunk runs as the slot's uid.
+        if (run.ok() && w->uid != 0 && ::geteuid() == 0) {
+          run->uid = run->gid = w->uid;
+          run->env.push_back("HOME=/tmp");  // not root's home
+        }
+      }
+      if (!run.ok()) {
+        fail(-1, run.status().message());
+        break;
+      }
       if (i == 0 && wrap) result.set_sandbox(summary);
-      auto proc = launcher_->Start(run, [&](const std::string& line) {
+      auto proc = launcher_->Start(*run, [&](const std::string& line) {
         std::lock_guard<std::mutex> lock(progress_mu);
         adapter_it->second->ObserveLine(line, &progress);
         if (log.size() < kMaxLogBytes) log += line + "\n";
@@ -834,7 +898,12 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
         auto text = ReadFile(report_path);
         auto parsed =
             text.ok() ? sandbox::ReportFromJson(*text) : Result<sandbox::WrapReport>(text.status());
-        if (parsed.ok()) report = std::move(*parsed);
+        if (parsed.ok()) {
+          report = std::move(*parsed);
+        } else {
+          // The wrapper was killed (cancel, shutdown) before it cleaned up.
+          sandbox::RemoveRunCgroup(CgroupParent(), RunName(w, a, static_cast<int>(i)));
+        }
         ::unlink(report_path.c_str());
         for (const auto& r : report.collection.refused) {
           append_log("frameflow: refused output '" + sandbox::PrintableName(r.path) +
@@ -872,6 +941,12 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       auto it = outputs->find(f);
       if (it == outputs->end()) {
         fail(0, "frame " + std::to_string(f) + ": the renderer wrote no output file");
+        break;
+      }
+      struct stat st {};
+      if (::lstat(it->second.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fail(0, "frame " + std::to_string(f) + ": the output is not a regular file (" +
+                    BaseName(it->second) + ")");
         break;
       }
       auto img = CheckImage(it->second);

@@ -93,13 +93,23 @@ class RenderServer {
   Status InitSandbox();
   // Where this server's per-run cgroups live: <cgroup_parent>/<name>-<uid base>.
   std::string CgroupParent() const;
+  // The wrapper's run name (its cgroup's) for command `index` of a chunk.
+  static std::string RunName(const SlotWorker* w, const frameflow::v1::Assignment& a, int index);
   // Creates the chunk's secure location secure/<client>/<job>/<slot>/
   // (0700 at every level; the last owned by the slot's uid) with an empty
   // input/ for the job's files.
   Status PrepareSecureDir(SlotWorker* w, const frameflow::v1::Assignment& a);
-  // The command that runs `ps` inside the I/O wrapper for slot `w`.
-  ProcessSpec WrapCommand(SlotWorker* w, const frameflow::v1::Assignment& a, const ProcessSpec& ps,
-                          const std::string& out_dir, int index, std::string* summary);
+  // The command that runs `ps` inside the I/O wrapper for slot `w`, with
+  // the output sub-directories `dirs` made in its output area. Fails when
+  // the wrapper would refuse the arguments (e.g. a central path inside a
+  // system path).
+  Result<ProcessSpec> WrapCommand(SlotWorker* w, const frameflow::v1::Assignment& a,
+                                  const ProcessSpec& ps, const std::string& out_dir,
+                                  const std::vector<std::string>& dirs, int index,
+                                  std::string* summary);
+  // Makes `dirs` under the plain work directory's out/, owned by the slot's uid.
+  Status MakeOutputDirs(SlotWorker* w, const std::string& out_dir,
+                        const std::vector<std::string>& dirs);
   // Runs `call` with the current stub, retrying while the schedule server is
   // unreachable (restarting) for up to a couple of minutes.
   Status WithScheduleServer(

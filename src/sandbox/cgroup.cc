@@ -267,6 +267,17 @@ std::string DescribeHierarchies() {
          (h.pids.empty() ? "-" : h.pids) + ", cpuacct " + (h.cpuacct.empty() ? "-" : h.cpuacct);
 }
 
+void RemoveRunCgroup(const std::string& parent, const std::string& name) {
+  Hierarchies h = Detect();
+  if (!h.unified.empty()) {
+    EmptyAndRemove(h.unified + "/" + parent + "/" + name, true);
+    return;
+  }
+  for (const std::string& root : {h.memory, h.pids, h.cpuacct}) {
+    if (!root.empty()) EmptyAndRemove(root + "/" + parent + "/" + name, false);
+  }
+}
+
 void RemoveEmptyCgroups(const std::string& parent) {
   Hierarchies h = Detect();
   for (const std::string& root : {h.unified, h.memory, h.pids, h.cpuacct}) {

@@ -64,6 +64,10 @@ class RunCgroup {
 // "v1 memory /sys/fs/cgroup/memory, pids ..., cpuacct ...", or "none".
 std::string DescribeHierarchies();
 
+// Kills whatever is left in the run cgroup <parent>/<name> and removes it in
+// every hierarchy (after a wrapper that was killed before its cleanup).
+void RemoveRunCgroup(const std::string& parent, const std::string& name);
+
 // Removes the empty cgroups directly under `parent` in every hierarchy
 // (left by wrappers that were killed); busy ones stay. For a render server
 // at start, before it runs anything.

@@ -161,6 +161,18 @@ Result<std::vector<LandlockRule>> BuildSandboxRoot(const WrapSpec& spec, int out
   if (!spec.output.empty()) {
     FF_RETURN_IF_ERROR(MoveInto(output_fd, root + spec.output));
     rules.push_back({spec.output, Access::kReadWrite});
+    // Directories the output pattern names, the renderer's own.
+    for (const auto& rel : spec.output_dirs) {
+      std::string path = root + spec.output;
+      for (size_t i = 0; i <= rel.size(); ++i) {
+        if (i != rel.size() && rel[i] != '/') continue;
+        path = root + spec.output + "/" + rel.substr(0, i);
+        if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+          return Errno("cannot create", path);
+        if (::chown(path.c_str(), spec.uid, spec.gid) != 0)
+          return Errno("cannot give to the uid", path);
+      }
+    }
   }
   FF_RETURN_IF_ERROR(MoveInto(tmp_fd, root + "/tmp"));
   rules.push_back({"/tmp", Access::kReadWrite});

@@ -141,6 +141,12 @@ Status ValidateSpec(const WrapSpec& s) {
     targets.emplace_back(s.output, "--output");
     if (s.collect_to.empty()) return InvalidArgument("--output needs --collect-to");
   }
+  for (const auto& d : s.output_dirs) {
+    if (s.output.empty()) return InvalidArgument("--mkdir needs --output");
+    if (!IsNormalAbsolute("/" + d) || d.empty()) {
+      return InvalidArgument("--mkdir: expected a relative path without '..', got '" + d + "'");
+    }
+  }
   if (!s.collect_to.empty() && !IsNormalAbsolute(s.collect_to)) {
     return InvalidArgument("--collect-to: expected an absolute path, got '" + s.collect_to + "'");
   }
@@ -236,6 +242,9 @@ Result<WrapSpec> ParseWrapArgs(const std::vector<std::string>& args) {
       s.central.push_back(b);
     } else if (a == "--output") {
       FF_ASSIGN_OR_RETURN(s.output, value(a));
+    } else if (a == "--mkdir") {
+      FF_ASSIGN_OR_RETURN(std::string v, value(a));
+      s.output_dirs.push_back(v);
     } else if (a == "--collect-to") {
       FF_ASSIGN_OR_RETURN(s.collect_to, value(a));
     } else if (a == "--cwd") {
@@ -285,6 +294,7 @@ std::vector<std::string> ToArgs(const WrapSpec& s) {
   if (!s.input.empty()) a.insert(a.end(), {"--input", s.input});
   for (const auto& b : s.central) a.insert(a.end(), {"--central", b.host + ":" + b.sandbox});
   if (!s.output.empty()) a.insert(a.end(), {"--output", s.output});
+  for (const auto& d : s.output_dirs) a.insert(a.end(), {"--mkdir", d});
   if (!s.collect_to.empty()) a.insert(a.end(), {"--collect-to", s.collect_to});
   if (!s.cwd.empty()) a.insert(a.end(), {"--cwd", s.cwd});
   for (const auto& e : s.env) a.insert(a.end(), {"--env", e});

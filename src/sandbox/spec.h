@@ -39,13 +39,14 @@ struct WrapSpec {
   std::string name;  // unique run name: the cgroup's name
   uid_t uid = 0;     // unprivileged (never 0)
   gid_t gid = 0;
-  std::vector<BindMount> system;   // read-only, executable: binaries, libraries, data
-  std::string input;               // host dir shown read-only (noexec) at kInputPath
-  std::vector<BindMount> central;  // read-only (noexec) host dirs at central storage paths
-  std::string output;              // sandbox path of the writable output tmpfs
-  std::string collect_to;          // host dir the output is copied to after the run
-  std::string cwd;                 // default: kInputPath with an input, else "/"
-  std::vector<std::string> env;    // KEY=VALUE added to the minimal environment
+  std::vector<BindMount> system;         // read-only, executable: binaries, libraries, data
+  std::string input;                     // host dir shown read-only (noexec) at kInputPath
+  std::vector<BindMount> central;        // read-only (noexec) host dirs at central storage paths
+  std::string output;                    // sandbox path of the writable output tmpfs
+  std::vector<std::string> output_dirs;  // relative directories made in it (owned by uid)
+  std::string collect_to;                // host dir the output is copied to after the run
+  std::string cwd;                       // default: kInputPath with an input, else "/"
+  std::vector<std::string> env;          // KEY=VALUE added to the minimal environment
   std::string hostname = "frameflow";
   Limits limits;
   int landlock_min_abi = 1;

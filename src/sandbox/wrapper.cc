@@ -98,13 +98,18 @@ std::vector<std::string> ProgramEnvironment(const WrapSpec& spec) {
 
 // The sandbox's pid 1. Never returns.
 [[noreturn]] void InitMain(const WrapSpec& spec, const RunCgroup* cgroup, int output_fd, int tmp_fd,
-                           int setup_w, int status_w) {
+                           int setup_w, int status_w, int alive_r) {
   auto fail = [&](const Status& st) {
     std::string m = st.message();
     WriteAll(setup_w, m.data(), m.size());
     ::_exit(kSetupFailed);
   };
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The wrapper may have died before the line above: then the write end of
+  // `alive` is closed, and nothing would enforce the limits.
+  struct pollfd alive = {alive_r, POLLIN, 0};
+  if (::poll(&alive, 1, 0) != 0) ::_exit(kSetupFailed);
+  ::close(alive_r);
   ScrubCommandLine();
   for (int fd : cgroup->procs_fds()) {
     if (::write(fd, "0", 1) != 1)
@@ -229,7 +234,8 @@ WrapReport RunWrapped(const WrapSpec& spec) {
     return setup_failed(FailedPrecondition(
         "the kernel's Landlock ABI is " + std::to_string(abi) +
         (abi == 0 ? " (Landlock is unsupported or disabled)" : "") +
-        ", below the configured minimum " + std::to_string(spec.landlock_min_abi)));
+        ", below the configured minimum " + std::to_string(spec.landlock_min_abi) +
+        " (--landlock-min-abi; sandbox.landlock_min_abi in host.toml)"));
   }
   for (const char* d : {"/run/frameflow-wrap", kStagingDir}) {
     if (::mkdir(d, 0755) != 0 && errno != EEXIST)
@@ -251,7 +257,9 @@ WrapReport RunWrapped(const WrapSpec& spec) {
   }
   const int tmp_fd = *tmp;
   int setup_pipe[2], status_pipe[2];
-  if (::pipe2(setup_pipe, O_CLOEXEC) != 0 || ::pipe2(status_pipe, O_CLOEXEC) != 0) {
+  int alive_pipe[2];
+  if (::pipe2(setup_pipe, O_CLOEXEC) != 0 || ::pipe2(status_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(alive_pipe, O_CLOEXEC) != 0) {
     return setup_failed(ErrnoError("pipe failed", "", errno));
   }
   // Signals for the program arrive through a signalfd, in the wrapper and
@@ -270,12 +278,18 @@ WrapReport RunWrapped(const WrapSpec& spec) {
   if (init == 0) {
     ::close(setup_pipe[0]);
     ::close(status_pipe[0]);
-    InitMain(spec, cgroup->get(), output_fd, tmp_fd, setup_pipe[1], status_pipe[1]);
+    ::close(alive_pipe[1]);
+    InitMain(spec, cgroup->get(), output_fd, tmp_fd, setup_pipe[1], status_pipe[1], alive_pipe[0]);
   }
   ::close(setup_pipe[1]);
   ::close(status_pipe[1]);
+  ::close(alive_pipe[0]);  // the write end stays open while this process lives
   int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  // Without a pidfd (an old kernel, a filtered container) init's exit is
+  // noticed by polling waitpid.
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, init, 0));
+  bool reaped = false;
+  int init_status = 0;
 
   const int64_t wall_deadline = spec.limits.wall_ms > 0 ? start_us / 1000 + spec.limits.wall_ms : 0;
   const int64_t cpu_limit_us = spec.limits.cpu_seconds * 1000000;
@@ -285,10 +299,15 @@ WrapReport RunWrapped(const WrapSpec& spec) {
     const int64_t now_ms = MonotonicMicros() / 1000;
     if (wall_deadline) timeout = static_cast<int>(std::max<int64_t>(0, wall_deadline - now_ms));
     if (cpu_limit_us) timeout = timeout < 0 ? 250 : std::min(timeout, 250);
+    if (pidfd < 0) timeout = timeout < 0 ? 20 : std::min(timeout, 20);
     struct pollfd fds[2] = {{pidfd, POLLIN, 0}, {sfd, POLLIN, 0}};
     int rc = ::poll(fds, 2, timeout);
     if (rc < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
+    if (pidfd < 0 && ::waitpid(init, &init_status, WNOHANG) == init) {
+      reaped = true;
+      break;
+    }
     if (fds[1].revents) {
       struct signalfd_siginfo si;
       while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -310,10 +329,10 @@ WrapReport RunWrapped(const WrapSpec& spec) {
           "CPU-time limit: used " + std::to_string(spec.limits.cpu_seconds) + " s of CPU, killed";
     }
   }
-  int init_status = 0;
-  while (::waitpid(init, &init_status, 0) < 0 && errno == EINTR) {
+  while (!reaped && ::waitpid(init, &init_status, 0) < 0 && errno == EINTR) {
   }
-  ::close(pidfd);
+  if (pidfd >= 0) ::close(pidfd);
+  ::close(alive_pipe[1]);
   ::close(sfd);
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   r.wall_ms = (MonotonicMicros() - start_us) / 1000;

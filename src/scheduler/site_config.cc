@@ -160,10 +160,11 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     FF_ASSIGN_OR_RETURN(auto tmp, sandbox->GetBytes("tmp_size"));
     if (tmp) sb.tmp_bytes = *tmp;
     FF_RETURN_IF_ERROR(sandbox->Finish());
-    if (sb.output_bytes < (1 << 20) || sb.tmp_bytes < (1 << 20)) {
-      return InvalidArgument(path +
-                             ": sandbox.output_size and sandbox.tmp_size: must be at least 1M");
+    if (sb.output_bytes < (1 << 20)) {
+      return InvalidArgument(path + ": sandbox.output_size: must be at least 1M");
     }
+    if (sb.tmp_bytes < (1 << 20))
+      return InvalidArgument(path + ": sandbox.tmp_size: must be at least 1M");
   }
   FF_RETURN_IF_ERROR(doc.Finish());
   if (cfg.root.empty()) {

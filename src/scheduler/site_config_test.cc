@@ -236,7 +236,7 @@ TEST_F(SiteConfigTest, SandboxPolicy) {
   EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[sandbox]\nmemroy = \"1G\"\n"),
                         ":4: sandbox.memroy: unknown key"));
   EXPECT_TRUE(HasSubstr(Error("[site]\nroot = \"/r\"\n[sandbox]\ntmp_size = \"4K\"\n"),
-                        "sandbox.output_size and sandbox.tmp_size: must be at least 1M"));
+                        "sandbox.tmp_size: must be at least 1M"));
 }
 
 }  // namespace

@@ -72,7 +72,9 @@ bool IsNameChar(char c) {
 }
 
 bool IsSafeName(std::string_view s, size_t max_len) {
-  if (s.empty() || s.size() > max_len) return false;
+  // Names become path components (secure/<client>/...): never ".", "..",
+  // or hidden.
+  if (s.empty() || s.size() > max_len || s[0] == '.') return false;
   return std::all_of(s.begin(), s.end(), IsNameChar);
 }
 

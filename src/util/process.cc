@@ -176,6 +176,8 @@ struct ChildArgs {
   int out_fd;       // >= 3: becomes stdout and stderr
   int null_fd;      // >= 3: becomes stdin
   pid_t parent;
+  uint32_t uid;  // non-zero: switch to uid/gid before exec
+  uint32_t gid;
   // Written by the child when it cannot exec: the errno of the failed step.
   int error;
 };
@@ -195,6 +197,15 @@ int ChildMain(void* raw) {
     ::sigaction(sig, &sa, nullptr);
   }
   ::setsid();
+  // Raw system calls: glibc's setresuid() would signal every thread of the
+  // process it believes it is, the render server whose memory this shares.
+  // Before the parent-death signal, which a change of uid clears.
+  if (a->uid != 0 && (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+                      ::syscall(SYS_setresgid, a->gid, a->gid, a->gid) != 0 ||
+                      ::syscall(SYS_setresuid, a->uid, a->uid, a->uid) != 0)) {
+    a->error = errno;
+    ::_exit(127);
+  }
   // Renderers must not outlive a crashed render server (the thread that
   // started them): they would keep writing into work directories the
   // restarted server removes, on cores it hands out again.
@@ -287,13 +298,9 @@ class PosixLauncher final : public ProcessLauncher {
       ::close(null_fd);
       return ErrnoError("cannot map a stack to start", spec.argv[0], e);
     }
-    ChildArgs args{argv.data(),
-                   envp.data(),
-                   spec.cwd.empty() ? nullptr : spec.cwd.c_str(),
-                   write_fd,
-                   null_fd,
-                   ::getpid(),
-                   0};
+    ChildArgs args{argv.data(), envp.data(), spec.cwd.empty() ? nullptr : spec.cwd.c_str(),
+                   write_fd,    null_fd,     ::getpid(),
+                   spec.uid,    spec.gid,    0};
     // With every signal blocked, no handler of ours runs in the child while
     // it shares our memory; the child unblocks them just before exec.
     sigset_t all, old;

@@ -10,6 +10,7 @@
 // thread that launched it exits.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,6 +25,10 @@ struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] is an absolute path or looked up in $PATH
   std::string cwd;                // empty: inherit
   std::vector<std::string> env;   // extra KEY=VALUE entries added to the inherited environment
+  // Non-zero: the process runs as this uid/gid with no supplementary groups
+  // (and so without capabilities). REQUIRES: the launcher runs as root.
+  uint32_t uid = 0;
+  uint32_t gid = 0;
 };
 
 class RunningProcess {

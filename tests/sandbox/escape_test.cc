@@ -927,3 +927,28 @@ TEST_F(EscapeTest, TwoJobsAtOnceCannotSeeEachOther) {
 
 }  // namespace
 }  // namespace ff::testing
+
+namespace ff::testing {
+namespace {
+
+// A kernel whose Landlock ABI is below the configured minimum makes the
+// wrapper refuse to run anything, naming the minimum.
+TEST(EscapeConfigTest, RefusesToRunBelowTheConfiguredLandlockAbi) {
+  ASSERT_EQ(geteuid(), 0u) << "the escape suite must run as root: frameflow-wrap needs it";
+  const std::string cmd = std::string(kWrapper) +
+                          " --name landlock-min --uid 2099999101 --gid 2099999101 --ro /usr "
+                          "--landlock-min-abi 999 -- /bin/echo the-program-ran 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 125) << out;
+  EXPECT_NE(out.find("below the configured minimum 999"), std::string::npos) << out;
+  EXPECT_EQ(out.find("the-program-ran"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ff::testing
