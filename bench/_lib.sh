@@ -38,6 +38,8 @@ bench_init() {
   [ -x "$1" ] || bench_die "$1: not an executable frameflow binary"
   BENCH_BIN=$(realpath "$1")
   BENCH_WORK=$(mktemp -d /tmp/frameflow-bench-XXXXXX)
+  # Renderers run as slot uids, even plain ones: they must reach the work dir.
+  chmod 755 "$BENCH_WORK"
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
 }

@@ -100,6 +100,8 @@ fi
 # ------------------------------------------------------------- cleanup ---
 
 work=$(mktemp -d /tmp/frameflow-true-vs-slurm-XXXXXX)
+# Renderers run as slot uids, even plain ones: they must reach the work dir.
+chmod 755 "$work"
 pids=()    # daemons started here, in start order
 names=()   # their names, for messages
 slurm_up=0

@@ -224,6 +224,22 @@ Status RenderServer::InitSandbox() {
   for (size_t i = 0; i < slots_.size(); ++i) {
     slots_[i]->uid = static_cast<uint32_t>(uid_base_ + static_cast<int64_t>(i));
   }
+  // Plain chunks run as the slot's uid in work/: every directory above it
+  // must let that uid through.
+  if (uid_base_ > 0) {
+    for (std::string d = config_.work_dir(); d != "/" && d != "."; d = DirName(d)) {
+      struct stat st {};
+      if (::stat(d.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+        plain_blocked_ = "plain chunks run as the slot's uid, which cannot reach '" + d +
+                         "' (mode " + mode +
+                         "): make it searchable (chmod o+x) or let the site wrap local jobs";
+        spdlog::warn("{}", plain_blocked_);
+        break;
+      }
+    }
+  }
   // Secure locations and cgroups of a previous life belong to chunks that
   // will be assigned again.
   (void)RemoveAll(config_.secure_dir());
@@ -699,11 +715,17 @@ Status RenderServer::PrepareWorkDir(SlotWorker* w) {
   FF_RETURN_IF_ERROR(RemoveAll(w->work_dir));
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(w->work_dir, "job")));
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(w->work_dir, "out")));
-  // Plain chunks run as the slot's uid too (render server as root): the
-  // renderer writes out/, and reads job/ (root's, world-readable).
-  if (w->uid != 0 && ::geteuid() == 0 &&
-      ::chown(JoinPath(w->work_dir, "out").c_str(), w->uid, w->uid) != 0) {
-    return ErrnoError("cannot give to the slot's uid", JoinPath(w->work_dir, "out"), errno);
+  // Plain chunks run as the slot's uid too (render server as root): out/
+  // and job/ are the renderer's, as they are a plain renderer's working
+  // directories. The job's files in job/ stay root's read-only cache
+  // inodes: it may remove or add names, never change their contents.
+  if (w->uid != 0 && ::geteuid() == 0) {
+    for (const char* sub : {"out", "job"}) {
+      const std::string d = JoinPath(w->work_dir, sub);
+      if (::chown(d.c_str(), w->uid, w->uid) != 0) {
+        return ErrnoError("cannot give to the slot's uid", d, errno);
+      }
+    }
   }
   w->work_ready = true;
   return Status::Ok();
@@ -785,6 +807,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     host_spec.job_dir = JoinPath(w->secure_dir, "input");
     host_spec.out_dir = JoinPath(w->secure_dir, "output");
   } else {
+    if (st.ok() && !plain_blocked_.empty()) st = FailedPrecondition(plain_blocked_);
     if (st.ok()) st = PrepareWorkDir(w);
     spec.job_dir = JoinPath(w->work_dir, "job");
     spec.out_dir = JoinPath(w->work_dir, "out");

@@ -140,7 +140,8 @@ class RenderServer {
   std::vector<std::pair<std::string, std::string>> sandbox_binds_;  // host file -> sandbox path
   int64_t uid_base_ = 0;
   int uid_lock_fd_ = -1;
-  std::mutex secure_mu_;  // creating and removing secure location directories
+  std::string plain_blocked_;  // why plain chunks cannot run here, if so
+  std::mutex secure_mu_;       // creating and removing secure location directories
 
   std::mutex mu_;
   bool stopping_ = false;  // GUARDED_BY(mu_)

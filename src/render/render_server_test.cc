@@ -203,6 +203,9 @@ class RenderServerTest : public TempDirFixture {
  protected:
   void SetUp() override {
     TempDirFixture::SetUp();
+    // Renderers run as the slot's uid (the tests run as root): they must be
+    // able to reach the render server's work directory.
+    ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
