@@ -144,7 +144,7 @@ per_overhead=$(awk -v a="$per_wrapped" -v b="$per_plain" 'BEGIN { printf "%.2f",
 cat << MD | bench_md
 ## I/O wrapper launch overhead (\`bench/sandbox.sh\`)
 
-\`bench/sandbox.sh${BENCH_QUICK:+ }$([ "$BENCH_QUICK" = 1 ] && echo --quick) build/frameflow\` on $(bench_machine); kernel $(uname -r); \`frameflow-wrap --check\`: $("$wrap" --check | tr '\n' ';' | sed 's/;$//; s/;/; /g').
+\`bench/sandbox.sh$([ "$BENCH_QUICK" = 1 ] && echo " --quick") build/frameflow\` on $(bench_machine); kernel $(uname -r); \`frameflow-wrap --check\`: $("$wrap" --check | tr '\n' ';' | sed 's/;$//; s/;/; /g').
 
 **A. The wrapper alone**, /bin/true, $n interleaved runs each, medians in ms
 (launch = wrapper start to the program's exec, from its report):
