@@ -484,20 +484,25 @@ TEST_F(SiteTest, WrappedChunksThatHitALimitFailNamingIt) {
       "[[packages]]\nname = \"hog\"\nversion = \"1\"\ncommand = \"/bin/sh -c "
       "'head -c 200000000 /dev/zero | tail -c 100000000 > /dev/null' {frame}\"\n"
       "[[packages]]\nname = \"sleeper\"\nversion = \"1\"\ncommand = \"sleep 30 {frame}\"\n"
+      "[[packages]]\nname = \"napper\"\nversion = \"1\"\ncommand = \"/bin/sh -c 'sleep 1.2' "
+      "{frame}\"\n"
       "[[packages]]\nname = \"bigfile\"\nversion = \"1\"\ncommand = \"/bin/sh -c "
       "'head -c 2000000 /dev/zero > /tmp/big' {frame}\"\n";
   ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   auto job = [&](const std::string& package) {
     std::string jobdir = dir_.path() + "/" + package;
     WriteText(jobdir + "/scene.txt", "x");
-    WriteText(jobdir + "/job.toml", "name = \"" + package +
-                                        "\"\nframes = \"1\"\n[package]\nname = \"" + package +
+    // napper: three one-frame commands of 1.2 s in one chunk, which has 3 s.
+    const std::string frames = package == "napper" ? "1-3\"\nchunk_size = 3" : "1\"";
+    WriteText(jobdir + "/job.toml", "name = \"" + package + "\"\nframes = \"" + frames +
+                                        "\n[package]\nname = \"" + package +
                                         "\"\n[render]\nscene = \"scene.txt\"\n");
     return Submit(jobdir + "/job.toml");
   };
   const std::map<std::string, std::string> want = {
       {"hog", "out of memory: killed at the memory limit of 48 MiB"},
       {"sleeper", "wall-time limit: still running after 3 s, killed"},
+      {"napper", "wall-time limit: still running after 3 s, killed"},
       {"bigfile", "per-file size limit: a file reached 1 MiB"}};
   for (const auto& [package, reason] : want) {
     int64_t id = job(package);

@@ -299,8 +299,18 @@ Status RenderServer::PrepareSecureDir(SlotWorker* w, const pb::Assignment& a) {
 Result<ProcessSpec> RenderServer::WrapCommand(SlotWorker* w, const pb::Assignment& a,
                                               const ProcessSpec& ps, const std::string& out_dir,
                                               const std::vector<std::string>& dirs, int index,
+                                              int64_t used_ms, int64_t used_cpu_ms,
                                               std::string* summary) {
   const pb::SandboxPolicy& p = a.sandbox();
+  // What earlier commands of the chunk left of its time limits.
+  if (p.wall_ms() > 0 && used_ms >= p.wall_ms()) {
+    return FailedPrecondition("wall-time limit: the chunk's earlier commands used its " +
+                              std::to_string(p.wall_ms() / 1000) + " s");
+  }
+  if (p.cpu_seconds() > 0 && used_cpu_ms >= p.cpu_seconds() * 1000) {
+    return FailedPrecondition("CPU-time limit: the chunk's earlier commands used its " +
+                              std::to_string(p.cpu_seconds()) + " s of CPU");
+  }
   sandbox::WrapSpec ws;
   ws.name = RunName(w, a, index);
   ws.uid = w->uid;
@@ -318,8 +328,9 @@ Result<ProcessSpec> RenderServer::WrapCommand(SlotWorker* w, const pb::Assignmen
   ws.env = ps.env;
   ws.limits.memory_bytes = p.memory() > 0 ? p.memory() : w->config.memory_bytes;
   ws.limits.processes = p.processes();
-  ws.limits.cpu_seconds = p.cpu_seconds();
-  ws.limits.wall_ms = p.wall_ms();
+  ws.limits.cpu_seconds =
+      p.cpu_seconds() > 0 ? (p.cpu_seconds() * 1000 - used_cpu_ms + 999) / 1000 : 0;
+  ws.limits.wall_ms = p.wall_ms() > 0 ? p.wall_ms() - used_ms : 0;
   if (p.output_bytes() > 0) ws.limits.output_bytes = p.output_bytes();
   ws.limits.file_bytes = p.file_bytes();
   if (p.tmp_bytes() > 0) ws.limits.tmp_bytes = p.tmp_bytes();
@@ -844,6 +855,8 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   if (result.error().empty()) {
     auto commands = adapter_it->second->Commands(spec);
     if (!commands.ok()) fail(-1, commands.status().message());
+    const int64_t commands_start_ms = clock_->MonotonicMillis();
+    int64_t used_cpu_ms = 0;  // by the chunk's wrapped commands so far
     for (size_t i = 0; commands.ok() && i < commands->size() && result.error().empty(); ++i) {
       const ProcessSpec& ps = (*commands)[i];
       std::string cmdline;
@@ -854,7 +867,8 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       const std::vector<std::string> dirs = OutputSubdirs(spec);
       Result<ProcessSpec> run = ps;
       if (wrap) {
-        run = WrapCommand(w, a, ps, spec.out_dir, dirs, static_cast<int>(i), &summary);
+        run = WrapCommand(w, a, ps, spec.out_dir, dirs, static_cast<int>(i),
+                          clock_->MonotonicMillis() - commands_start_ms, used_cpu_ms, &summary);
       } else {
         Status made = MakeOutputDirs(w, spec.out_dir, dirs);
         if (!made.ok()) run = made;
@@ -923,6 +937,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
             text.ok() ? sandbox::ReportFromJson(*text) : Result<sandbox::WrapReport>(text.status());
         if (parsed.ok()) {
           report = std::move(*parsed);
+          used_cpu_ms += report.cpu_ms;
         } else {
           // The wrapper was killed (cancel, shutdown) before it cleaned up.
           sandbox::RemoveRunCgroup(CgroupParent(), RunName(w, a, static_cast<int>(i)));
@@ -941,6 +956,13 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       }
       if (!cancel_reason.empty()) {
         fail(code, "cancelled: " + cancel_reason);
+      } else if (report.limit == "wall_time" && a.sandbox().wall_ms() > 0) {
+        // The limit is the chunk's, over all its commands.
+        fail(code, "wall-time limit: still running after " +
+                       sandbox::FormatSeconds(a.sandbox().wall_ms()) + ", killed");
+      } else if (report.limit == "cpu_time" && a.sandbox().cpu_seconds() > 0) {
+        fail(code, "CPU-time limit: used " + std::to_string(a.sandbox().cpu_seconds()) +
+                       " s of CPU, killed");
       } else if (!report.limit.empty()) {
         fail(code, report.reason);
       } else if (!report.setup_error.empty()) {

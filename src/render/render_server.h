@@ -102,11 +102,12 @@ class RenderServer {
   // The command that runs `ps` inside the I/O wrapper for slot `w`, with
   // the output sub-directories `dirs` made in its output area. Fails when
   // the wrapper would refuse the arguments (e.g. a central path inside a
-  // system path).
+  // system path). The wall- and CPU-time limits are the chunk's: `used_ms`
+  // and `used_cpu_ms` of them went to its earlier commands.
   Result<ProcessSpec> WrapCommand(SlotWorker* w, const frameflow::v1::Assignment& a,
                                   const ProcessSpec& ps, const std::string& out_dir,
-                                  const std::vector<std::string>& dirs, int index,
-                                  std::string* summary);
+                                  const std::vector<std::string>& dirs, int index, int64_t used_ms,
+                                  int64_t used_cpu_ms, std::string* summary);
   // Makes `dirs` under the plain work directory's out/, owned by the slot's uid.
   Status MakeOutputDirs(SlotWorker* w, const std::string& out_dir,
                         const std::vector<std::string>& dirs);

@@ -317,8 +317,7 @@ std::vector<std::string> ToArgs(const WrapSpec& s) {
   return a;
 }
 
-namespace {
-std::string FormatMillis(int64_t ms) {
+std::string FormatSeconds(int64_t ms) {
   char buf[32];
   if (ms % 1000 == 0) {
     std::snprintf(buf, sizeof buf, "%lld s", static_cast<long long>(ms / 1000));
@@ -327,14 +326,13 @@ std::string FormatMillis(int64_t ms) {
   }
   return buf;
 }
-}  // namespace
 
 std::string LimitsText(const Limits& l) {
   auto or_none = [](int64_t v, const std::string& text) { return v > 0 ? text : "none"; };
   return "memory " + or_none(l.memory_bytes, FormatSize(l.memory_bytes)) + ", processes " +
          or_none(l.processes, std::to_string(l.processes)) + ", cpu time " +
          or_none(l.cpu_seconds, std::to_string(l.cpu_seconds) + " s") + ", wall time " +
-         or_none(l.wall_ms, FormatMillis(l.wall_ms)) + ", output " + FormatSize(l.output_bytes) +
+         or_none(l.wall_ms, FormatSeconds(l.wall_ms)) + ", output " + FormatSize(l.output_bytes) +
          ", file size " + or_none(l.file_bytes, FormatSize(l.file_bytes)) + ", /tmp " +
          FormatSize(l.tmp_bytes) + ", open files " + std::to_string(l.open_files);
 }

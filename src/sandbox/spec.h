@@ -79,5 +79,7 @@ std::string LimitsText(const Limits& limits);
 Result<int64_t> ParseSize(const std::string& text);
 // 1536 -> "1.5 KiB"; exact powers print without decimals ("64 MiB").
 std::string FormatSize(int64_t bytes);
+// 3000 -> "3 s", 1500 -> "1.500 s".
+std::string FormatSeconds(int64_t ms);
 
 }  // namespace ff::sandbox

@@ -204,11 +204,6 @@ bool AlmostFull(int mount_fd, int64_t size) {
   return free_bytes < std::max<int64_t>(64 << 10, size / 100);
 }
 
-std::string Seconds(int64_t ms) {
-  return std::to_string(ms / 1000) +
-         (ms % 1000 ? "." + std::to_string(ms % 1000 + 1000).substr(1) : "") + " s";
-}
-
 }  // namespace
 
 void SetCommandLineArea(char* begin, size_t size) {
@@ -320,7 +315,7 @@ WrapReport RunWrapped(const WrapSpec& spec) {
       killed = true;
       r.limit = "wall_time";
       r.reason =
-          "wall-time limit: still running after " + Seconds(spec.limits.wall_ms) + ", killed";
+          "wall-time limit: still running after " + FormatSeconds(spec.limits.wall_ms) + ", killed";
     } else if (cpu_limit_us && (*cgroup)->CpuMicros() >= cpu_limit_us) {
       ::kill(init, SIGKILL);
       killed = true;
