@@ -30,6 +30,16 @@
 //   max_rate = "0"               # bytes/s to each peer, 0 = unlimited
 //   poll = "1s"                  # how often outsourced jobs' progress is fetched
 //
+//   [sandbox]                    # the I/O wrapper policy (docs/sandbox.md)
+//   local_jobs = "wrapped"       # or "plain"; remote jobs are always wrapped
+//   memory = "0"                 # per chunk, 0 = the slot's memory
+//   processes = 1024             # per chunk, 0 = none
+//   cpu_time = "0"               # per chunk, 0 = none
+//   wall_time = "0"              # per chunk, 0 = none
+//   output_size = "4G"           # the writable output area (tmpfs)
+//   file_size = "0"              # one file, 0 = none
+//   tmp_size = "1G"              # the private /tmp (tmpfs)
+//
 // Flags of `frameflow schedule-server` override these keys.
 #pragma once
 
