@@ -523,10 +523,6 @@ class DescriptionReader {
   // Central paths may not nest in one another or in the output directory,
   // and each must stand for files the job sends.
   void CheckCentral() {
-    auto within = [](const std::string& a, const std::string& b) {
-      return a == b ||
-             (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
-    };
     const std::string out_dir = p_.OutputCentralDir();
     const std::vector<std::string> files = p_.AllFiles();
     for (size_t i = 0; i < p_.central.size(); ++i) {
@@ -534,19 +530,19 @@ class DescriptionReader {
       const std::string prefix = "central[" + std::to_string(i) + "]";
       if (c.path.empty() || c.source.empty()) continue;
       for (size_t j = 0; j < i; ++j) {
-        if (within(c.path, p_.central[j].path) || within(p_.central[j].path, c.path)) {
+        if (PathWithin(c.path, p_.central[j].path) || PathWithin(p_.central[j].path, c.path)) {
           errors_.Add(central_lines_[i], prefix + ".path",
                       "'" + c.path + "' overlaps central[" + std::to_string(j) + "].path '" +
                           p_.central[j].path + "'");
         }
       }
-      if (!out_dir.empty() && (within(c.path, out_dir) || within(out_dir, c.path))) {
+      if (!out_dir.empty() && (PathWithin(c.path, out_dir) || PathWithin(out_dir, c.path))) {
         errors_.Add(
             central_lines_[i], prefix + ".path",
             "'" + c.path + "' overlaps the output directory '" + out_dir + "' (render.output)");
       }
       bool any = false;
-      for (const auto& f : files) any = any || c.source == "." || within(f, c.source);
+      for (const auto& f : files) any = any || c.source == "." || PathWithin(f, c.source);
       if (!any) {
         errors_.Add(central_lines_[i], prefix + ".source",
                     "no file of the job is under '" + c.source +
@@ -790,10 +786,8 @@ Result<std::string> NormaliseCentralPath(std::string_view path, const std::strin
                                           "/out",    "/bin", "/sbin", "/lib", "/lib32", "/lib64",
                                           "/libx32", "/sys", "/run",  "/var", "/root"};
   for (const char* r : kReserved) {
-    const std::string rs = r;
-    if (out == rs ||
-        (out.size() > rs.size() && out.compare(0, rs.size(), rs) == 0 && out[rs.size()] == '/')) {
-      return fail(quoted + " is under " + rs + ", which the I/O wrapper keeps for the system");
+    if (PathWithin(out, r)) {
+      return fail(quoted + " is under " + r + ", which the I/O wrapper keeps for the system");
     }
   }
   if (out.find('/', 1) == std::string::npos) {

@@ -19,4 +19,12 @@ inline std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// True when `inner` is the path `outer` or lies beneath it ("/a/b" is
+// beneath "/a", "/ab" is not). Both normalised; "/" holds everything.
+inline bool PathWithin(std::string_view inner, std::string_view outer) {
+  if (outer == "/") return true;
+  return inner == outer || (inner.size() > outer.size() && inner.substr(0, outer.size()) == outer &&
+                            inner[outer.size()] == '/');
+}
+
 }  // namespace ff

@@ -857,6 +857,13 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     if (!commands.ok()) fail(-1, commands.status().message());
     const int64_t commands_start_ms = clock_->MonotonicMillis();
     int64_t used_cpu_ms = 0;  // by the chunk's wrapped commands so far
+    // Output sub-directories: made once in the plain work directory; in
+    // each wrapped command's fresh output area by the wrapper.
+    const std::vector<std::string> dirs = OutputSubdirs(spec);
+    if (commands.ok() && !wrap) {
+      Status made = MakeOutputDirs(w, spec.out_dir, dirs);
+      if (!made.ok()) fail(-1, made.message());
+    }
     for (size_t i = 0; commands.ok() && i < commands->size() && result.error().empty(); ++i) {
       const ProcessSpec& ps = (*commands)[i];
       std::string cmdline;
@@ -864,16 +871,14 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       append_log("frameflow: running " + cmdline.substr(0, 2000) +
                  (wrap ? " (in the I/O wrapper as uid " + std::to_string(w->uid) + ")" : ""));
       std::string summary;
-      const std::vector<std::string> dirs = OutputSubdirs(spec);
       Result<ProcessSpec> run = ps;
       if (wrap) {
         run = WrapCommand(w, a, ps, spec.out_dir, dirs, static_cast<int>(i),
-                          clock_->MonotonicMillis() - commands_start_ms, used_cpu_ms, &summary);
+                          clock_->MonotonicMillis() - commands_start_ms, used_cpu_ms,
+                          i == 0 ? &summary : nullptr);
       } else {
-        Status made = MakeOutputDirs(w, spec.out_dir, dirs);
-        if (!made.ok()) run = made;
         // The renderer never runs as root: a plain chunk runs as the slot's uid.
-        if (run.ok() && w->uid != 0 && ::geteuid() == 0) {
+        if (w->uid != 0 && ::geteuid() == 0) {
           run->uid = run->gid = w->uid;
           run->env.push_back("HOME=/tmp");  // not root's home
         }

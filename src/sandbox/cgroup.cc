@@ -108,17 +108,12 @@ Status MakeCgroupDirs(const std::string& root, const std::string& rel,
   return Status::Ok();
 }
 
-bool IsEmpty(const std::string& dir) {
-  std::string procs = ReadSmall(dir + "/cgroup.procs");
-  return procs.find_first_not_of(" \n") == std::string::npos;
-}
-
-// SIGKILLs every process listed in dir/cgroup.procs until it stays empty
-// (v1 has no cgroup.kill), then removes the directory.
-void EmptyAndRemove(const std::string& dir, bool v2) {
-  if (::access(dir.c_str(), F_OK) != 0) return;
+// SIGKILLs every process listed in dir/cgroup.procs (v2 first tries
+// cgroup.kill; v1 has none) until it stays empty. Killed processes leave the
+// cgroup once the kernel has torn them down: microseconds to a few ms.
+void KillUntilEmpty(const std::string& dir, bool v2) {
+  if (v2) WriteSmall(dir + "/cgroup.kill", "1");
   for (int round = 0; round < 2000; ++round) {
-    if (v2 && round == 0) WriteSmall(dir + "/cgroup.kill", "1");
     std::istringstream procs(ReadSmall(dir + "/cgroup.procs"));
     bool any = false;
     pid_t pid;
@@ -126,10 +121,18 @@ void EmptyAndRemove(const std::string& dir, bool v2) {
       any = true;
       ::kill(pid, SIGKILL);
     }
-    if (!any && ::rmdir(dir.c_str()) == 0) return;
-    if (!any && errno != EBUSY) return;
-    // Killed processes leave the cgroup once the kernel has torn them
-    // down; that takes microseconds to a few milliseconds.
+    if (!any) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
+// Empties the cgroup, then removes it (rmdir may report EBUSY for a moment
+// after the last process left).
+void EmptyAndRemove(const std::string& dir, bool v2) {
+  if (::access(dir.c_str(), F_OK) != 0) return;
+  KillUntilEmpty(dir, v2);
+  for (int round = 0; round < 2000; ++round) {
+    if (::rmdir(dir.c_str()) == 0 || errno != EBUSY) return;
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
 }
@@ -223,15 +226,7 @@ RunCgroup::~RunCgroup() {
 }
 
 void RunCgroup::KillAll() {
-  for (const auto& d : dirs_) {
-    if (v2_) WriteSmall(d + "/cgroup.kill", "1");
-    for (int round = 0; round < 2000 && !IsEmpty(d); ++round) {
-      std::istringstream procs(ReadSmall(d + "/cgroup.procs"));
-      pid_t pid;
-      while (procs >> pid) ::kill(pid, SIGKILL);
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-  }
+  for (const auto& d : dirs_) KillUntilEmpty(d, v2_);
 }
 
 int64_t RunCgroup::OomKills() const {

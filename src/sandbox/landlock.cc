@@ -82,14 +82,18 @@ int LandlockAbi() {
   return abi < 0 ? 0 : static_cast<int>(abi);
 }
 
+Status CheckLandlockAbi(int min_abi) {
+  const int abi = LandlockAbi();
+  if (abi >= min_abi) return Status::Ok();
+  return FailedPrecondition("the kernel's Landlock ABI is " + std::to_string(abi) +
+                            (abi == 0 ? " (Landlock is unsupported or disabled)" : "") +
+                            ", below the configured minimum " + std::to_string(min_abi) +
+                            " (--landlock-min-abi; sandbox.landlock_min_abi in host.toml)");
+}
+
 Result<int> BuildLandlockRuleset(const std::vector<LandlockRule>& rules, int min_abi) {
   const int abi = LandlockAbi();
-  if (abi < min_abi) {
-    return FailedPrecondition("the kernel's Landlock ABI is " + std::to_string(abi) +
-                              (abi == 0 ? " (Landlock is unsupported or disabled)" : "") +
-                              ", below the configured minimum " + std::to_string(min_abi) +
-                              " (sandbox.landlock_min_abi)");
-  }
+  FF_RETURN_IF_ERROR(CheckLandlockAbi(min_abi));
   const uint64_t handled = FsRightsFor(abi);
   RulesetAttr attr{handled, 0, 0};
   size_t size = sizeof(uint64_t);

@@ -30,6 +30,9 @@ struct LandlockRule {
   Access access;
 };
 
+// Fails, naming the setting, when the kernel's ABI is below `min_abi`.
+Status CheckLandlockAbi(int min_abi);
+
 // Creates a ruleset handling every access right the kernel's ABI knows,
 // allowing only `rules`. Returns the ruleset fd. Fails when the ABI is
 // below `min_abi` or a rule's path cannot be opened.

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 
+#include "core/text.h"
+
 namespace ff::sandbox {
 
 namespace {
@@ -27,14 +29,6 @@ bool IsNormalAbsolute(const std::string& p) {
     i = j + 1;
   }
   return true;
-}
-
-// True when `inner` is `outer` or lies beneath it.
-bool Within(const std::string& inner, const std::string& outer) {
-  if (outer == "/") return true;
-  return inner == outer ||
-         (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
-          inner[outer.size()] == '/');
 }
 
 Result<int64_t> ParseInt(const std::string& option, const std::string& text) {
@@ -156,7 +150,7 @@ Status ValidateSpec(const WrapSpec& s) {
     for (const char* r : kReserved) {
       if (std::string(r) == "/etc" && opt == "--ro") continue;
       if (std::string(r) == kInputPath && opt == "--input") continue;
-      if (Within(t, r) || Within(r, t)) {
+      if (PathWithin(t, r) || PathWithin(r, t)) {
         return InvalidArgument(opt + ": '" + t + "' overlaps " + r +
                                ", which the wrapper provides");
       }
@@ -167,11 +161,11 @@ Status ValidateSpec(const WrapSpec& s) {
       // A later read-only bind may replace a file or directory inside an
       // earlier one (e.g. a farm's povray.conf inside /etc/povray).
       if (targets[i].second == "--ro" && targets[j].second == "--ro" &&
-          Within(targets[j].first, targets[i].first) && targets[j].first != targets[i].first) {
+          PathWithin(targets[j].first, targets[i].first) && targets[j].first != targets[i].first) {
         continue;
       }
-      if (Within(targets[i].first, targets[j].first) ||
-          Within(targets[j].first, targets[i].first)) {
+      if (PathWithin(targets[i].first, targets[j].first) ||
+          PathWithin(targets[j].first, targets[i].first)) {
         return InvalidArgument(targets[j].second + ": '" + targets[j].first + "' overlaps '" +
                                targets[i].first + "' (" + targets[i].second + ")");
       }

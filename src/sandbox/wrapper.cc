@@ -225,13 +225,7 @@ WrapReport RunWrapped(const WrapSpec& spec) {
         "the I/O wrapper must run as root: it builds the sandbox, then runs the program as uid " +
         std::to_string(spec.uid)));
   }
-  if (int abi = LandlockAbi(); abi < spec.landlock_min_abi) {
-    return setup_failed(FailedPrecondition(
-        "the kernel's Landlock ABI is " + std::to_string(abi) +
-        (abi == 0 ? " (Landlock is unsupported or disabled)" : "") +
-        ", below the configured minimum " + std::to_string(spec.landlock_min_abi) +
-        " (--landlock-min-abi; sandbox.landlock_min_abi in host.toml)"));
-  }
+  if (Status st = CheckLandlockAbi(spec.landlock_min_abi); !st.ok()) return setup_failed(st);
   for (const char* d : {"/run/frameflow-wrap", kStagingDir}) {
     if (::mkdir(d, 0755) != 0 && errno != EEXIST)
       return setup_failed(ErrnoError("cannot create", d, errno));
