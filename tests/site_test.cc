@@ -413,8 +413,77 @@ TEST_F(SiteTest, CancelAndShutdownKillTheRenderersProcessTree) {
   Submit(write_job("shutdown"));
   ASSERT_TRUE(WaitUntil([&] { return nth_pid(2) > 0 && nth_pid(2) != renderer; }, 30000));
   pid_t second = nth_pid(2);
-  site_->StopRenderServer(0, SIGTERM);
+  // SIGINT stops at once (SIGTERM would let the chunk finish first).
+  site_->StopRenderServer(0, SIGINT);
   EXPECT_TRUE(WaitUntil([&] { return dead(second); }, 10000)) << "renderer survived shutdown";
+  // The chunk it held was handed back: queued again at once, not after the
+  // reconnect window, and not counted as lost.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        pb::JobInfo j = Get(first + 1);
+        return j.chunks_size() == 1 && j.chunks(0).state() == "queued" &&
+               j.chunks(0).error().find("handed back") != std::string::npos;
+      },
+      1500))
+      << Get(first + 1).DebugString();
+}
+
+TEST_F(SiteTest, SigtermDrainsARenderServerWithoutRenderingAnythingTwice) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(1.5);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  int64_t id = Submit(SlowCopyJob("1-3", 1, "drain"));
+  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_running() == 1; }, 30000));
+  // Returns once rs1 exited: after its running chunk finished and was reported.
+  site_->StopRenderServer(0, SIGTERM);
+  pb::JobInfo j = Get(id);
+  ASSERT_EQ(j.chunks_size(), 3);
+  EXPECT_EQ(j.frames_done(), 1) << j.DebugString();
+  EXPECT_EQ(j.chunks(0).state(), "done");
+  EXPECT_EQ(j.chunks(0).attempts(), 1);
+  // Nothing new went to the draining server.
+  EXPECT_EQ(j.chunks(1).state(), "queued");
+  EXPECT_EQ(j.chunks(1).attempts(), 0);
+  auto log = ReadFile(site_->log_path("rs1"));
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("drained: every chunk finished and was reported"), std::string::npos) << *log;
+  // A drained server is down at once, not after a reconnect window.
+  auto hosts = RunFrameflow({"hosts", "--site", site_->site_root()});
+  EXPECT_NE(hosts.out.find(": down"), std::string::npos) << hosts.out;
+  ASSERT_TRUE(site_->StartRenderServer(0).ok());
+  pb::JobInfo done = Wait(id);
+  ASSERT_EQ(done.state(), "done") << done.error();
+  for (const auto& c : done.chunks()) EXPECT_EQ(c.attempts(), 1) << c.DebugString();
+  EXPECT_EQ(StoredFiles(done.storage_dir()).size(), 3u);
+}
+
+TEST_F(SiteTest, ARenderServerFinishesItsChunkWhileTheScheduleServerIsGoneAndReportsItLater) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(1.5);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  int64_t id = Submit(SlowCopyJob("1-2", 1, "orphan"));
+  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_running() == 1; }, 30000));
+  site_->StopScheduleServer(SIGKILL);
+  // The renderer ends while nobody listens; the render server keeps its
+  // frames and waits to upload them.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto log = ReadFile(site_->log_path("rs1"));
+        return log.ok() && log->find("the schedule server is away; waiting") != std::string::npos;
+      },
+      30000));
+  ASSERT_TRUE(site_->StartScheduleServer().ok());
+  Connect();
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  // Reported, not rendered again.
+  EXPECT_EQ(job.chunks(0).attempts(), 1) << job.chunks(0).DebugString();
+  EXPECT_EQ(job.chunks(1).attempts(), 1) << job.chunks(1).DebugString();
+  EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 2u);
 }
 
 // Processes whose command line is exactly `argv` and whose uid is a slot

@@ -39,7 +39,7 @@ class LocalSite {
  public:
   static Result<std::unique_ptr<LocalSite>> Start(const std::string& root,
                                                   const LocalSiteOptions& options);
-  ~LocalSite();  // SIGTERM to every daemon, then waits
+  ~LocalSite();  // SIGINT to render servers, SIGTERM to the schedule server; waits
 
   Status StartScheduleServer();
   // Sends `signal` to the schedule server and reaps it.

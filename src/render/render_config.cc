@@ -51,6 +51,8 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
   if (ssf) cfg.schedule_server_file = *ssf;
   FF_ASSIGN_OR_RETURN(auto hb, doc.GetDurationMillis("heartbeat_interval"));
   if (hb) cfg.heartbeat_interval_ms = *hb;
+  FF_ASSIGN_OR_RETURN(auto drain, doc.GetDurationMillis("drain_timeout"));
+  if (drain) cfg.drain_timeout_ms = *drain;
   FF_ASSIGN_OR_RETURN(auto probe, doc.GetStringArray("probe"));
   if (probe) cfg.probe = *probe;
   FF_ASSIGN_OR_RETURN(auto slots, doc.GetTableArray("slots"));

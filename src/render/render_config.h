@@ -4,6 +4,7 @@
 //   root = "/srv/frameflow/rs1"        # required: cache/, work/ live here
 //   schedule_server = "127.0.0.1:7450" # or schedule_server_file = ".../schedule-server.addr"
 //   heartbeat_interval = "1s"
+//   drain_timeout = "10m"              # SIGTERM: finish running chunks for at most this long
 //   probe = ["povray", "blender"]      # packages to detect (default both)
 //
 //   [[slots]]                          # default: one slot with all cores
@@ -15,7 +16,7 @@
 //
 //   [sandbox]                          # the I/O wrapper on this host
 //   wrapper = "/usr/lib/frameflow/frameflow-wrap"  # default: next to frameflow
-//   uid_base = 3000000000              # slot i runs as uid_base + i (>= 100000000; default: a free
+//   uid_base = 3000000000              # slot i runs as uid_base + i (>= 1e8; default: a free
 //   block) cgroup_parent = "frameflow" landlock_min_abi = 1 extra_paths = ["/opt/renderer"]    #
 //   read-only paths added to the default system view
 //
@@ -80,6 +81,9 @@ struct RenderServerConfig {
   std::string schedule_server;
   std::string schedule_server_file;
   int64_t heartbeat_interval_ms = 1000;
+  // SIGTERM drains: no new chunks, running ones finish and are reported; the
+  // ones still running after this long are killed and handed back.
+  int64_t drain_timeout_ms = 10 * 60 * 1000;
   std::vector<std::string> probe = {"povray", "blender"};
   std::vector<SlotConfig> slots;
   std::vector<CommandPackageConfig> packages;

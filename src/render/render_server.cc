@@ -435,15 +435,96 @@ void RenderServer::DeliverResult(const pb::ChunkResult& r) {
   pb::RenderServerMessage msg;
   *msg.mutable_result() = r;
   if (!Send(msg)) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      undelivered_ = true;
+    }
     spdlog::warn("result of job {} chunk {} kept until the schedule server is back", r.job_id(),
                  r.chunk());
   }
 }
 
-Status RenderServer::Run(const std::atomic<bool>* stop) {
+namespace {
+void AddHeld(const pb::Assignment& a, const std::string& slot, pb::Drain* d) {
+  auto* r = d->add_returned();
+  r->set_job_id(a.job_id());
+  r->set_chunk(a.chunk());
+  r->set_attempt(a.attempt());
+  r->set_slot(slot);
+}
+}  // namespace
+
+void RenderServer::BeginDrain() {
+  pb::RenderServerMessage msg;
+  int running = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    for (auto& w : slots_) {
+      for (const auto& a : w->next) AddHeld(a, w->id, msg.mutable_drain());
+      w->next.clear();
+      if (w->current) ++running;
+    }
+  }
+  msg.mutable_drain()->set_reason("stopping (SIGTERM): running chunks finish, no new ones");
+  spdlog::info("draining: {} running chunk(s) finish (at most {} s), {} waiting handed back",
+               running, config_.drain_timeout_ms / 1000, msg.drain().returned_size());
+  // Without a stream the waiting ones are simply not listed at the next
+  // registration; the Drain is repeated then (Run).
+  Send(msg);
+}
+
+void RenderServer::HandBackAll(const std::string& reason) {
+  pb::RenderServerMessage msg;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& w : slots_) {
+      if (w->current) AddHeld(*w->current, w->id, msg.mutable_drain());
+      for (const auto& a : w->next) AddHeld(a, w->id, msg.mutable_drain());
+    }
+  }
+  if (msg.drain().returned_size() == 0) return;
+  msg.mutable_drain()->set_reason(reason);
+  if (Send(msg)) {
+    spdlog::info("handed back {} chunk(s): {}", msg.drain().returned_size(), reason);
+  }
+}
+
+bool RenderServer::WaitDrained(const std::atomic<bool>* stop) {
+  const int64_t deadline = clock_->MonotonicMillis() + config_.drain_timeout_ms;
+  while (!stop->load()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      bool busy = undelivered_;
+      for (const auto& w : slots_) busy = busy || w->current || !w->next.empty();
+      if (!busy) return true;
+    }
+    if (clock_->MonotonicMillis() >= deadline) {
+      spdlog::warn("drain timeout ({} s) passed with chunks still running",
+                   config_.drain_timeout_ms / 1000);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>* drain) {
   const std::string& address_file = config_.schedule_server_file;
   int failures = 0;  // consecutive failed attempts to register
-  while (!stop->load()) {
+  // Signal handlers cannot notify: the drain request is looked for every 20 ms.
+  std::thread drain_watch([&] {
+    if (!drain) return;
+    while (!stop->load() && !drain->load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (stop->load()) return;
+    BeginDrain();
+    if (WaitDrained(stop)) spdlog::info("drained: every chunk finished and was reported");
+    drained_ = true;
+  });
+  auto ending = [&] { return stop->load() || drained_.load(); };
+  while (!ending()) {
     // Taken before the file is read: a rewrite after this ends the wait below.
     const std::string address_version = FileVersion(address_file);
     std::string address = ResolveAddress();
@@ -532,25 +613,41 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [t, r] : unconfirmed_) resend.push_back(r);
     }
+    bool all_sent = true;
     for (const auto& r : resend) {
       pb::RenderServerMessage msg;
       *msg.mutable_result() = r;
+      all_sent = Send(msg) && all_sent;
+    }
+    bool draining;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (all_sent) undelivered_ = false;
+      draining = draining_;
+    }
+    if (draining) {
+      // Still stopping: the new stream is told so (no new chunks).
+      pb::RenderServerMessage msg;
+      msg.mutable_drain()->set_reason("stopping (SIGTERM): running chunks finish, no new ones");
       Send(msg);
     }
     std::atomic<bool> stream_done{false};
     std::thread heartbeat([&] {
       std::mutex m;
       std::unique_lock<std::mutex> lock(m);
-      while (!stream_done.load() && !stop->load()) {
+      while (!stream_done.load() && !ending()) {
         pb::RenderServerMessage msg;
         msg.mutable_heartbeat()->set_sent_ms(clock_->UnixMillis());
         Send(msg);
-        for (int64_t waited = 0; waited < hb_ms && !stream_done.load() && !stop->load();
-             waited += 20) {
+        for (int64_t waited = 0; waited < hb_ms && !stream_done.load() && !ending(); waited += 20) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       }
-      if (stop->load()) ctx.TryCancel();
+      if (ending()) {
+        // Whatever is still held is killed below: queued again at once.
+        if (!stream_done.load()) HandBackAll("the render server stopped");
+        ctx.TryCancel();
+      }
     });
     while (stream->Read(&in)) {
       if (in.has_assign()) {
@@ -567,10 +664,11 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
       stub_.reset();  // file transfers wait for the next registered stream
     }
     grpc::Status st = stream->Finish();
-    if (!stop->load()) {
+    if (!ending()) {
       spdlog::warn("lost the schedule server stream ({}); reconnecting", st.error_message());
     }
   }
+  drain_watch.join();
   // Shutting down: kill every chunk's process tree.
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -589,7 +687,15 @@ Status RenderServer::Run(const std::atomic<bool>* stop) {
 }
 
 void RenderServer::HandleAssignment(const pb::Assignment& a) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (draining_) {
+    pb::RenderServerMessage msg;
+    AddHeld(a, a.slot(), msg.mutable_drain());
+    msg.mutable_drain()->set_reason("stopping (SIGTERM): no new chunks");
+    lock.unlock();
+    Send(msg);
+    return;
+  }
   for (auto& w : slots_) {
     if (w->id != a.slot()) continue;
     if (w->current || !w->next.empty()) {
@@ -666,6 +772,10 @@ Status RenderServer::WithScheduleServer(
       st = call(stub.get());
       // Only an unreachable server is worth waiting for.
       if (st.ok() || st.code() != StatusCode::kUnavailable) return st;
+    }
+    if (attempt == 0) {
+      spdlog::info("the schedule server is away; waiting up to {} s for it to come back",
+                   kScheduleServerWaitMs / 1000);
     }
     // Back off, but go again as soon as a new stream registers (Run notifies
     // stream_cv_): a chunk that ended while the schedule server was away reports at once.
@@ -1070,6 +1180,11 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
 
 namespace {
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_drain{false};
+// SIGTERM drains; a second SIGTERM, or SIGINT, stops at once.
+void HandleTerm(int) {
+  if (g_drain.exchange(true)) g_stop = true;
+}
 void HandleStop(int) { g_stop = true; }
 }  // namespace
 
@@ -1080,11 +1195,12 @@ Status RunRenderServer(const RenderServerConfig& config) {
   struct sigaction sa {};
   sa.sa_handler = HandleStop;
   sigaction(SIGINT, &sa, nullptr);
+  sa.sa_handler = HandleTerm;
   sigaction(SIGTERM, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   RenderServer server(config, DefaultProcessLauncher(), SystemClock::Default());
   FF_RETURN_IF_ERROR(server.Init());
-  return server.Run(&g_stop);
+  return server.Run(&g_stop, &g_drain);
 }
 
 }  // namespace ff

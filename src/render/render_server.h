@@ -49,9 +49,13 @@ class RenderServer {
 
   // Probes hardware and packages, prepares root/cache and root/work.
   Status Init();
-  // Connects and serves until `stop` becomes true; then kills every running
-  // chunk's process tree and returns.
-  Status Run(const std::atomic<bool>* stop);
+  // Connects and serves until `stop` becomes true, or until it has drained
+  // after `drain` (optional) became true: no new chunks (waiting ones and any
+  // later assignment are handed back), running ones finish and their results
+  // reach the schedule server — for at most drain_timeout. Then the chunks
+  // still held are handed back (when connected), their process trees are
+  // killed, and it returns. Both flags may be set from a signal handler.
+  Status Run(const std::atomic<bool>* stop, const std::atomic<bool>* drain = nullptr);
 
  private:
   struct SlotWorker {
@@ -119,6 +123,14 @@ class RenderServer {
   // Stops every slot thread (after its current chunk) and joins them.
   void StopSlots();
   void HandleAssignment(const frameflow::v1::Assignment& a);
+  // Starts draining: hands back the chunks waiting in slots (and from now on
+  // every assignment that arrives).
+  void BeginDrain();
+  // Hands back every chunk held (running or waiting) before a stop.
+  void HandBackAll(const std::string& reason);
+  // Waits until no chunk runs or waits and every result was sent on a live
+  // stream, or until drain_timeout; false on timeout or `stop`.
+  bool WaitDrained(const std::atomic<bool>* stop);
   void HandleCancel(const frameflow::v1::CancelChunk& c);
   // Sends on the current stream; false when there is none or it broke.
   bool Send(const frameflow::v1::RenderServerMessage& msg);
@@ -146,6 +158,10 @@ class RenderServer {
 
   std::mutex mu_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool draining_ = false;  // GUARDED_BY(mu_)
+  // A result could not be sent (no stream); cleared when all were re-sent.
+  bool undelivered_ = false;          // GUARDED_BY(mu_)
+  std::atomic<bool> drained_{false};  // drain over: Run returns
   // A new stream registered, or stopping_; waits on mu_ (file transfers
   // waiting for the schedule server in WithScheduleServer).
   std::condition_variable stream_cv_;

@@ -177,7 +177,17 @@ Status Scheduler::Resume() {
           ++job.final_chunks;
       }
     }
-    if (!JobStateFinal(jr.state)) ++resumed;
+    if (!JobStateFinal(jr.state)) {
+      ++resumed;
+      // A kill mid-write leaves a temporary file beside the frames or logs
+      // being placed (finished jobs had every write done before they ended).
+      auto swept = RemoveTempFiles(JobDir(jr.id));
+      if (!swept.ok()) {
+        spdlog::warn("job {}: {}", jr.id, swept.status().message());
+      } else if (*swept > 0) {
+        spdlog::info("job {}: removed {} temporary file(s) a crash left", jr.id, *swept);
+      }
+    }
     // Outsourced jobs render at their peer: none of their chunks is ours to run.
     if (!jr.remote_site.empty()) job.pending.clear();
     int64_t id = jr.id;
@@ -902,7 +912,14 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
     }
     slot.server = &s;
     s.slot_ids.push_back(slot.rec.id);
-    slot_set.slots.push_back(slot.rec);
+    // Durable as idle: the chunk rows say what it runs (see SlotRecord).
+    SlotRecord durable = slot.rec;
+    if (durable.state == SlotState::kBusy) {
+      durable.state = SlotState::kIdle;
+      durable.current_job = 0;
+      durable.current_chunk = -1;
+    }
+    slot_set.slots.push_back(durable);
     Slot& stored = slots_[slot.rec.id] = slot;
     s.slots.push_back(&stored);
   }
@@ -937,8 +954,53 @@ void Scheduler::OnDisconnect(const std::string& render_server, const RenderServe
   it->second.disconnected_ms = clock_->MonotonicMillis();
   it->second.grace_ms = config_.reconnect_grace_ms;
   RefreshIdleLocked(it->second);
+  if (it->second.rec.status == ServerStatus::kDraining) {
+    // It said it was stopping: nothing to wait for.
+    WriteBatch batch;
+    MarkServerDownLocked(it->second, "stopped (drained)", batch);
+    AppendLocked(std::move(batch));
+    DispatchLocked();
+    BumpLocked();
+    return;
+  }
   spdlog::warn("render server '{}' disconnected; its chunks wait {} ms for it to come back",
                render_server, config_.reconnect_grace_ms);
+  BumpLocked();
+}
+
+void Scheduler::OnDrain(const std::string& render_server, const pb::Drain& d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = servers_.find(render_server);
+  if (it == servers_.end()) return;
+  Server& s = it->second;
+  WriteBatch batch;
+  if (s.rec.status == ServerStatus::kUp) {
+    s.rec.status = ServerStatus::kDraining;
+    batch.render_servers.push_back(s.rec);
+    spdlog::info("render server '{}' is draining: {}", render_server, d.reason());
+  }
+  RefreshIdleLocked(s);  // only servers that are up take chunks
+  int returned = 0;
+  for (const auto& r : d.returned()) {
+    auto jt = jobs_.find(r.job_id());
+    if (jt == jobs_.end() || r.chunk() < 0 ||
+        r.chunk() >= static_cast<int>(jt->second.chunks.size())) {
+      continue;
+    }
+    Chunk& c = jt->second.chunks[r.chunk()];
+    if (c.rec.state != ChunkState::kRunning || c.rec.render_server != render_server ||
+        c.rec.attempts != r.attempt()) {
+      continue;  // not (or no longer) this server's attempt
+    }
+    ++c.returned;
+    RequeueChunkLocked(jt->second, c, batch,
+                       "handed back by render server '" + render_server + "' (stopping)");
+    FreeSlotLocked(render_server, r.job_id(), r.chunk());
+    ++returned;
+  }
+  if (returned) spdlog::info("render server '{}' handed back {} chunk(s)", render_server, returned);
+  AppendLocked(std::move(batch));
+  DispatchLocked();
   BumpLocked();
 }
 
@@ -1016,7 +1078,7 @@ void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBat
 void Scheduler::LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {
   if (c.rec.state != ChunkState::kRunning) return;
   // Attempts that did not fail were lost with their render server.
-  const int losses = c.rec.attempts - static_cast<int>(c.rec.failed_hosts.size());
+  const int losses = c.rec.attempts - static_cast<int>(c.rec.failed_hosts.size()) - c.returned;
   if (job.rec.state != JobState::kCancelled && losses >= kMaxServerLosses) {
     c.rec.error = "lost its render server " + std::to_string(losses) + " times (last: " + why +
                   "); a chunk that takes hosts down is not retried further";

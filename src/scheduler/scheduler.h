@@ -150,6 +150,10 @@ class Scheduler {
   void OnResult(const std::string& render_server, const frameflow::v1::ChunkResult& r);
   // The stream of `link` ended. Ignored if the server has a newer link.
   void OnDisconnect(const std::string& render_server, const RenderServerLink* link);
+  // The render server is stopping: no more chunks go to it, and the chunks
+  // it hands back are queued again at once, not counted as lost. Once its
+  // stream closes it is down at once (no reconnect window).
+  void OnDrain(const std::string& render_server, const frameflow::v1::Drain& d);
 
   // Marks down render servers silent past the heartbeat timeout (or
   // disconnected past the reconnect grace) and requeues their chunks.
@@ -213,6 +217,9 @@ class Scheduler {
     int frames_done = 0;  // progress of the running attempt
     int64_t current_frame = -1;
     std::vector<frameflow::v1::FrameOutput> outputs;  // when done
+    // Attempts handed back by a draining render server: neither lost nor
+    // failed (in memory only; a restart forgets them, erring towards giving up).
+    int returned = 0;
   };
   struct Server;
   struct Job {

@@ -259,6 +259,9 @@ grpc::Status ScheduleService::Connect(
       case pb::RenderServerMessage::kResult:
         scheduler_->OnResult(name, msg.result());
         break;
+      case pb::RenderServerMessage::kDrain:
+        scheduler_->OnDrain(name, msg.drain());
+        break;
       case pb::RenderServerMessage::kRegister:
         spdlog::warn("render server '{}' sent register twice on one stream; ignored", name);
         break;

@@ -62,6 +62,9 @@ struct SlotRecord {
   int cores = 1;
   int64_t memory_bytes = 0;
   int gpus = 0;
+  // In memory: what the slot runs. In the database only `down` or `idle`:
+  // what runs where is durable in the chunk rows (state, slot, attempt), so a
+  // dispatch writes one row, and a stale "busy" can never outlive its chunk.
   SlotState state = SlotState::kIdle;
   int64_t current_job = 0;  // 0 when idle
   int current_chunk = -1;   // chunk index within current_job, -1 when idle

@@ -364,4 +364,41 @@ Result<std::string> MakeTempDir(const std::string& prefix) {
   return templ;
 }
 
+bool IsTempName(std::string_view name) {
+  if (name.size() < 2 || name[0] != '.') return false;
+  for (std::string_view tag : {".tmp-", ".copy-", ".link-"}) {
+    const size_t at = name.rfind(tag);
+    if (at != std::string_view::npos && at > 1 && at + tag.size() < name.size()) return true;
+  }
+  return false;
+}
+
+Result<int> RemoveTempFiles(const std::string& dir) {
+  int removed = 0;
+  std::vector<std::string> stack = {dir};
+  while (!stack.empty()) {
+    const std::string d = std::move(stack.back());
+    stack.pop_back();
+    auto names = ListDir(d);
+    if (!names.ok()) {
+      if (d == dir && !PathExists(dir)) return 0;
+      return names.status();
+    }
+    for (const auto& n : *names) {
+      const std::string p = JoinPath(d, n);
+      struct stat st {};
+      if (::lstat(p.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        stack.push_back(p);
+      } else if (IsTempName(n)) {
+        if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+          return ErrnoError("cannot remove", p, errno);
+        }
+        ++removed;
+      }
+    }
+  }
+  return removed;
+}
+
 }  // namespace ff

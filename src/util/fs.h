@@ -35,6 +35,14 @@ Status RemoveAll(const std::string& path);
 // frees a block synchronously).
 Status RemoveContents(const std::string& dir);
 bool PathExists(const std::string& path);
+// Whether `name` is one of the temporary names the helpers above write
+// before their rename (".<name>.tmp-…", ".<name>.copy-…", ".<name>.link-…"):
+// left behind only by a process killed mid-write.
+bool IsTempName(std::string_view name);
+// Removes every temporary file (IsTempName) under `dir`, recursively;
+// returns how many. For a process that takes over a directory after a crash:
+// REQUIRES: nothing else writes under `dir` meanwhile.
+Result<int> RemoveTempFiles(const std::string& dir);
 // Entries of a directory (names only, no "." / ".."), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);
 std::string JoinPath(std::string_view a, std::string_view b);

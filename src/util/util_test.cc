@@ -286,6 +286,34 @@ TEST(FsTest, MakeTempDirIsFreshAndHonoursPrefix) {
   EXPECT_EQ(MakeTempDir("a/b").status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(FsTest, TempNamesOfTheAtomicWritersAreRecognisedAndSwept) {
+  EXPECT_TRUE(IsTempName(".chunk-2.attempt-1.log.tmp-PTRBO6"));
+  EXPECT_TRUE(IsTempName(".frame_0001.png.copy-a1B2c3"));
+  EXPECT_TRUE(IsTempName(".frame_0001.png.link-123-4-56789"));
+  EXPECT_FALSE(IsTempName("frame.tmp-123456"));  // not hidden: a user's name
+  EXPECT_FALSE(IsTempName(".tmp-"));
+  EXPECT_FALSE(IsTempName(".hidden"));
+  EXPECT_FALSE(IsTempName("."));
+
+  auto dir = MakeTempDir("ff-sweep");
+  ASSERT_TRUE(dir.ok());
+  ASSERT_TRUE(MakeDirs(*dir + "/logs").ok());
+  // A real write leaves nothing; the names a kill would leave are swept.
+  ASSERT_TRUE(WriteFileAtomic(*dir + "/f_0001.png", "frame").ok());
+  ASSERT_TRUE(WriteFileAtomic(*dir + "/logs/.chunk-0.log.tmp-AbCdEf", "half").ok());
+  ASSERT_TRUE(WriteFileAtomic(*dir + "/.f_0002.png.link-1-2-3", "half").ok());
+  auto swept = RemoveTempFiles(*dir);
+  ASSERT_TRUE(swept.ok()) << swept.status().message();
+  EXPECT_EQ(*swept, 2);
+  EXPECT_TRUE(PathExists(*dir + "/f_0001.png"));
+  EXPECT_FALSE(PathExists(*dir + "/logs/.chunk-0.log.tmp-AbCdEf"));
+  EXPECT_FALSE(PathExists(*dir + "/.f_0002.png.link-1-2-3"));
+  auto missing = RemoveTempFiles(*dir + "/nothing-here");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, 0);
+  ASSERT_TRUE(RemoveAll(*dir).ok());
+}
+
 TEST(FsTest, JoinPath) {
   EXPECT_EQ(JoinPath("a", "b"), "a/b");
   EXPECT_EQ(JoinPath("a/", "b"), "a/b");
