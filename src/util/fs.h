@@ -35,6 +35,9 @@ Status RemoveAll(const std::string& path);
 // frees a block synchronously).
 Status RemoveContents(const std::string& dir);
 bool PathExists(const std::string& path);
+// Bytes an unprivileged writer may still write to the filesystem holding
+// `path` (statvfs f_bavail * f_frsize).
+Result<int64_t> FreeBytes(const std::string& path);
 // Entries of a directory (names only, no "." / ".."), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);
 std::string JoinPath(std::string_view a, std::string_view b);
