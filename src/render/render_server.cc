@@ -45,21 +45,26 @@ constexpr int kKeepaliveTimeoutMs = 5000;
 // failed there most likely failed for want of space.
 constexpr int64_t kFullBelowBytes = 1 << 20;
 
-// The first of `dirs` whose filesystem is (nearly) full; if `error` says
-// ENOSPC, the one with the least space left. Empty when none is.
+// The one of `dirs` whose filesystem is (nearly) full — preferably one the
+// error names; if `error` says ENOSPC, the one with the least space left.
+// Empty when none is.
 std::string FullFilesystem(const std::vector<std::string>& dirs, const std::string& error) {
   const bool said_enospc = error.find(std::strerror(ENOSPC)) != std::string::npos;
-  std::string least;
+  std::string full, least;
   int64_t least_free = INT64_MAX;
   for (const std::string& d : dirs) {
     auto free = FreeBytes(d);
     if (!free.ok()) continue;
-    if (*free < kFullBelowBytes) return d;
+    if (*free < kFullBelowBytes) {
+      if (error.find(d + "/") != std::string::npos) return d;
+      if (full.empty()) full = d;
+    }
     if (*free < least_free) {
       least_free = *free;
       least = d;
     }
   }
+  if (!full.empty()) return full;
   return said_enospc ? least : "";
 }
 
