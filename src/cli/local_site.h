@@ -47,6 +47,11 @@ class LocalSite {
   // -1 when it is not running. For signals that do not end it (SIGSTOP).
   int schedule_server_pid() const { return schedule_server_ ? schedule_server_->pid() : -1; }
   Status StartRenderServer(int index);
+  // -1 when it is not running. For signals that do not end it (SIGSTOP).
+  int render_server_pid(int index) const {
+    const auto& p = render_servers_[static_cast<size_t>(index)];
+    return p ? p->pid() : -1;
+  }
   void StopRenderServer(int index, int signal);
   // Waits until `count` render servers are up (as `hosts` shows them).
   Status WaitForRenderServers(int count, int timeout_ms);

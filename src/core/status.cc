@@ -1,5 +1,6 @@
 #include "core/status.h"
 
+#include <cerrno>
 #include <cstring>
 
 namespace ff {
@@ -24,6 +25,8 @@ const char* StatusCodeName(StatusCode code) {
       return "cancelled";
     case StatusCode::kInternal:
       return "internal error";
+    case StatusCode::kResourceExhausted:
+      return "resource exhausted";
   }
   return "unknown";
 }
@@ -34,7 +37,9 @@ std::string Status::ToString() const {
 }
 
 Status ErrnoError(const std::string& what, const std::string& path, int err) {
-  return IoError(what + " '" + path + "': " + std::strerror(err));
+  std::string message = what + " '" + path + "': " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) return ResourceExhausted(std::move(message));
+  return IoError(std::move(message));
 }
 
 }  // namespace ff

@@ -22,6 +22,10 @@ enum class StatusCode {
   kIoError,             // filesystem / database failure
   kCancelled,
   kInternal,
+  // A filesystem is full (ENOSPC, EDQUOT): an environmental condition, not the
+  // job's fault. Callers retry the step with backoff once space is freed; it
+  // never counts as a chunk's failed attempt.
+  kResourceExhausted,
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -61,8 +65,13 @@ inline Status Unavailable(std::string m) { return Status(StatusCode::kUnavailabl
 inline Status IoError(std::string m) { return Status(StatusCode::kIoError, std::move(m)); }
 inline Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 inline Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
+inline Status ResourceExhausted(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
+}
+inline bool IsDiskFull(const Status& s) { return s.code() == StatusCode::kResourceExhausted; }
 
-// IoError carrying strerror(errno) and the path involved.
+// IoError carrying strerror(errno) and the path involved; ResourceExhausted
+// for a full filesystem (ENOSPC, EDQUOT).
 Status ErrnoError(const std::string& what, const std::string& path, int err);
 
 // Result<T> holds either a value or a non-ok Status.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 
 #include "render/host_probe.h"
@@ -39,6 +40,33 @@ constexpr int64_t kScheduleServerWaitMs = 120'000;
 // so a schedule server merely busy dispatching still does.
 constexpr int kKeepaliveTimeMs = 2000;
 constexpr int kKeepaliveTimeoutMs = 5000;
+
+// A filesystem with less than this left counts as full: a renderer that
+// failed there most likely failed for want of space.
+constexpr int64_t kFullBelowBytes = 1 << 20;
+
+// The one of `dirs` whose filesystem is (nearly) full — preferably one the
+// error names; if `error` says ENOSPC, the one with the least space left.
+// Empty when none is.
+std::string FullFilesystem(const std::vector<std::string>& dirs, const std::string& error) {
+  const bool said_enospc = error.find(std::strerror(ENOSPC)) != std::string::npos;
+  std::string full, least;
+  int64_t least_free = INT64_MAX;
+  for (const std::string& d : dirs) {
+    auto free = FreeBytes(d);
+    if (!free.ok()) continue;
+    if (*free < kFullBelowBytes) {
+      if (error.find(d + "/") != std::string::npos) return d;
+      if (full.empty()) full = d;
+    }
+    if (*free < least_free) {
+      least_free = *free;
+      least = d;
+    }
+  }
+  if (!full.empty()) return full;
+  return said_enospc ? least : "";
+}
 
 std::string ChunkName(const pb::Assignment& a) {
   return "job " + std::to_string(a.job_id()) + " chunk " + std::to_string(a.chunk()) + " attempt " +
@@ -893,6 +921,12 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     result.set_error(error);
     append_log("frameflow: " + error);
   };
+  // A step that stopped on a full filesystem: retried by the schedule server
+  // once there is space, not counted as the chunk's failure.
+  auto fail_status = [&](const Status& status, const std::string& context = "") {
+    fail(-1, context + status.message());
+    if (IsDiskFull(status)) result.set_disk_full(true);
+  };
 
   ChunkSpec spec;
   spec.job_id = a.job_id();
@@ -935,7 +969,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     host_spec = spec;
   }
   if (st.ok()) st = FetchFiles(a, host_spec.job_dir);
-  if (!st.ok()) fail(-1, st.message());
+  if (!st.ok()) fail_status(st);
 
   ChunkProgressState progress;
   std::mutex progress_mu;
@@ -972,7 +1006,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
     const std::vector<std::string> dirs = OutputSubdirs(spec);
     if (commands.ok() && !wrap) {
       Status made = MakeOutputDirs(w, spec.out_dir, dirs);
-      if (!made.ok()) fail(-1, made.message());
+      if (!made.ok()) fail_status(made);
     }
     for (size_t i = 0; commands.ok() && i < commands->size() && result.error().empty(); ++i) {
       const ProcessSpec& ps = (*commands)[i];
@@ -994,7 +1028,7 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
         }
       }
       if (!run.ok()) {
-        fail(-1, run.status().message());
+        fail_status(run.status());
         break;
       }
       if (i == 0 && wrap) result.set_sandbox(summary);
@@ -1148,9 +1182,23 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
       Status up = upload((*outputs)[frame], result.outputs(i).sha256(), result.outputs(i).size());
       if (!up.ok()) {
         result.clear_outputs();
-        fail(-1, "cannot upload frame " + std::to_string(frame) + ": " + up.message());
+        fail_status(up, "cannot upload frame " + std::to_string(frame) + ": ");
         break;
       }
+    }
+  }
+  // A renderer or the I/O wrapper that failed while one of this host's
+  // filesystems is full most likely failed for that (a renderer's message
+  // seldom says so): name the full filesystem and let the chunk wait for
+  // space instead of burning its attempts.
+  if (!result.ok() && !result.disk_full() && result.limit().empty() &&
+      result.error().rfind("cancelled: ", 0) != 0) {
+    const std::string full = FullFilesystem(
+        {config_.cache_dir(), config_.work_dir(), config_.secure_dir()}, result.error());
+    if (!full.empty()) {
+      result.set_error("render server disk full (" + full + "): " + result.error());
+      result.set_disk_full(true);
+      append_log("frameflow: " + full + " is full; the chunk is retried once there is space");
     }
   }
   // The live log of a chunk that already reported progress gets its last

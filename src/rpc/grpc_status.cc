@@ -31,6 +31,9 @@ grpc::Status ToGrpc(const Status& s) {
     case StatusCode::kInternal:
       code = grpc::StatusCode::INTERNAL;
       break;
+    case StatusCode::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
   }
   return grpc::Status(code, s.message());
 }
@@ -57,6 +60,11 @@ Status FromGrpc(const grpc::Status& s, const std::string& what) {
       break;
     case grpc::StatusCode::CANCELLED:
       code = StatusCode::kCancelled;
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // A full disk at the other end (also gRPC's own message-size limits,
+      // which frameflow's chunked transfers stay under).
+      code = StatusCode::kResourceExhausted;
       break;
     default:
       break;

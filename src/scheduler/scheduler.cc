@@ -665,6 +665,7 @@ void Scheduler::DispatchLocked() {
   std::vector<bool> used(idle.size(), false);
   size_t remaining = idle.size();
   const int64_t now_unix = clock_->UnixMillis();
+  const int64_t now_mono = clock_->MonotonicMillis();
   for (auto key = runnable_.begin(); key != runnable_.end() && remaining > 0;) {
     // UpdateRunnableLocked below may erase this key: step past it first.
     Job& job = jobs_.at(std::get<3>(*key++));
@@ -677,6 +678,7 @@ void Scheduler::DispatchLocked() {
       auto pick = job.pending.end();
       for (auto it = job.pending.begin(); it != job.pending.end(); ++it) {
         const Chunk& c = job.chunks[*it];
+        if (c.not_before_ms > now_mono) continue;  // waiting for disk space
         bool failed_here = !c.rec.failed_hosts.empty() &&
                            std::find(c.rec.failed_hosts.begin(), c.rec.failed_hosts.end(),
                                      server.rec.host) != c.rec.failed_hosts.end();
@@ -688,6 +690,10 @@ void Scheduler::DispatchLocked() {
       if (pick == job.pending.end()) continue;
       Chunk& c = job.chunks[*pick];
       job.pending.erase(pick);
+      if (c.not_before_ms > 0) {
+        c.not_before_ms = 0;
+        --deferred_chunks_;
+      }
       used[i] = true;
       --remaining;
 
@@ -1039,6 +1045,8 @@ void Scheduler::CheckTimeouts() {
   if (stale) {
     DispatchLocked();
     BumpLocked();
+  } else if (deferred_chunks_ > 0) {
+    DispatchLocked();  // a disk-full backoff may have run out
   }
 }
 
@@ -1078,7 +1086,8 @@ void Scheduler::MarkServerDownLocked(Server& s, const std::string& why, WriteBat
 void Scheduler::LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {
   if (c.rec.state != ChunkState::kRunning) return;
   // Attempts that did not fail were lost with their render server.
-  const int losses = c.rec.attempts - static_cast<int>(c.rec.failed_hosts.size()) - c.returned;
+  const int losses = c.rec.attempts - static_cast<int>(c.rec.failed_hosts.size()) - c.returned -
+                     c.disk_full_retries;
   if (job.rec.state != JobState::kCancelled && losses >= kMaxServerLosses) {
     c.rec.error = "lost its render server " + std::to_string(losses) + " times (last: " + why +
                   "); a chunk that takes hosts down is not retried further";
@@ -1233,6 +1242,7 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
     if (!st.ok()) spdlog::warn("job {} chunk {}: {}", r.job_id(), r.chunk(), st.message());
   }
   std::string error = r.ok() ? "" : (r.error().empty() ? "renderer failed" : r.error());
+  bool disk_full = !r.ok() && r.disk_full();
   std::vector<pb::FrameOutput> placed;
   if (error.empty() && collects) {
     // Every frame of the chunk must come back as a verified blob.
@@ -1261,6 +1271,7 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
       if (!st.ok()) {
         error = "cannot place frame " + std::to_string(placed[i].frame()) +
                 " on storage: " + st.message();
+        disk_full = IsDiskFull(st);
         break;
       }
       dirs.insert(DirName(dest));
@@ -1280,13 +1291,13 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
     return;
   }
   pending_.dirs.insert(dirs.begin(), dirs.end());
-  RecordResultLocked(render_server, r, job, c, error, placed, have_log ? log_rel : "");
+  RecordResultLocked(render_server, r, job, c, error, placed, have_log ? log_rel : "", disk_full);
 }
 
 void Scheduler::RecordResultLocked(const std::string& render_server, const pb::ChunkResult& r,
                                    Job& job, Chunk& c, std::string error,
                                    const std::vector<pb::FrameOutput>& placed,
-                                   const std::string& log_rel) {
+                                   const std::string& log_rel, bool disk_full) {
   WriteBatch batch;
   FreeSlotLocked(render_server, r.job_id(), r.chunk());
   --job.running;
@@ -1323,6 +1334,21 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
       auto& [avg, n] = frame_seconds_[job.profile.package];
       avg = n == 0 ? x : 0.8 * avg + 0.2 * x;
       ++n;
+    }
+  } else if (disk_full) {
+    // Environmental: retried once space is freed, whatever max_attempts
+    // says, and visible meanwhile as the chunk's error.
+    const int64_t backoff =
+        std::min(kDiskFullMinBackoffMs << std::min(c.disk_full_retries, 5), kDiskFullMaxBackoffMs);
+    ++c.disk_full_retries;
+    spdlog::warn(
+        "job {} chunk {} attempt {} on '{}' stopped on a full disk (retrying in {} ms): {}",
+        job.rec.id, c.rec.index, c.rec.attempts, render_server, backoff, error);
+    ++job.running;  // RequeueChunkLocked expects a running chunk
+    RequeueChunkLocked(job, c, batch, error + "; retrying");
+    if (c.rec.state == ChunkState::kQueued) {
+      if (c.not_before_ms == 0) ++deferred_chunks_;
+      c.not_before_ms = clock_->MonotonicMillis() + backoff;
     }
   } else {
     c.rec.error = error;

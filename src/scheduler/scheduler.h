@@ -220,6 +220,11 @@ class Scheduler {
     // Attempts handed back by a draining render server: neither lost nor
     // failed (in memory only; a restart forgets them, erring towards giving up).
     int returned = 0;
+    // Attempts that stopped on a full filesystem (not the chunk's failure,
+    // not a lost server) and when the chunk may be dispatched again
+    // (monotonic ms). In memory only: a restart forgets the backoff.
+    int disk_full_retries = 0;
+    int64_t not_before_ms = 0;
   };
   struct Server;
   struct Job {
@@ -311,6 +316,9 @@ class Scheduler {
   // must not take the whole farm down one host at a time).
   void LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why);
   static constexpr int kMaxServerLosses = 5;
+  // Backoff of a chunk that stopped on a full disk: 250 ms doubling to 5 s.
+  static constexpr int64_t kDiskFullMinBackoffMs = 250;
+  static constexpr int64_t kDiskFullMaxBackoffMs = 5000;
   void FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch);
   void MaybeFinishJobLocked(Job& job, WriteBatch& batch);
   // The job just became final: leaves its queue (remote jobs: once their
@@ -368,10 +376,12 @@ class Scheduler {
                             const std::vector<std::string>& notes, bool runnable);
   // Records the current attempt's result (its files already placed), frees
   // the slot and dispatches. `log_rel` is empty when no log was stored.
+  // `disk_full`: the attempt stopped on a full filesystem; the chunk is
+  // requeued after a backoff and the attempt does not count as failed.
   void RecordResultLocked(const std::string& render_server, const frameflow::v1::ChunkResult& r,
                           Job& job, Chunk& c, std::string error,
                           const std::vector<frameflow::v1::FrameOutput>& placed,
-                          const std::string& log_rel);
+                          const std::string& log_rel, bool disk_full);
   // Storage-relative path of a chunk attempt's log.
   static std::string ChunkLogRel(int64_t job, int chunk, int attempt);
 
@@ -391,7 +401,8 @@ class Scheduler {
   // Up, connected render servers with at least one idle slot.
   std::set<std::string> idle_servers_;  // GUARDED_BY(mu_)
   uint64_t next_generation_ = 1;        // GUARDED_BY(mu_)
-  std::set<std::string> submitting_;    // GUARDED_BY(mu_) request ids in flight
+  int deferred_chunks_ = 0;  // queued chunks waiting out a disk-full backoff; GUARDED_BY(mu_)
+  std::set<std::string> submitting_;  // GUARDED_BY(mu_) request ids in flight
   PeerDirectory* peers_ = nullptr;
   // Remote jobs by (origin site, origin job id).
   std::map<std::pair<std::string, int64_t>, int64_t> remote_index_;  // GUARDED_BY(mu_)

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -686,6 +687,49 @@ TEST_F(SchedulerTest, FailedChunkRetriesOnOtherHostThenFails) {
     EXPECT_FALSE(PathExists(FramePath(id, f)));
   }
   EXPECT_TRUE(sched_->ListJobs(false).empty());
+}
+
+// A chunk that stopped on a full disk is retried after a growing backoff
+// however often it happens, without using up max_attempts; a real failure
+// afterwards still fails it.
+TEST_F(SchedulerTest, DiskFullResultRequeuesAfterBackoffWithoutCountingAnAttempt) {
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  Desc d;
+  d.frames = "1-2";
+  d.chunk_size = 2;
+  d.max_attempts = 1;
+  int64_t id = Submit(d);
+  auto got = a->TakeAssignments();
+  ASSERT_EQ(got.size(), 1u);
+  int64_t backoff = 250;
+  for (int i = 0; i < 4; ++i, backoff *= 2) {
+    pb::ChunkResult r = FailResult(got[0], "cannot upload frame 1: site storage full (/s): " +
+                                               std::string(std::strerror(ENOSPC)));
+    r.set_disk_full(true);
+    sched_->OnResult("rs-a", r);
+    pb::JobInfo info = Detail(id);
+    EXPECT_EQ(info.state(), "running") << info.error();
+    const pb::ChunkInfo* c = ChunkOf(info, got[0].chunk());
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->state(), "queued");
+    EXPECT_TRUE(HasSubstr(c->error(), "site storage full (/s)")) << c->error();
+    EXPECT_TRUE(HasSubstr(c->error(), "retrying")) << c->error();
+    // Not before its backoff, then at once.
+    sched_->CheckTimeouts();
+    EXPECT_TRUE(a->TakeAssignments().empty()) << i;
+    clock_.Advance(backoff - 1);
+    sched_->CheckTimeouts();
+    EXPECT_TRUE(a->TakeAssignments().empty()) << i;
+    clock_.Advance(1);
+    sched_->CheckTimeouts();
+    got = a->TakeAssignments();
+    ASSERT_EQ(got.size(), 1u) << i;
+    EXPECT_EQ(got[0].attempt(), i + 2);
+  }
+  sched_->OnResult("rs-a", FailResult(got[0], "povray exited with status 1"));
+  pb::JobInfo info = Detail(id);
+  EXPECT_EQ(info.state(), "failed");
+  EXPECT_TRUE(HasSubstr(ChunkOf(info, 0)->error(), "povray exited")) << ChunkOf(info, 0)->error();
 }
 
 TEST_F(SchedulerTest, FailedChunkRetriesOnSameHostWhenNoOtherIsCapable) {

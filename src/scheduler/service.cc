@@ -127,14 +127,21 @@ grpc::Status ScheduleService::UploadBlob(grpc::ServerContext*,
                             " exceeds the site's max_upload of " +
                             std::to_string(scheduler_->config().max_upload_bytes) + " bytes");
   }
+  // A full disk is named as such: the uploader retries it later (code
+  // RESOURCE_EXHAUSTED), it is not the file's fault.
+  auto failed = [&](const Status& st) {
+    return ToGrpc(st.WithContext(IsDiskFull(st) ? "site storage full (" +
+                                                      scheduler_->config().storage_dir() + ")"
+                                                : std::string("upload")));
+  };
   auto writer = scheduler_->blobs()->BeginWrite(sha, size);
-  if (!writer.ok()) return ToGrpc(writer.status().WithContext("upload"));
+  if (!writer.ok()) return failed(writer.status());
   do {
     Status st = (*writer)->Append(chunk.data());
-    if (!st.ok()) return ToGrpc(st.WithContext("upload"));
+    if (!st.ok()) return failed(st);
   } while (reader->Read(&chunk));
   Status st = (*writer)->Commit();
-  if (!st.ok()) return ToGrpc(st.WithContext("upload"));
+  if (!st.ok()) return failed(st);
   resp->set_sha256(sha);
   resp->set_size(size);
   return grpc::Status::OK;

@@ -404,7 +404,8 @@ void SiteExchange::IngestOne(const std::string& name) {
   }
   Status st = Ingest(*m, dir);
   if (!st.ok()) {
-    if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kIoError) {
+    if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kIoError ||
+        IsDiskFull(st)) {
       // Not the package's fault (e.g. a full disk): leave it for the next pass.
       spdlog::error("package {}: cannot ingest now: {}", name, st.message());
       return;

@@ -235,11 +235,13 @@ struct Courier::Impl {
   void RecordFailure(size_t p, const Failure& f) {
     const bool refused = f.status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
                          f.status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+    // A full disk at the peer is retried like an unreachable peer, and said.
+    const bool disk_full = f.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
     const std::string error = f.what + ": " + f.status.error_message();
     bool changed = false;
     Update(p, [&](pb::PeerInfo* pi) {
       changed = pi->last_error() != error;
-      pi->set_state(refused ? "refused" : "unreachable");
+      pi->set_state(refused ? "refused" : disk_full ? "disk full" : "unreachable");
       pi->set_last_error(error);
       pi->mutable_counters()->set_failures(pi->counters().failures() + 1);
     });

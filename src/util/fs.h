@@ -43,6 +43,9 @@ bool IsTempName(std::string_view name);
 // returns how many. For a process that takes over a directory after a crash:
 // REQUIRES: nothing else writes under `dir` meanwhile.
 Result<int> RemoveTempFiles(const std::string& dir);
+// Bytes an unprivileged writer may still write to the filesystem holding
+// `path` (statvfs f_bavail * f_frsize).
+Result<int64_t> FreeBytes(const std::string& path);
 // Entries of a directory (names only, no "." / ".."), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);
 std::string JoinPath(std::string_view a, std::string_view b);

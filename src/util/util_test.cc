@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -345,6 +346,33 @@ TEST(FsTest, BaseName) {
   EXPECT_EQ(BaseName("a.tar.gz"), "a.tar.gz");
   EXPECT_EQ(BaseName("/"), "/");
   EXPECT_EQ(BaseName(""), "");
+}
+
+}  // namespace
+}  // namespace ff
+
+namespace ff {
+namespace {
+
+TEST(StatusTest, FullDiskIsResourceExhaustedAndNamesThePath) {
+  Status full = ErrnoError("cannot write", "/srv/site/storage/blobs/tmp/x", ENOSPC);
+  EXPECT_EQ(full.code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(IsDiskFull(full));
+  EXPECT_NE(full.message().find("/srv/site/storage/blobs/tmp/x"), std::string::npos);
+  EXPECT_NE(full.message().find("No space left on device"), std::string::npos);
+  EXPECT_TRUE(IsDiskFull(ErrnoError("cannot write", "/q", EDQUOT)));
+  EXPECT_TRUE(IsDiskFull(full.WithContext("upload")));
+  EXPECT_FALSE(IsDiskFull(ErrnoError("cannot write", "/x", EIO)));
+  EXPECT_EQ(ErrnoError("cannot write", "/x", EIO).code(), StatusCode::kIoError);
+}
+
+TEST(FsTest, FreeBytesOfAFilesystemAndOfAMissingPath) {
+  auto free = FreeBytes("/");
+  ASSERT_TRUE(free.ok()) << free.status().message();
+  EXPECT_GE(*free, 0);
+  auto missing = FreeBytes("/no/such/dir/for/frameflow");
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("/no/such/dir/for/frameflow"), std::string::npos);
 }
 
 }  // namespace
