@@ -123,8 +123,10 @@ NetPair::~NetPair() {
   }
 }
 
+// nsenter, not `ip netns exec`: that one also makes a mount namespace with
+// a fresh /sys, without /sys/fs/cgroup, which the I/O wrapper needs.
 std::vector<std::string> NetPair::ExecPrefix(Side s) const {
-  return {Tool("ip"), "netns", "exec", ns_[s]};
+  return {Tool("nsenter"), "--net=/run/netns/" + ns_[s], "--"};
 }
 
 Status NetPair::Run(Side s, const std::vector<std::string>& argv) const {

@@ -9,7 +9,7 @@
 // connections are not reset: they stall, as behind a pulled cable.
 // mechanism() says which one is in use.
 //
-// REQUIRES: root, iproute2 (ip, tc) and nftables (nft). Nothing outside the
+// REQUIRES: root, iproute2 (ip, tc), nftables (nft), util-linux (nsenter). Nothing outside the
 // two namespaces is touched: they are made by Create and deleted by the
 // destructor (with their veth ends); namespaces a killed earlier run of this
 // helper left behind (its pid no longer exists) are deleted by Create.
@@ -43,7 +43,8 @@ class NetPair {
 
   const std::string& ns(Side s) const { return ns_[s]; }
   const std::string& address(Side s) const { return addr_[s]; }  // "10.213.n.1"
-  // {"/usr/sbin/ip", "netns", "exec", ns}: runs a command inside `s`.
+  // {"/usr/bin/nsenter", "--net=/run/netns/<ns>", "--"}: runs a command in
+  // the network namespace of `s` (and nothing else changed; it execs).
   std::vector<std::string> ExecPrefix(Side s) const;
   // "netem" or "nftables numgen loss + tbf rate (no netem in this kernel)".
   const std::string& mechanism() const { return mechanism_; }
