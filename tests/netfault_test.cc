@@ -378,7 +378,11 @@ TEST_F(NetFaultTest, CutMidRenderDeliversTheResultsOnceAfterTheLinkReturns) {
   ASSERT_TRUE(WaitUntil([&] { return Get(studio_, id).state() == "running"; }, 30000))
       << Get(studio_, id).DebugString();
   ASSERT_TRUE(net_->Cut().ok());
-  Step("cut while rendering at render-co");
+  std::vector<pb::JobInfo> at_cut = Jobs(remote_);
+  ASSERT_EQ(at_cut.size(), 1u);
+  EXPECT_LT(at_cut[0].frames_done(), 4) << "the link was cut after the render";
+  Step("cut while rendering at render-co (" + std::to_string(at_cut[0].frames_done()) +
+       " of 4 frames done there)");
 
   // render-co finishes and wants to send the results back; it cannot.
   ASSERT_TRUE(WaitUntil(
@@ -404,7 +408,12 @@ TEST_F(NetFaultTest, CutMidRenderDeliversTheResultsOnceAfterTheLinkReturns) {
   pb::JobInfo job = Wait(studio_, id, 60000);
   Step("job " + job.state() + " " + std::to_string(Since(back)) + " s after the link came back");
   ASSERT_EQ(job.state(), "done") << job.error();
-  EXPECT_EQ(PeerState(remote_, "studio").counters().packages_sent(), 1);
+  // Counted once render-co's courier has removed it from its out/, which
+  // may be just after the studio ingested it.
+  EXPECT_TRUE(WaitUntil(
+      [&] { return PeerState(remote_, "studio").counters().packages_sent() == 1; }, 10000))
+      << PeerState(remote_, "studio").DebugString();
+  EXPECT_EQ(PeerState(remote_, "studio").address(), studio_.address);
   ASSERT_NO_FATAL_FAILURE(ExpectExactlyOnce(id, 4));
   // The frames are the scene file, copied.
   const std::string plate = dir_.path() + "/copy/plate.png";
