@@ -37,9 +37,11 @@ struct LocalSiteOptions {
   // picks a free port. Its address file, which render servers and peers
   // dial, holds this host with the port chosen.
   std::string listen = "127.0.0.1:0";
-  // Prepended to every daemon's command line, e.g. {"ip", "netns", "exec",
-  // "<ns>"} to run the whole site in a network namespace. The prefix must
-  // exec the daemon (not fork it), so the pid signalled is the daemon's.
+  // Prepended to every daemon's command line, e.g. {"nsenter",
+  // "--net=/run/netns/<ns>", "--"} to run the whole site in a network
+  // namespace (not `ip netns exec`: its fresh /sys lacks /sys/fs/cgroup,
+  // which the I/O wrapper needs). The prefix must exec the daemon, not fork
+  // it, so the pid signalled is the daemon's.
   std::vector<std::string> exec_prefix;
 };
 
