@@ -14,7 +14,8 @@ DEB_PACKAGES := build-essential cmake pkg-config git \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libsqlite3-dev sqlite3 libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev \
   nlohmann-json3-dev libcpp-httplib-dev libpng-dev libssl-dev libgtest-dev libgmock-dev \
-  libseccomp-dev povray povray-includes blender clang-format
+  libseccomp-dev povray povray-includes blender clang-format \
+  iproute2 nftables
 
 .PHONY: all deps build demo test unit sanitize format clean bench bench-quick
 

@@ -17,8 +17,7 @@ Result<std::unique_ptr<LocalSite>> LocalSite::Start(const std::string& root,
   for (const char* d : {"site", "config", "logs"}) FF_RETURN_IF_ERROR(MakeDirs(JoinPath(root, d)));
   std::string site_toml =
       "[site]\nname = \"" + options.site_name + "\"\nroot = \"" + site->site_root() +
-      "\"\n\n[schedule_server]\nlisten = \"127.0.0.1:0\"\n"
-      "heartbeat_timeout = \"" +
+      "\"\n\n[schedule_server]\nlisten = \"" + options.listen + "\"\nheartbeat_timeout = \"" +
       options.heartbeat_timeout + "\"\nheartbeat_interval = \"" + options.heartbeat_interval +
       "\"\nreconnect_grace = \"" + options.reconnect_grace +
       "\"\nmax_attempts = " + std::to_string(options.max_attempts) + "\n\n" + options.site_extra +
@@ -55,6 +54,7 @@ Result<std::unique_ptr<RunningProcess>> LocalSite::Spawn(const std::string& name
                                                          const std::vector<std::string>& args) {
   auto log = std::make_shared<std::ofstream>(log_path(name), std::ios::app);
   ProcessSpec spec;
+  spec.argv = options_.exec_prefix;
   spec.argv.push_back(options_.binary);
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   return DefaultProcessLauncher()->Start(spec, [log](const std::string& line) {

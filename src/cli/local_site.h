@@ -33,6 +33,16 @@ struct LocalSiteOptions {
   std::string render_server_extra;
   // Packages render servers probe (povray, blender).
   std::vector<std::string> probe = {"povray", "blender"};
+  // The schedule server's listen address (schedule_server.listen); port 0
+  // picks a free port. Its address file, which render servers and peers
+  // dial, holds this host with the port chosen.
+  std::string listen = "127.0.0.1:0";
+  // Prepended to every daemon's command line, e.g. {"nsenter",
+  // "--net=/run/netns/<ns>", "--"} to run the whole site in a network
+  // namespace (not `ip netns exec`: its fresh /sys lacks /sys/fs/cgroup,
+  // which the I/O wrapper needs). The prefix must exec the daemon, not fork
+  // it, so the pid signalled is the daemon's.
+  std::vector<std::string> exec_prefix;
 };
 
 class LocalSite {

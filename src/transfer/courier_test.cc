@@ -307,6 +307,58 @@ TEST_F(CourierTest, ResumesABrokenTransferOnARestartedPeer) {
   EXPECT_FALSE(PathExists(receiver_->blobs->PartialPathOf(big_sha)));
 }
 
+// A PushBlob stream the sender gave up on (its link was cut; this end
+// never heard) does not block the sender's resumed stream: the new stream
+// of the same peer takes the blob over, the old one ends CANCELLED, and the
+// bytes it stored are kept.
+TEST_F(CourierTest, ANewStreamOfTheSamePeerTakesOverAStaleOne) {
+  StartReceiver();
+  const std::string blob = Bytes(200 * 1024, 9);
+  const std::string sha = Sha256Hex(blob);
+  auto channel = [&] {
+    return grpc::CreateChannel("127.0.0.1:" + std::to_string(receiver_->port),
+                               grpc::InsecureChannelCredentials());
+  };
+  auto piece = [&](int64_t from, int64_t n) {
+    pb::BlobPiece p;
+    p.set_sha256(sha);
+    p.set_size(static_cast<int64_t>(blob.size()));
+    p.set_offset(from);
+    p.set_data(blob.substr(static_cast<size_t>(from), static_cast<size_t>(n)));
+    return p;
+  };
+  constexpr int64_t kHalf = 100 * 1024;
+
+  // The stale stream: half the blob, then silence (neither WritesDone nor
+  // a broken connection).
+  auto stub1 = pb::SiteLink::NewStub(channel());
+  grpc::ClientContext ctx1;
+  SignPeerCall(&ctx1, "a", kSecret, "PushBlob", SystemClock::Default()->UnixMillis());
+  pb::BlobPieceAck ack1;
+  auto stale = stub1->PushBlob(&ctx1, &ack1);
+  ASSERT_TRUE(stale->Write(piece(0, kHalf)));
+  ASSERT_TRUE(WaitFor([&] {
+    Result<int64_t> held = receiver_->blobs->PartialSize(sha);
+    return held.ok() && *held == kHalf;
+  }));
+
+  // The sender's new stream (another connection) resumes from what is held.
+  auto stub2 = pb::SiteLink::NewStub(channel());
+  grpc::ClientContext ctx2;
+  SignPeerCall(&ctx2, "a", kSecret, "PushBlob", SystemClock::Default()->UnixMillis());
+  pb::BlobPieceAck ack2;
+  auto resumed = stub2->PushBlob(&ctx2, &ack2);
+  ASSERT_TRUE(resumed->Write(piece(kHalf, static_cast<int64_t>(blob.size()) - kHalf)));
+  resumed->WritesDone();
+  grpc::Status s2 = resumed->Finish();
+  ASSERT_TRUE(s2.ok()) << s2.error_message();
+  EXPECT_TRUE(ack2.complete());
+  EXPECT_TRUE(receiver_->blobs->Has(sha));
+
+  grpc::Status s1 = stale->Finish();
+  EXPECT_EQ(s1.error_code(), grpc::StatusCode::CANCELLED) << s1.error_message();
+}
+
 TEST_F(CourierTest, WrongSecretIsRefusedAndThePackageStays) {
   StartReceiver();
   PackageManifest m = Write("job-a-10", {{"job.toml", "", "x = 1\n"}});

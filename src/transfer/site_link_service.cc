@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <map>
 
 #include "rpc/grpc_status.h"
@@ -34,16 +35,43 @@ bool IsPlainName(const std::string& s) {
 }  // namespace
 
 // Marks a digest as being written for the lifetime of one PushBlob stream.
+//
+// A sender pushes a blob on one stream at a time, so when the same peer
+// opens a new stream for a digest an older stream still holds, the sender
+// has given that one up: its link broke and it reconnected. This end may
+// not know yet — it only reads, so a silently dead connection (a cut link)
+// keeps the old stream waiting until its deadline, and the transfer could
+// not resume until then. The new stream takes over: it cancels the old one
+// and waits (at most kTakeoverWaitMs) for it to store what it received and
+// let go. Another peer's stream is never cancelled: that call is refused.
 class SiteLinkService::DigestLock {
  public:
-  DigestLock(SiteLinkService* s, std::string sha) : s_(s), sha_(std::move(sha)) {
-    std::lock_guard<std::mutex> lock(s_->mu_);
-    held_ = s_->pushing_.insert(sha_).second;
+  static constexpr int kTakeoverWaitMs = 10'000;
+
+  DigestLock(SiteLinkService* s, std::string sha, const std::string& peer, grpc::ServerContext* ctx)
+      : s_(s), sha_(std::move(sha)) {
+    std::unique_lock<std::mutex> lock(s_->mu_);
+    auto it = s_->pushing_.find(sha_);
+    if (it != s_->pushing_.end() && it->second.peer == peer) {
+      spdlog::info(
+          "site link: a new PushBlob stream from peer '{}' takes blob {} over from its "
+          "old one",
+          peer, sha_);
+      // Alive while its entry is: the old handler erases it (under mu_)
+      // before it returns.
+      it->second.ctx->TryCancel();
+      s_->released_.wait_for(lock, std::chrono::milliseconds(kTakeoverWaitMs),
+                             [&] { return s_->pushing_.count(sha_) == 0; });
+    }
+    held_ = s_->pushing_.emplace(sha_, Pusher{peer, ctx}).second;
   }
   ~DigestLock() {
     if (!held_) return;
-    std::lock_guard<std::mutex> lock(s_->mu_);
-    s_->pushing_.erase(sha_);
+    {
+      std::lock_guard<std::mutex> lock(s_->mu_);
+      s_->pushing_.erase(sha_);
+    }
+    s_->released_.notify_all();
   }
   DigestLock(const DigestLock&) = delete;
   DigestLock& operator=(const DigestLock&) = delete;
@@ -189,7 +217,7 @@ grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
         grpc::StatusCode::INVALID_ARGUMENT,
         "PushBlob: offset: " + std::to_string(offset) + " is outside 0.." + std::to_string(size));
   }
-  DigestLock lock(this, sha);
+  DigestLock lock(this, sha, *peer, ctx);
   if (!lock.held()) {
     return grpc::Status(grpc::StatusCode::ABORTED,
                         "PushBlob: blob " + sha + " is being received on another stream");
@@ -217,6 +245,11 @@ grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
   Status synced = blobs_->SyncPartial(sha);
   if (st.ok()) st = synced;
   if (!st.ok()) return ToGrpc(st);
+  if (ctx->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "PushBlob: cancelled with " +
+                                                         std::to_string(pos) + " of " +
+                                                         std::to_string(size) + " bytes stored");
+  }
   if (pos == size) {
     st = blobs_->CompletePartial(sha, size);
     if (!st.ok()) {

@@ -23,7 +23,9 @@
 // blob are serialised per digest.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -90,8 +92,15 @@ class SiteLinkService final : public frameflow::v1::SiteLink::Service {
   BlobStore* blobs_;
   Handler* handler_;  // may be null: Quote/RemoteJobs are then UNIMPLEMENTED
   Clock* clock_;
+  // A PushBlob stream writing a digest: who sent it, and its context (to
+  // cancel it when the same peer starts another stream for the digest).
+  struct Pusher {
+    std::string peer;
+    grpc::ServerContext* ctx;
+  };
   std::mutex mu_;
-  std::set<std::string> pushing_;  // GUARDED_BY(mu_) digests being written
+  std::condition_variable released_;       // a digest left pushing_
+  std::map<std::string, Pusher> pushing_;  // GUARDED_BY(mu_) digests being written
   // Serialises Deliver: two deliveries of one package share a staging name.
   std::mutex deliver_mu_;
 };
