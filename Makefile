@@ -1,7 +1,7 @@
 # frameflow quick start (Debian 12, as root):
 #   make demo   install missing Debian packages, build, run the demo site
 #   make test   install missing Debian packages, build, run every test
-# Other targets: build, deps, unit, sanitize, format, clean,
+# Other targets: build, deps, unit, sanitize, format, clean, chaos (RELIABILITY.md),
 #   bench (run every benchmark, regenerate BENCHMARKS.md), bench-quick (smoke run, < 2 min).
 
 BUILD_DIR ?= build
@@ -17,7 +17,7 @@ DEB_PACKAGES := build-essential cmake pkg-config git \
   libseccomp-dev povray povray-includes blender clang-format \
   iproute2 nftables
 
-.PHONY: all deps build demo test unit sanitize format clean bench bench-quick
+.PHONY: all deps build demo test unit sanitize format clean bench bench-quick chaos
 
 all: build
 
@@ -52,6 +52,14 @@ sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFRAMEFLOW_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
+
+# Chaos: rounds of real work on two sites while daemons are killed at random
+# (tests/chaos/chaos_main.cc; RELIABILITY.md). CHAOS_SEED replays a run;
+# a failing round prints its own --round-seed.
+CHAOS_ROUNDS ?= 100
+CHAOS_SEED ?= $(shell date +%s)
+chaos: build
+	./$(BUILD_DIR)/tests/chaos/frameflow-chaos --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
 
 # Benchmarks: see bench/README.md. bench-quick prints only; it never rewrites BENCHMARKS.md.
 bench: build
