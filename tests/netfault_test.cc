@@ -17,6 +17,7 @@
 
 #include "cli/local_site.h"
 #include "net_faults.h"
+#include "site_client.h"
 #include "test_support.h"
 #include "util/fs.h"
 
@@ -131,23 +132,9 @@ class NetFaultTest : public ::testing::Test {
     auto detail = GetJobInfo(site.stub.get(), id);
     return detail.ok() ? *detail : pb::JobInfo();
   }
-  std::vector<pb::JobInfo> Jobs(Site& site) {
-    pb::ListJobsRequest req;
-    req.set_include_finished(true);
-    pb::ListJobsResponse resp;
-    grpc::ClientContext ctx;
-    if (!site.stub->ListJobs(&ctx, req, &resp).ok()) return {};
-    return {resp.jobs().begin(), resp.jobs().end()};
-  }
+  std::vector<pb::JobInfo> Jobs(Site& site) { return testing::AllJobs(site.stub.get()); }
   pb::PeerInfo PeerState(Site& site, const std::string& peer) {
-    pb::ListPeersRequest req;
-    pb::ListPeersResponse resp;
-    grpc::ClientContext ctx;
-    (void)site.stub->ListPeers(&ctx, req, &resp);
-    for (const auto& p : resp.peers()) {
-      if (p.name() == peer) return p;
-    }
-    return {};
+    return testing::PeerOf(site.stub.get(), peer);
   }
 
   // examples/clock, 4 frames at 160x120, under dir_/<name>/; with

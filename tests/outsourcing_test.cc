@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cli/local_site.h"
+#include "site_client.h"
 #include "store/resource_db.h"
 #include "test_support.h"
 #include "transfer/package.h"
@@ -97,33 +98,12 @@ class OutsourcingTest : public ::testing::Test {
     auto detail = GetJobInfo(site.stub.get(), id);
     return detail.ok() ? *detail : pb::JobInfo();
   }
-  std::vector<pb::JobInfo> Jobs(Site& site) {
-    pb::ListJobsRequest req;
-    req.set_include_finished(true);
-    pb::ListJobsResponse resp;
-    grpc::ClientContext ctx;
-    if (!site.stub->ListJobs(&ctx, req, &resp).ok()) return {};
-    return {resp.jobs().begin(), resp.jobs().end()};
-  }
+  std::vector<pb::JobInfo> Jobs(Site& site) { return testing::AllJobs(site.stub.get()); }
   pb::CourierCounters Counters(Site& site, const std::string& peer) {
-    pb::ListPeersRequest req;
-    pb::ListPeersResponse resp;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(site.stub->ListPeers(&ctx, req, &resp).ok());
-    for (const auto& p : resp.peers()) {
-      if (p.name() == peer) return p.counters();
-    }
-    return {};
+    return testing::PeerOf(site.stub.get(), peer).counters();
   }
   pb::PeerInfo PeerState(Site& site, const std::string& peer) {
-    pb::ListPeersRequest req;
-    pb::ListPeersResponse resp;
-    grpc::ClientContext ctx;
-    (void)site.stub->ListPeers(&ctx, req, &resp);
-    for (const auto& p : resp.peers()) {
-      if (p.name() == peer) return p;
-    }
-    return {};
+    return testing::PeerOf(site.stub.get(), peer);
   }
 
   // A copy of examples/clock with the description's placement lines

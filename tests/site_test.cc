@@ -59,6 +59,12 @@ class SiteTest : public ::testing::Test {
     return detail.ok() ? *detail : pb::JobInfo();
   }
   std::vector<std::string> SiteArgs() { return {"--site", site_->site_root()}; }
+  // Whether the render server's log says it started rendering some chunk
+  // (the schedule server marks a chunk running before its assignment arrives).
+  bool StartedRendering(const std::string& render_server) {
+    auto log = ReadFile(site_->log_path(render_server));
+    return log.ok() && log->find(": rendering frames ") != std::string::npos;
+  }
 
   // Frames per render server among finished frames.
   static std::map<std::string, std::set<int64_t>> FramesByServer(const pb::JobInfo& j) {
@@ -435,7 +441,7 @@ TEST_F(SiteTest, SigtermDrainsARenderServerWithoutRenderingAnythingTwice) {
   opts.render_server_extra = SlowCopyPackage(1.5);
   ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   int64_t id = Submit(SlowCopyJob("1-3", 1, "drain"));
-  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_running() == 1; }, 30000));
+  ASSERT_TRUE(WaitUntil([&] { return StartedRendering("rs1"); }, 30000));
   // Returns once rs1 exited: after its running chunk finished and was reported.
   site_->StopRenderServer(0, SIGTERM);
   pb::JobInfo j = Get(id);
@@ -466,7 +472,7 @@ TEST_F(SiteTest, ARenderServerFinishesItsChunkWhileTheScheduleServerIsGoneAndRep
   opts.render_server_extra = SlowCopyPackage(1.5);
   ASSERT_NO_FATAL_FAILURE(StartSite(opts));
   int64_t id = Submit(SlowCopyJob("1-2", 1, "orphan"));
-  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_running() == 1; }, 30000));
+  ASSERT_TRUE(WaitUntil([&] { return StartedRendering("rs1"); }, 30000));
   site_->StopScheduleServer(SIGKILL);
   // The renderer ends while nobody listens; the render server keeps its
   // frames and waits to upload them.

@@ -1,11 +1,13 @@
 #include "transfer/blob_store.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <string>
 
 #include "util/fs.h"
 
@@ -16,7 +18,28 @@ std::atomic<uint64_t> g_tmp_counter{0};
 }
 
 Result<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& root) {
-  FF_RETURN_IF_ERROR(MakeDirs(JoinPath(root, "tmp")));
+  const std::string tmp = JoinPath(root, "tmp");
+  FF_RETURN_IF_ERROR(MakeDirs(tmp));
+  // Half-written blobs of writers that died (their temp name carries their
+  // pid): a process that is gone will never finish them.
+  auto names = ListDir(tmp);
+  if (names.ok()) {
+    for (const auto& name : *names) {
+      const size_t last = name.rfind('.');
+      const size_t pid_at =
+          last == std::string::npos || last == 0 ? std::string::npos : name.rfind('.', last - 1);
+      if (pid_at == std::string::npos) continue;
+      const std::string pid_text = name.substr(pid_at + 1, last - pid_at - 1);
+      if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos ||
+          pid_text.size() > 9) {
+        continue;
+      }
+      const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+      if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+        (void)::unlink(JoinPath(tmp, name).c_str());
+      }
+    }
+  }
   return std::unique_ptr<BlobStore>(new BlobStore(root));
 }
 

@@ -18,7 +18,8 @@ namespace ff {
 
 class BlobStore {
  public:
-  // Creates <root> and <root>/tmp if missing.
+  // Creates <root> and <root>/tmp if missing, and removes from tmp/ the
+  // half-written blobs of writers that are no longer alive.
   static Result<std::unique_ptr<BlobStore>> Open(const std::string& root);
 
   bool Has(const std::string& sha256) const;

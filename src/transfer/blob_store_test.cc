@@ -105,5 +105,20 @@ TEST_F(BlobStorePartialTest, ExistingWritesStillWork) {
   EXPECT_EQ(Held(*store, Sha256Hex("abc")), 0);
 }
 
+TEST_F(BlobStorePartialTest, OpenRemovesHalfWrittenBlobsOfDeadWritersOnly) {
+  auto store = OpenStore();
+  // A writer of this (live) process, and one of a pid that cannot exist
+  // (above pid_max's ceiling of 2^22).
+  Result<std::unique_ptr<BlobStore::Writer>> live = store->BeginWrite(Sha256Hex("live"), 4);
+  ASSERT_TRUE(live.ok());
+  const std::string dead = Path("blobs/tmp/" + Sha256Hex("dead") + ".99999999.0");
+  ASSERT_TRUE(WriteFileAtomic(dead, "half").ok());
+  auto reopened = OpenStore();
+  EXPECT_FALSE(PathExists(dead));
+  ASSERT_TRUE((*live)->Append("live").ok());
+  ASSERT_TRUE((*live)->Commit().ok());
+  EXPECT_TRUE(reopened->Has(Sha256Hex("live")));
+}
+
 }  // namespace
 }  // namespace ff

@@ -689,39 +689,39 @@ void Round::CheckDatabase(const std::string& site_name, const std::string& db_pa
     sqlite3_finalize(st);
     return out;
   };
-  // Frame and chunk states agree with their job's.
-  for (const auto& r : rows("SELECT j.id, j.state, f.frame, f.state FROM frames f JOIN jobs j "
-                            "ON j.id = f.job_id WHERE j.state IN ('done','failed','cancelled') "
-                            "AND f.state IN ('queued','running')")) {
-    Violation(site_name + ": finished job with an unfinished frame (job state frame state): " + r);
-  }
-  for (const auto& r : rows("SELECT j.id, j.state, c.idx, c.state FROM chunks c JOIN jobs j "
-                            "ON j.id = c.job_id WHERE j.state IN ('done','failed','cancelled') "
-                            "AND c.state IN ('queued','running')")) {
-    Violation(site_name + ": finished job with an unfinished chunk (job state chunk state): " + r);
-  }
-  for (const auto& r : rows("SELECT id, state FROM jobs WHERE state = 'done' AND id IN "
-                            "(SELECT job_id FROM frames WHERE state != 'done')")) {
-    Violation(site_name + ": done job with frames not done: " + r);
-  }
-  // A frame belongs to the chunk that covers it, and a done frame has a file.
-  for (const auto& r : rows("SELECT job_id, frame FROM frames WHERE state = 'done' AND "
-                            "(output_path = '' OR sha256 = '')")) {
-    Violation(site_name + ": done frame without a stored output: " + r);
-  }
-  // Queue membership: finished jobs are in no queue; waiting ones are.
-  for (const auto& r : rows("SELECT id, state, queue FROM jobs WHERE state IN "
-                            "('done','failed','cancelled') AND queue != ''")) {
-    Violation(site_name + ": finished job still in a queue (id state queue): " + r);
-  }
-  // One slot, one chunk: what runs where is durable in the chunk rows; the
-  // slot rows only ever say idle or down.
-  for (const auto& r : rows("SELECT slot, COUNT(*) FROM chunks WHERE state = 'running' "
-                            "GROUP BY slot HAVING COUNT(*) > 1")) {
-    Violation(site_name + ": several running chunks on one slot (slot count): " + r);
-  }
-  for (const auto& r : rows("SELECT id, state, current_job FROM slots WHERE state = 'busy'")) {
-    Violation(site_name + ": a slot row says busy after the round: " + r);
+  // Each query lists the rows that break an invariant.
+  static const struct {
+    const char* sql;
+    const char* what;
+  } kChecks[] = {
+      // Frame and chunk states agree with their job's.
+      {"SELECT j.id, j.state, f.frame, f.state FROM frames f JOIN jobs j ON j.id = f.job_id "
+       "WHERE j.state IN ('done','failed','cancelled') AND f.state IN ('queued','running')",
+       "finished job with an unfinished frame (job state frame state)"},
+      {"SELECT j.id, j.state, c.idx, c.state FROM chunks c JOIN jobs j ON j.id = c.job_id "
+       "WHERE j.state IN ('done','failed','cancelled') AND c.state IN ('queued','running')",
+       "finished job with an unfinished chunk (job state chunk state)"},
+      {"SELECT id, state FROM jobs WHERE state = 'done' AND id IN "
+       "(SELECT job_id FROM frames WHERE state != 'done')",
+       "done job with frames not done"},
+      // A done frame has a stored output.
+      {"SELECT job_id, frame FROM frames WHERE state = 'done' AND "
+       "(output_path = '' OR sha256 = '')",
+       "done frame without a stored output"},
+      // Queue membership: finished jobs are in no queue.
+      {"SELECT id, state, queue FROM jobs WHERE state IN ('done','failed','cancelled') AND "
+       "queue != ''",
+       "finished job still in a queue (id state queue)"},
+      // One slot, one chunk: what runs where is durable in the chunk rows; the
+      // slot rows only ever say idle or down.
+      {"SELECT slot, COUNT(*) FROM chunks WHERE state = 'running' GROUP BY slot "
+       "HAVING COUNT(*) > 1",
+       "several running chunks on one slot (slot count)"},
+      {"SELECT id, state, current_job FROM slots WHERE state = 'busy'",
+       "a slot row says busy after the round"},
+  };
+  for (const auto& check : kChecks) {
+    for (const auto& r : rows(check.sql)) Violation(site_name + ": " + check.what + ": " + r);
   }
   sqlite3_close(db);
 }
