@@ -295,7 +295,11 @@ int RunCli(int argc, char** argv) {
   if (ss->parsed()) {
     auto cfg = LoadSiteConfig(config);
     if (!cfg.ok()) return Fail(cfg.status());
-    if (!listen.empty()) cfg->listen = listen;
+    if (!listen.empty()) {
+      const std::string problem = ListenAddressProblem(listen);
+      if (!problem.empty()) return Fail(InvalidArgument("--listen: '" + listen + "' " + problem));
+      cfg->listen = listen;
+    }
     if (!root.empty()) cfg->root = root;
     Status st = RunScheduleServer(*cfg);
     return st.ok() ? 0 : Fail(st);
