@@ -691,6 +691,70 @@ TEST_F(SiteTest, RenderServersNoticeAHungScheduleServerAndComeBackToIt) {
   EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 4u);
 }
 
+// A second render server process started with a name already connected is
+// refused and waits: it neither takes the name over nor costs the running
+// one's chunks an attempt.
+TEST_F(SiteTest, ASecondRenderServerWithTheSameNameIsRefusedAndLosesNothing) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(0.5);
+  opts.heartbeat_timeout = "2s";
+  opts.heartbeat_interval = "250ms";
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  int64_t id = Submit(SlowCopyJob("1-8", 1, "twins"));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pb::JobInfo now = Get(id);
+        for (const auto& c : now.chunks()) {
+          if (c.state() == "running" && c.render_server() == "rs1") return true;
+        }
+        return false;
+      },
+      30000));
+  // The same config (name = "rs1"), another root: a copy of the host, say.
+  auto config = ReadFile(site_->root() + "/config/rs1.toml");
+  ASSERT_TRUE(config.ok());
+  const std::string root_line = "root = \"" + site_->root() + "/rs1\"";
+  const size_t at = config->find(root_line);
+  ASSERT_NE(at, std::string::npos) << *config;
+  std::string twin_config = *config;
+  twin_config.replace(at, root_line.size(), "root = \"" + site_->root() + "/rs1-twin\"");
+  WriteText(site_->root() + "/config/rs1-twin.toml", twin_config);
+  auto twin = site_->StartExtraRenderServer(site_->root() + "/config/rs1-twin.toml", "rs1-twin");
+  ASSERT_TRUE(twin.ok()) << twin.status().message();
+  const std::string twin_log = site_->log_path("rs1-twin");
+  const bool refused = WaitUntil(
+      [&] {
+        auto log = ReadFile(twin_log);
+        return log.ok() &&
+               log->find("render server names must be unique on a site") != std::string::npos;
+      },
+      30000);
+
+  pb::JobInfo job = Wait(id);
+  ::kill((*twin)->pid(), SIGINT);
+  (*twin)->Wait();
+  ASSERT_TRUE(refused) << "the duplicate never logged the refusal";
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 8u);
+  for (const auto& c : job.chunks()) {
+    EXPECT_EQ(c.attempts(), 1) << "chunk " << c.index() << " was lost and rendered again";
+    EXPECT_EQ(c.render_server(), "rs1");
+  }
+  auto log = ReadFile(twin_log);
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("render server 'rs1' is already connected from host"), std::string::npos)
+      << *log;
+  EXPECT_EQ(log->find("registered with schedule server"), std::string::npos) << *log;
+  auto ss_log = ReadFile(site_->log_path("schedule-server"));
+  ASSERT_TRUE(ss_log.ok());
+  EXPECT_EQ(ss_log->find("registered again"), std::string::npos);
+  auto hosts = RunFrameflow({"hosts", "--site", site_->site_root()});
+  EXPECT_NE(hosts.out.find("rs1 on"), std::string::npos) << hosts.out;
+  EXPECT_EQ(hosts.out.find(": down"), std::string::npos) << hosts.out;
+}
+
 TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
   LocalSiteOptions opts;
   opts.probe = {};

@@ -53,4 +53,20 @@ inline std::string PrintableExcerpt(std::string_view s, size_t max = 80) {
   return out;
 }
 
+// Render server and slot names become slot ids ("<server>/<slot>"), file
+// names, log lines and `hosts` rows.
+constexpr size_t kMaxServerNameLength = 64;
+
+// Why `name` is not a valid render server or slot name, or nullptr when it
+// is: 1 to kMaxServerNameLength printable ASCII characters, no '/'.
+inline const char* ServerNameProblem(std::string_view name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxServerNameLength) return "must be at most 64 characters";
+  for (char c : name) {
+    if (c == '/') return "must not contain '/'";
+    if (c < 0x20 || c > 0x7e) return "must be printable ASCII (no control characters)";
+  }
+  return nullptr;
+}
+
 }  // namespace ff

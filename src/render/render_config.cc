@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <set>
 
 #include "core/config_reader.h"
+#include "core/text.h"
 
 namespace ff {
 
@@ -38,11 +40,23 @@ Result<std::vector<std::string>> SplitCommandTemplate(const std::string& command
   return out;
 }
 
+Status CheckRenderServerName(const std::string& name) {
+  if (const char* problem = ServerNameProblem(name)) {
+    return InvalidArgument("name: '" + PrintableExcerpt(name) + "' " + problem);
+  }
+  return Status::Ok();
+}
+
 Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
   RenderServerConfig cfg;
   FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
   FF_ASSIGN_OR_RETURN(auto name, doc.GetString("name"));
-  if (name) cfg.name = *name;
+  if (name) {
+    if (const char* problem = ServerNameProblem(*name)) {
+      return doc.Error("name", "'" + PrintableExcerpt(*name) + "' " + problem);
+    }
+    cfg.name = *name;
+  }
   FF_ASSIGN_OR_RETURN(auto root, doc.GetString("root"));
   if (root) cfg.root = *root;
   FF_ASSIGN_OR_RETURN(auto ss, doc.GetString("schedule_server"));
@@ -59,6 +73,14 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
   for (auto& t : slots) {
     SlotConfig s;
     FF_ASSIGN_OR_RETURN(auto sname, t.GetString("name"));
+    if (sname) {
+      // "-<i>" is appended for count = N: leave room for it.
+      const char* problem = ServerNameProblem(*sname);
+      if (!problem && sname->size() > kMaxServerNameLength - 6) {
+        problem = "must be at most 58 characters (count adds -<i>)";
+      }
+      if (problem) return t.Error("name", "'" + PrintableExcerpt(*sname) + "' " + problem);
+    }
     s.name = sname ? *sname : std::to_string(cfg.slots.size());
     FF_ASSIGN_OR_RETURN(auto cores, t.GetInt("cores", 1, 4096));
     if (cores) s.cores = static_cast<int>(*cores);
@@ -87,7 +109,8 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     }
   }
   FF_ASSIGN_OR_RETURN(auto pkgs, doc.GetTableArray("packages"));
-  for (auto& t : pkgs) {
+  for (size_t i = 0; i < pkgs.size(); ++i) {
+    ConfigTable& t = pkgs[i];
     CommandPackageConfig p;
     FF_ASSIGN_OR_RETURN(auto pname, t.GetString("name"));
     FF_ASSIGN_OR_RETURN(auto version, t.GetString("version"));
@@ -97,8 +120,9 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     if (!command) {
       return InvalidArgument(path + ": packages.command: is required for package '" + *pname + "'");
     }
-    FF_RETURN_IF_ERROR(SplitCommandTemplate(*command).status().WithContext(
-        path + ": packages.command of '" + *pname + "'"));
+    const std::string where =
+        path + ": packages[" + std::to_string(i) + "].command of '" + *pname + "'";
+    FF_RETURN_IF_ERROR(SplitCommandTemplate(*command).status().WithContext(where));
     p.name = *pname;
     p.version = version ? *version : "0";
     p.command = *command;
