@@ -40,6 +40,38 @@ Result<std::vector<std::string>> SplitCommandTemplate(const std::string& command
   return out;
 }
 
+// The tokens CommandAdapter (package_adapter.cc) replaces.
+constexpr const char* kCommandTokens[] = {"{frame}",   "{first}", "{last}",  "{output}",
+                                          "{outdir}",  "{scene}", "{width}", "{height}",
+                                          "{threads}", "{job}",   "{chunk}"};
+
+Status CheckCommandTokens(const std::string& command) {
+  for (size_t open = command.find('{'); open != std::string::npos;
+       open = command.find('{', open + 1)) {
+    if (open > 0 && command[open - 1] == '$') continue;  // ${VAR}: the shell's
+    size_t end = open + 1;
+    while (end < command.size() &&
+           (std::islower(static_cast<unsigned char>(command[end])) ||
+            std::isdigit(static_cast<unsigned char>(command[end])) || command[end] == '_')) {
+      ++end;
+    }
+    // Only `{word}` looks like a token; `{1..3}` or a lone brace is left alone.
+    if (end == open + 1 || end >= command.size() || command[end] != '}') continue;
+    const std::string token = command.substr(open, end + 1 - open);
+    bool known = false;
+    std::string list;
+    for (const char* t : kCommandTokens) {
+      known = known || token == t;
+      list += list.empty() ? t : std::string(" ") + t;
+    }
+    if (!known) {
+      return InvalidArgument("unknown token '" + PrintableExcerpt(token) + "' (known: " + list +
+                             ")");
+    }
+  }
+  return Status::Ok();
+}
+
 Status CheckRenderServerName(const std::string& name) {
   if (const char* problem = ServerNameProblem(name)) {
     return InvalidArgument("name: '" + PrintableExcerpt(name) + "' " + problem);
@@ -123,6 +155,7 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     const std::string where =
         path + ": packages[" + std::to_string(i) + "].command of '" + *pname + "'";
     FF_RETURN_IF_ERROR(SplitCommandTemplate(*command).status().WithContext(where));
+    FF_RETURN_IF_ERROR(CheckCommandTokens(*command).WithContext(where));
     p.name = *pname;
     p.version = version ? *version : "0";
     p.command = *command;

@@ -180,6 +180,25 @@ TEST_F(RenderConfigTest, PackageErrors) {
   EXPECT_TRUE(HasSubstr(e, "host.toml:5: packages[0].kind: unknown key"));
 }
 
+TEST_F(RenderConfigTest, UnknownCommandTokenIsRefusedAtLoad) {
+  std::string e = Error(
+      "root = \"/r\"\n[[packages]]\nname = \"ok\"\ncommand = \"t {frame}\"\n"
+      "[[packages]]\nname = \"x\"\ncommand = \"/bin/cp {scene} {outptu}\"\n");
+  EXPECT_EQ(e, path_ +
+                   ": packages[1].command of 'x': unknown token '{outptu}' (known: {frame} "
+                   "{first} {last} {output} {outdir} {scene} {width} {height} {threads} {job} "
+                   "{chunk})");
+  // Every token the command adapter replaces, and braces that are not
+  // tokens (the shell's ${VAR} and {1..3}, a lone brace), load.
+  auto cfg = Load(
+      "root = \"/r\"\n[[packages]]\nname = \"all\"\ncommand = \"t {frame} {first} {last} "
+      "{output} {outdir} {scene} {width} {height} {threads} {job} {chunk} x{frame}.png\"\n"
+      "[[packages]]\nname = \"sh\"\ncommand = \"/bin/sh -c 'echo ${HOME} {1..3} { } {' "
+      "{frame}\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->packages.size(), 2u);
+}
+
 TEST_F(RenderConfigTest, BadNamesAreRefusedNamingFieldAndFile) {
   std::string e = Error("root = \"/r\"\nname = \"a/b\"\n");
   EXPECT_EQ(e, path_ + ":2: name: 'a/b' must not contain '/'");
