@@ -786,6 +786,9 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
        "priority"},
       {"remote.toml", "name = \"x\"\nframes = \"1\"\nplacement = \"remote\"\n" + pkg + render,
        "no remote site configured"},
+      {"big.toml",
+       "name = \"x\"\nframes = \"1\"\n" + pkg + render + "#" + std::string(1100000, 'x') + "\n",
+       "big.toml: the job description is 1100"},
   };
   for (const auto& c : cases) {
     WriteText(d + "/" + c.file, c.text);
@@ -794,6 +797,10 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.file << ": " << r.err;
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one sentence: " << r.err;
   }
+  // Over the size limit: refused by the client before any upload (exit 2).
+  auto big = RunFrameflow({"submit", d + "/big.toml", "--site", site_->site_root()});
+  EXPECT_EQ(big.exit_code, 2) << big.err;
+  EXPECT_NE(big.err.find("more than the limit of 1048576"), std::string::npos) << big.err;
   auto jobs = RunFrameflow({"jobs", "--all", "--json", "--site", site_->site_root()});
   EXPECT_NE(jobs.out.find("\"name\": \"good\""), std::string::npos) << jobs.out;
   EXPECT_EQ(jobs.out.find("\"name\": \"x\""), std::string::npos) << jobs.out;

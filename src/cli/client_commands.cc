@@ -1,6 +1,7 @@
 #include "cli/client_commands.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -110,8 +111,20 @@ Result<std::unique_ptr<pb::ScheduleServer::Stub>> ClientOptions::Connect() const
 }
 
 Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& description_path) {
-  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(description_path));
   std::string source = BaseName(description_path);
+  {
+    // Checked before reading: a huge file would otherwise be read whole and
+    // then refused by the transport without naming the file.
+    struct stat st {};
+    if (::stat(description_path.c_str(), &st) == 0) {
+      if (st.st_size > kMaxJobDescriptionBytes) {
+        return InvalidArgument(source + ": the job description is " + std::to_string(st.st_size) +
+                               " bytes, more than the limit of " +
+                               std::to_string(kMaxJobDescriptionBytes));
+      }
+    }
+  }
+  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(description_path));
   // Validate locally first: errors name the field and line before any upload.
   FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(text, source));
   const std::string base = DirName(description_path);

@@ -1021,6 +1021,20 @@ TEST_F(SchedulerTest, RegistrationWithABadNameIsRefusedNamingTheField) {
   Connect(MakeRegister(std::string(64, 'x'), "h"));
 }
 
+TEST_F(SchedulerTest, DescriptionOverTheLimitIsRefusedNamingDescription) {
+  Desc d;
+  d.frames = "1";
+  pb::SubmitRequest req = Request(d);
+  req.set_description(req.description() + "\n#" + std::string(kMaxJobDescriptionBytes, 'x') + "\n");
+  auto id = sched_->Submit(req);
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(id.status().message(), "description: "));
+  EXPECT_TRUE(HasSubstr(id.status().message(), "more than the limit of 1048576"))
+      << id.status().message();
+  EXPECT_TRUE(sched_->ListJobs(true).empty());
+}
+
 TEST_F(SchedulerTest, ChunkWaitsWhenNoOtherServerIsUp) {
   auto a = Connect(MakeRegister("rs-a", "host-a"));
   Desc d;
