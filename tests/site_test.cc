@@ -797,6 +797,12 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.file << ": " << r.err;
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one sentence: " << r.err;
   }
+  // A declared file that is a directory is bad input (exit 2), not an I/O error.
+  (void)MakeDirs(d + "/texdir");
+  WriteText(d + "/dir.toml", "name = \"x\"\nframes = \"1\"\nfiles = [\"texdir\"]\n" + pkg + render);
+  auto dir = RunFrameflow({"submit", d + "/dir.toml", "--site", site_->site_root()});
+  EXPECT_EQ(dir.exit_code, 2) << dir.err;
+  EXPECT_NE(dir.err.find("dir.toml: files: 'texdir' is a directory"), std::string::npos) << dir.err;
   // Over the size limit: refused by the client before any upload (exit 2).
   auto big = RunFrameflow({"submit", d + "/big.toml", "--site", site_->site_root()});
   EXPECT_EQ(big.exit_code, 2) << big.err;

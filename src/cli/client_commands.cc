@@ -117,6 +117,9 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
     // then refused by the transport without naming the file.
     struct stat st {};
     if (::stat(description_path.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) {
+        return InvalidArgument(description_path + ": is a directory, not a job description");
+      }
       if (st.st_size > kMaxJobDescriptionBytes) {
         return InvalidArgument(source + ": the job description is " + std::to_string(st.st_size) +
                                " bytes, more than the limit of " +
@@ -139,6 +142,11 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
     if (!PathExists(abs)) {
       return NotFound(source + ": " + field + ": file '" + rel + "' does not exist (looked for " +
                       abs + ")");
+    }
+    struct stat st {};
+    if (::stat(abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return InvalidArgument(source + ": " + field + ": '" + rel +
+                             "' is a directory; name the files in it (looked at " + abs + ")");
     }
     int64_t size = 0;
     auto sha = Sha256File(abs, &size);

@@ -557,6 +557,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
   int refusals = 0;               // consecutive registrations refused: the name is in use
   Status fatal;                   // a refusal retrying cannot cure: Run ends with it
   std::atomic<bool> quit{false};  // set with `fatal`
+  bool waiting_logged = false;    // for the address file, since it was last read
   // Signal handlers cannot notify: the drain request is looked for every 20 ms.
   std::thread drain_watch([&] {
     if (!drain) return;
@@ -581,9 +582,15 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
       }
       // The schedule server is (re)starting and has not written its address
       // yet: keep rendering and look again as soon as the file appears.
+      if (!waiting_logged) {
+        spdlog::info("waiting for the schedule server's address in {} (schedule_server_file)",
+                     address_file);
+        waiting_logged = true;
+      }
       WaitForRetry(kReconnectMaxDelayMs, stop, address_file, address_version);
       continue;
     }
+    waiting_logged = false;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
