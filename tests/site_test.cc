@@ -697,6 +697,70 @@ TEST_F(SiteTest, RenderServersNoticeAHungScheduleServerAndComeBackToIt) {
   EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 4u);
 }
 
+// A second render server process started with a name already connected is
+// refused and waits: it neither takes the name over nor costs the running
+// one's chunks an attempt.
+TEST_F(SiteTest, ASecondRenderServerWithTheSameNameIsRefusedAndLosesNothing) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(0.5);
+  opts.heartbeat_timeout = "2s";
+  opts.heartbeat_interval = "250ms";
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  int64_t id = Submit(SlowCopyJob("1-8", 1, "twins"));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pb::JobInfo now = Get(id);
+        for (const auto& c : now.chunks()) {
+          if (c.state() == "running" && c.render_server() == "rs1") return true;
+        }
+        return false;
+      },
+      30000));
+  // The same config (name = "rs1"), another root: a copy of the host, say.
+  auto config = ReadFile(site_->root() + "/config/rs1.toml");
+  ASSERT_TRUE(config.ok());
+  const std::string root_line = "root = \"" + site_->root() + "/rs1\"";
+  const size_t at = config->find(root_line);
+  ASSERT_NE(at, std::string::npos) << *config;
+  std::string twin_config = *config;
+  twin_config.replace(at, root_line.size(), "root = \"" + site_->root() + "/rs1-twin\"");
+  WriteText(site_->root() + "/config/rs1-twin.toml", twin_config);
+  auto twin = site_->StartExtraRenderServer(site_->root() + "/config/rs1-twin.toml", "rs1-twin");
+  ASSERT_TRUE(twin.ok()) << twin.status().message();
+  const std::string twin_log = site_->log_path("rs1-twin");
+  const bool refused = WaitUntil(
+      [&] {
+        auto log = ReadFile(twin_log);
+        return log.ok() &&
+               log->find("render server names must be unique on a site") != std::string::npos;
+      },
+      30000);
+
+  pb::JobInfo job = Wait(id);
+  ::kill((*twin)->pid(), SIGINT);
+  (*twin)->Wait();
+  ASSERT_TRUE(refused) << "the duplicate never logged the refusal";
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 8u);
+  for (const auto& c : job.chunks()) {
+    EXPECT_EQ(c.attempts(), 1) << "chunk " << c.index() << " was lost and rendered again";
+    EXPECT_EQ(c.render_server(), "rs1");
+  }
+  auto log = ReadFile(twin_log);
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("render server 'rs1' is already connected from host"), std::string::npos)
+      << *log;
+  EXPECT_EQ(log->find("registered with schedule server"), std::string::npos) << *log;
+  auto ss_log = ReadFile(site_->log_path("schedule-server"));
+  ASSERT_TRUE(ss_log.ok());
+  EXPECT_EQ(ss_log->find("registered again"), std::string::npos);
+  auto hosts = RunFrameflow({"hosts", "--site", site_->site_root()});
+  EXPECT_NE(hosts.out.find("rs1 on"), std::string::npos) << hosts.out;
+  EXPECT_EQ(hosts.out.find(": down"), std::string::npos) << hosts.out;
+}
+
 TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
   LocalSiteOptions opts;
   opts.probe = {};
@@ -728,6 +792,9 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
        "priority"},
       {"remote.toml", "name = \"x\"\nframes = \"1\"\nplacement = \"remote\"\n" + pkg + render,
        "no remote site configured"},
+      {"big.toml",
+       "name = \"x\"\nframes = \"1\"\n" + pkg + render + "#" + std::string(1100000, 'x') + "\n",
+       "big.toml: the job description is 1100"},
   };
   for (const auto& c : cases) {
     WriteText(d + "/" + c.file, c.text);
@@ -736,6 +803,16 @@ TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.file << ": " << r.err;
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one sentence: " << r.err;
   }
+  // A declared file that is a directory is bad input (exit 2), not an I/O error.
+  (void)MakeDirs(d + "/texdir");
+  WriteText(d + "/dir.toml", "name = \"x\"\nframes = \"1\"\nfiles = [\"texdir\"]\n" + pkg + render);
+  auto dir = RunFrameflow({"submit", d + "/dir.toml", "--site", site_->site_root()});
+  EXPECT_EQ(dir.exit_code, 2) << dir.err;
+  EXPECT_NE(dir.err.find("dir.toml: files: 'texdir' is a directory"), std::string::npos) << dir.err;
+  // Over the size limit: refused by the client before any upload (exit 2).
+  auto big = RunFrameflow({"submit", d + "/big.toml", "--site", site_->site_root()});
+  EXPECT_EQ(big.exit_code, 2) << big.err;
+  EXPECT_NE(big.err.find("more than the limit of 1048576"), std::string::npos) << big.err;
   auto jobs = RunFrameflow({"jobs", "--all", "--json", "--site", site_->site_root()});
   EXPECT_NE(jobs.out.find("\"name\": \"good\""), std::string::npos) << jobs.out;
   EXPECT_EQ(jobs.out.find("\"name\": \"x\""), std::string::npos) << jobs.out;

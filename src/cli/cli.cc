@@ -295,7 +295,11 @@ int RunCli(int argc, char** argv) {
   if (ss->parsed()) {
     auto cfg = LoadSiteConfig(config);
     if (!cfg.ok()) return Fail(cfg.status());
-    if (!listen.empty()) cfg->listen = listen;
+    if (!listen.empty()) {
+      const std::string problem = ListenAddressProblem(listen);
+      if (!problem.empty()) return Fail(InvalidArgument("--listen: '" + listen + "' " + problem));
+      cfg->listen = listen;
+    }
     if (!root.empty()) cfg->root = root;
     Status st = RunScheduleServer(*cfg);
     return st.ok() ? 0 : Fail(st);
@@ -303,7 +307,11 @@ int RunCli(int argc, char** argv) {
   if (rs->parsed()) {
     auto cfg = LoadRenderServerConfig(config);
     if (!cfg.ok()) return Fail(cfg.status());
-    if (!rs_name.empty()) cfg->name = rs_name;
+    if (!rs_name.empty()) {
+      Status name_ok = CheckRenderServerName(rs_name);
+      if (!name_ok.ok()) return Fail(name_ok.WithContext("--name"));
+      cfg->name = rs_name;
+    }
     if (!rs_server.empty()) cfg->schedule_server = rs_server;
     if (!root.empty()) cfg->root = root;
     Status st = RunRenderServer(*cfg);

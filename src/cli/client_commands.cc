@@ -1,6 +1,7 @@
 #include "cli/client_commands.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -110,8 +111,23 @@ Result<std::unique_ptr<pb::ScheduleServer::Stub>> ClientOptions::Connect() const
 }
 
 Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& description_path) {
-  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(description_path));
   std::string source = BaseName(description_path);
+  {
+    // Checked before reading: a huge file would otherwise be read whole and
+    // then refused by the transport without naming the file.
+    struct stat st {};
+    if (::stat(description_path.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) {
+        return InvalidArgument(description_path + ": is a directory, not a job description");
+      }
+      if (st.st_size > kMaxJobDescriptionBytes) {
+        return InvalidArgument(source + ": the job description is " + std::to_string(st.st_size) +
+                               " bytes, more than the limit of " +
+                               std::to_string(kMaxJobDescriptionBytes));
+      }
+    }
+  }
+  FF_ASSIGN_OR_RETURN(std::string text, ReadFile(description_path));
   // Validate locally first: errors name the field and line before any upload.
   FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(text, source));
   const std::string base = DirName(description_path);
@@ -126,6 +142,11 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
     if (!PathExists(abs)) {
       return NotFound(source + ": " + field + ": file '" + rel + "' does not exist (looked for " +
                       abs + ")");
+    }
+    struct stat st {};
+    if (::stat(abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return InvalidArgument(source + ": " + field + ": '" + rel +
+                             "' is a directory; name the files in it (looked at " + abs + ")");
     }
     int64_t size = 0;
     auto sha = Sha256File(abs, &size);

@@ -63,6 +63,12 @@ class LocalSite {
     return p ? p->pid() : -1;
   }
   void StopRenderServer(int index, int signal);
+  // Starts one more render server process from the config file `config`,
+  // logging to logs/<log_name>.log; the caller owns (signals and reaps) it.
+  Result<std::unique_ptr<RunningProcess>> StartExtraRenderServer(const std::string& config,
+                                                                 const std::string& log_name) {
+    return Spawn(log_name, {"render-server", "--config", config});
+  }
   // Waits until `count` render servers are up (as `hosts` shows them).
   Status WaitForRenderServers(int count, int timeout_ms);
 

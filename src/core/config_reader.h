@@ -50,6 +50,10 @@ class ConfigTable {
 
   const std::string& source() const { return source_; }
 
+  // InvalidArgument "<file>:<line>: <table.>key: <problem>", for checks a
+  // getter cannot make (the line is left out when the key is absent).
+  Status Error(const std::string& key, const std::string& problem) const;
+
  private:
   ConfigTable(std::shared_ptr<void> doc, const toml::table* table, std::string source,
               std::string prefix)
@@ -57,7 +61,6 @@ class ConfigTable {
         table_(table),
         source_(std::move(source)),
         prefix_(std::move(prefix)) {}
-  Status Error(const std::string& key, const std::string& problem) const;
 
   std::shared_ptr<void> doc_;  // keeps the parsed document alive
   const toml::table* table_;

@@ -19,22 +19,9 @@ namespace {
 
 constexpr int kMaxNameLength = 64;
 
-// Text safe to quote in an error message: control bytes become \xNN.
-std::string Printable(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+// Text safe to quote in an error message: control bytes become \xNN; a long
+// value is cut to 80 characters plus its length.
+std::string Printable(std::string_view s) { return PrintableExcerpt(s); }
 
 const char* TypeName(const toml::node& n) {
   switch (n.type()) {

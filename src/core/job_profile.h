@@ -134,6 +134,10 @@ std::string FormatRfc3339(int64_t unix_ms);
 // name an output pattern.
 bool PackageNeedsOutput(std::string_view package);
 
+// The largest job description accepted, in bytes (by `submit` and by the
+// schedule server): a description lists frames and files, not their content.
+constexpr int64_t kMaxJobDescriptionBytes = 1 << 20;
+
 // Parses and validates a description. `source_name` is used in error
 // messages (usually the file name). Does not touch the filesystem.
 Result<JobProfile> ParseJobDescription(std::string_view toml_text, const std::string& source_name);

@@ -984,5 +984,22 @@ TEST(ParseJobDescription, CentralPathErrorsNameTheField) {
             std::string::npos);
 }
 
+// A huge bad value is quoted cut short, with its length: the error stays
+// one readable line instead of echoing megabytes.
+TEST(ParseJobDescription, LongBadValuesAreQuotedCutShort) {
+  const std::string huge(1'000'000, 'q');
+  const std::string e = Error(WithTop("placement = \"" + huge + "\""));
+  EXPECT_NE(e.find("clock.toml:1: placement: must be one of local, remote, auto, got '" +
+                   std::string(80, 'q') + "… (1000000 characters)'"),
+            std::string::npos)
+      << e.substr(0, 300);
+  EXPECT_LT(e.size(), 300u);
+  // Short values are quoted whole; control characters escaped.
+  EXPECT_NE(Error(WithTop("placement = \"a\\tb\"")).find("got 'a\\x09b'"), std::string::npos);
+  EXPECT_NE(Error(WithTop("placement = \"" + std::string(80, 'r') + "\""))
+                .find("got '" + std::string(80, 'r') + "'"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ff

@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <set>
 
 #include "core/config_reader.h"
+#include "core/text.h"
 
 namespace ff {
 
@@ -38,11 +40,55 @@ Result<std::vector<std::string>> SplitCommandTemplate(const std::string& command
   return out;
 }
 
+// The tokens CommandAdapter (package_adapter.cc) replaces.
+constexpr const char* kCommandTokens[] = {"{frame}",   "{first}", "{last}",  "{output}",
+                                          "{outdir}",  "{scene}", "{width}", "{height}",
+                                          "{threads}", "{job}",   "{chunk}"};
+
+Status CheckCommandTokens(const std::string& command) {
+  for (size_t open = command.find('{'); open != std::string::npos;
+       open = command.find('{', open + 1)) {
+    if (open > 0 && command[open - 1] == '$') continue;  // ${VAR}: the shell's
+    size_t end = open + 1;
+    while (end < command.size() &&
+           (std::islower(static_cast<unsigned char>(command[end])) ||
+            std::isdigit(static_cast<unsigned char>(command[end])) || command[end] == '_')) {
+      ++end;
+    }
+    // Only `{word}` looks like a token; `{1..3}` or a lone brace is left alone.
+    if (end == open + 1 || end >= command.size() || command[end] != '}') continue;
+    const std::string token = command.substr(open, end + 1 - open);
+    bool known = false;
+    std::string list;
+    for (const char* t : kCommandTokens) {
+      known = known || token == t;
+      list += list.empty() ? t : std::string(" ") + t;
+    }
+    if (!known) {
+      return InvalidArgument("unknown token '" + PrintableExcerpt(token) + "' (known: " + list +
+                             ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckRenderServerName(const std::string& name) {
+  if (const char* problem = ServerNameProblem(name)) {
+    return InvalidArgument("name: '" + PrintableExcerpt(name) + "' " + problem);
+  }
+  return Status::Ok();
+}
+
 Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
   RenderServerConfig cfg;
   FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
   FF_ASSIGN_OR_RETURN(auto name, doc.GetString("name"));
-  if (name) cfg.name = *name;
+  if (name) {
+    if (const char* problem = ServerNameProblem(*name)) {
+      return doc.Error("name", "'" + PrintableExcerpt(*name) + "' " + problem);
+    }
+    cfg.name = *name;
+  }
   FF_ASSIGN_OR_RETURN(auto root, doc.GetString("root"));
   if (root) cfg.root = *root;
   FF_ASSIGN_OR_RETURN(auto ss, doc.GetString("schedule_server"));
@@ -59,6 +105,14 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
   for (auto& t : slots) {
     SlotConfig s;
     FF_ASSIGN_OR_RETURN(auto sname, t.GetString("name"));
+    if (sname) {
+      // "-<i>" is appended for count = N: leave room for it.
+      const char* problem = ServerNameProblem(*sname);
+      if (!problem && sname->size() > kMaxServerNameLength - 6) {
+        problem = "must be at most 58 characters (count adds -<i>)";
+      }
+      if (problem) return t.Error("name", "'" + PrintableExcerpt(*sname) + "' " + problem);
+    }
     s.name = sname ? *sname : std::to_string(cfg.slots.size());
     FF_ASSIGN_OR_RETURN(auto cores, t.GetInt("cores", 1, 4096));
     if (cores) s.cores = static_cast<int>(*cores);
@@ -87,7 +141,8 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     }
   }
   FF_ASSIGN_OR_RETURN(auto pkgs, doc.GetTableArray("packages"));
-  for (auto& t : pkgs) {
+  for (size_t i = 0; i < pkgs.size(); ++i) {
+    ConfigTable& t = pkgs[i];
     CommandPackageConfig p;
     FF_ASSIGN_OR_RETURN(auto pname, t.GetString("name"));
     FF_ASSIGN_OR_RETURN(auto version, t.GetString("version"));
@@ -97,8 +152,10 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     if (!command) {
       return InvalidArgument(path + ": packages.command: is required for package '" + *pname + "'");
     }
-    FF_RETURN_IF_ERROR(SplitCommandTemplate(*command).status().WithContext(
-        path + ": packages.command of '" + *pname + "'"));
+    const std::string where =
+        path + ": packages[" + std::to_string(i) + "].command of '" + *pname + "'";
+    FF_RETURN_IF_ERROR(SplitCommandTemplate(*command).status().WithContext(where));
+    FF_RETURN_IF_ERROR(CheckCommandTokens(*command).WithContext(where));
     p.name = *pname;
     p.version = version ? *version : "0";
     p.command = *command;

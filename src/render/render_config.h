@@ -100,4 +100,13 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path);
 // Splits a command template into arguments (whitespace; quotes group).
 Result<std::vector<std::string>> SplitCommandTemplate(const std::string& command);
 
+// InvalidArgument naming the first `{word}` in a command template that the
+// command adapter does not replace (a typo would otherwise surface only as
+// a failed render). `${VAR}` is left to the shell.
+Status CheckCommandTokens(const std::string& command);
+
+// InvalidArgument when `name` is not a valid render server name (see
+// ServerNameProblem in core/text.h), for a name given on the command line.
+Status CheckRenderServerName(const std::string& name);
+
 }  // namespace ff

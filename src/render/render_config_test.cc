@@ -172,12 +172,54 @@ TEST_F(RenderConfigTest, PackageErrors) {
   e = Error("root = \"/r\"\n[[packages]]\ncommand = \"t\"\n");
   EXPECT_TRUE(HasSubstr(e, "packages.name: is required"));
   e = Error("root = \"/r\"\n[[packages]]\nname = \"x\"\ncommand = \"t '{frame}\"\n");
-  EXPECT_TRUE(HasSubstr(e, "packages.command of 'x'"));
+  EXPECT_TRUE(HasSubstr(e, "packages[0].command of 'x'"));
   EXPECT_TRUE(HasSubstr(e, "unterminated quote"));
   e = Error("root = \"/r\"\n[[packages]]\nname = \"x\"\ncommand = \"  \"\n");
   EXPECT_TRUE(HasSubstr(e, "empty"));
   e = Error("root = \"/r\"\n[[packages]]\nname = \"x\"\ncommand = \"t\"\nkind = \"povray\"\n");
   EXPECT_TRUE(HasSubstr(e, "host.toml:5: packages[0].kind: unknown key"));
+}
+
+TEST_F(RenderConfigTest, UnknownCommandTokenIsRefusedAtLoad) {
+  std::string e = Error(
+      "root = \"/r\"\n[[packages]]\nname = \"ok\"\ncommand = \"t {frame}\"\n"
+      "[[packages]]\nname = \"x\"\ncommand = \"/bin/cp {scene} {outptu}\"\n");
+  EXPECT_EQ(e, path_ +
+                   ": packages[1].command of 'x': unknown token '{outptu}' (known: {frame} "
+                   "{first} {last} {output} {outdir} {scene} {width} {height} {threads} {job} "
+                   "{chunk})");
+  // Every token the command adapter replaces, and braces that are not
+  // tokens (the shell's ${VAR} and {1..3}, a lone brace), load.
+  auto cfg = Load(
+      "root = \"/r\"\n[[packages]]\nname = \"all\"\ncommand = \"t {frame} {first} {last} "
+      "{output} {outdir} {scene} {width} {height} {threads} {job} {chunk} x{frame}.png\"\n"
+      "[[packages]]\nname = \"sh\"\ncommand = \"/bin/sh -c 'echo ${HOME} {1..3} { } {' "
+      "{frame}\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->packages.size(), 2u);
+}
+
+TEST_F(RenderConfigTest, BadNamesAreRefusedNamingFieldAndFile) {
+  std::string e = Error("root = \"/r\"\nname = \"a/b\"\n");
+  EXPECT_EQ(e, path_ + ":2: name: 'a/b' must not contain '/'");
+  e = Error("name = \"\"\nroot = \"/r\"\n");
+  EXPECT_EQ(e, path_ + ":1: name: '' must not be empty");
+  e = Error("name = \"a\\tb\"\nroot = \"/r\"\n");
+  EXPECT_EQ(e, path_ + ":1: name: 'a\\x09b' must be printable ASCII (no control characters)");
+  e = Error("name = \"" + std::string(65, 'n') + "\"\nroot = \"/r\"\n");
+  EXPECT_TRUE(HasSubstr(e, path_ + ":1: name: '")) << e;
+  EXPECT_TRUE(HasSubstr(e, "must be at most 64 characters")) << e;
+  e = Error("root = \"/r\"\n[[slots]]\nname = \"s/1\"\n");
+  EXPECT_EQ(e, path_ + ":3: slots[0].name: 's/1' must not contain '/'");
+  e = Error("root = \"/r\"\n[[slots]]\ncores = 1\n[[slots]]\nname = \"\"\n");
+  EXPECT_EQ(e, path_ + ":5: slots[1].name: '' must not be empty");
+  e = Error("root = \"/r\"\n[[slots]]\nname = \"" + std::string(60, 's') + "\"\ncount = 2\n");
+  EXPECT_TRUE(HasSubstr(e, "slots[0].name:")) << e;
+  EXPECT_TRUE(HasSubstr(e, "at most 58 characters")) << e;
+  auto cfg = Load("name = \"" + std::string(64, 'n') + "\"\nroot = \"/r\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_TRUE(CheckRenderServerName("rs-1.local").ok());
+  EXPECT_TRUE(HasSubstr(CheckRenderServerName("a\nb").message(), "printable ASCII"));
 }
 
 TEST_F(RenderConfigTest, TopLevelErrors) {

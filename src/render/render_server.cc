@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <random>
 
 #include "render/host_probe.h"
 #include "render/image_check.h"
@@ -32,6 +34,8 @@ constexpr int64_t kProgressEveryMs = 250;  // progress messages per chunk
 constexpr int64_t kUnconfirmedKeepMs = 60'000;
 constexpr int64_t kCancelGraceMs = 2000;     // SIGTERM -> SIGKILL on cancel
 constexpr int kHandshakeTimeoutMs = 10'000;  // register -> registered
+// After a refusal because another live render server uses the same name.
+constexpr int64_t kRefusedRetryDelayMs = 2'000;
 // How long file transfers wait for a schedule server that is away.
 constexpr int64_t kScheduleServerWaitMs = 120'000;
 // A schedule server that hangs, or whose host vanishes, closes no connection:
@@ -68,6 +72,15 @@ std::string FullFilesystem(const std::vector<std::string>& dirs, const std::stri
   return said_enospc ? least : "";
 }
 
+// pid and 64 random bits: unique among the processes that may share a name.
+std::string NewInstanceId() {
+  std::random_device rd;
+  const uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(r));
+  return std::to_string(::getpid()) + "-" + buf;
+}
+
 std::string ChunkName(const pb::Assignment& a) {
   return "job " + std::to_string(a.job_id()) + " chunk " + std::to_string(a.chunk()) + " attempt " +
          std::to_string(a.attempt());
@@ -75,7 +88,7 @@ std::string ChunkName(const pb::Assignment& a) {
 }  // namespace
 
 RenderServer::RenderServer(RenderServerConfig config, ProcessLauncher* launcher, Clock* clock)
-    : config_(std::move(config)), launcher_(launcher), clock_(clock) {}
+    : config_(std::move(config)), launcher_(launcher), clock_(clock), instance_(NewInstanceId()) {}
 
 RenderServer::~RenderServer() { StopSlots(); }
 
@@ -395,6 +408,7 @@ pb::Register RenderServer::MakeRegister() {
   pb::Register reg;
   reg.set_render_server(config_.name);
   reg.set_host(hardware_.name);
+  reg.set_instance(instance_);
   auto* hw = reg.mutable_hardware();
   hw->set_cpu_model(hardware_.cpu_model);
   hw->set_cores(hardware_.cores);
@@ -539,14 +553,18 @@ bool RenderServer::WaitDrained(const std::atomic<bool>* stop) {
 
 Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>* drain) {
   const std::string& address_file = config_.schedule_server_file;
-  int failures = 0;  // consecutive failed attempts to register
+  int failures = 0;               // consecutive failed attempts to register
+  int refusals = 0;               // consecutive registrations refused: the name is in use
+  Status fatal;                   // a refusal retrying cannot cure: Run ends with it
+  std::atomic<bool> quit{false};  // set with `fatal`
+  bool waiting_logged = false;    // for the address file, since it was last read
   // Signal handlers cannot notify: the drain request is looked for every 20 ms.
   std::thread drain_watch([&] {
     if (!drain) return;
-    while (!stop->load() && !drain->load()) {
+    while (!stop->load() && !drain->load() && !quit.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (stop->load()) return;
+    if (stop->load() || quit.load()) return;
     BeginDrain();
     if (WaitDrained(stop)) spdlog::info("drained: every chunk finished and was reported");
     drained_ = true;
@@ -564,9 +582,15 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
       }
       // The schedule server is (re)starting and has not written its address
       // yet: keep rendering and look again as soon as the file appears.
+      if (!waiting_logged) {
+        spdlog::info("waiting for the schedule server's address in {} (schedule_server_file)",
+                     address_file);
+        waiting_logged = true;
+      }
       WaitForRetry(kReconnectMaxDelayMs, stop, address_file, address_version);
       continue;
     }
+    waiting_logged = false;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -585,7 +609,8 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
     // The guard is woken when the handshake ends, so it never delays it.
     std::mutex handshake_mu;
     std::condition_variable handshake_cv;
-    bool handshake_done = false;  // GUARDED_BY(handshake_mu)
+    bool handshake_done = false;       // GUARDED_BY(handshake_mu)
+    bool handshake_cancelled = false;  // GUARDED_BY(handshake_mu)
     std::thread handshake_guard([&] {
       const auto deadline =
           std::chrono::steady_clock::now() + std::chrono::milliseconds(kHandshakeTimeoutMs);
@@ -594,25 +619,54 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
       while (!handshake_done && !stop->load() && std::chrono::steady_clock::now() < deadline) {
         handshake_cv.wait_for(lock, std::chrono::milliseconds(20));
       }
-      if (!handshake_done) ctx.TryCancel();
+      if (!handshake_done) {
+        handshake_cancelled = true;
+        ctx.TryCancel();
+      }
     });
-    bool registered = stream->Write(hello) && stream->Read(&in) && in.has_registered();
+    const bool wrote = stream->Write(hello);
+    // A failed Write means the stream ended; Read then returns false as well.
+    const bool got_reply = stream->Read(&in);
+    const bool registered = wrote && got_reply && in.has_registered();
+    bool cancelled;
     {
       std::lock_guard<std::mutex> lock(handshake_mu);
       handshake_done = true;
+      cancelled = handshake_cancelled;
     }
     handshake_cv.notify_all();
     handshake_guard.join();
     if (!registered) {
-      ctx.TryCancel();  // Finish() would otherwise wait for the server to end the stream
+      // When Read failed the server ended the stream (or it never opened):
+      // Finish() returns at once with its status, the reason for the refusal.
+      // A reply other than `registered` leaves the stream open: cancel, or
+      // Finish() would wait for the server to end it.
+      if (got_reply && !cancelled) ctx.TryCancel();
       grpc::Status st = stream->Finish();
-      const int64_t delay_ms = ReconnectDelayMs(++failures);
+      if (cancelled && !stop->load()) {
+        st = grpc::Status(
+            grpc::StatusCode::DEADLINE_EXCEEDED,
+            "no answer to register within " + std::to_string(kHandshakeTimeoutMs) + " ms");
+      }
+      if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        // This render server's own configuration is wrong: retrying cannot help.
+        fatal = InvalidArgument("schedule server " + address +
+                                " refused the registration: " + st.error_message());
+        spdlog::error("{}", fatal.message());
+        quit = true;
+        break;
+      }
+      const bool refused = st.error_code() == grpc::StatusCode::ALREADY_EXISTS;
+      // The name is in use by a live render server: ask again slowly, in case
+      // that one goes away, without disturbing it.
+      const int64_t delay_ms = refused ? kRefusedRetryDelayMs : ReconnectDelayMs(++failures);
+      const int attempt = refused ? ++refusals : failures;
       // A schedule server away for long would fill the log: after the first
       // few attempts, one line in 30.
-      if (failures <= 5 || failures % 30 == 0) {
+      if (attempt <= 5 || attempt % 30 == 0) {
         spdlog::warn("cannot register with schedule server {}: {}; attempt {}, retrying in {} ms{}",
                      address, st.error_message().empty() ? "connection failed" : st.error_message(),
-                     failures, delay_ms,
+                     attempt, delay_ms,
                      address_file.empty() ? "" : " or when " + address_file + " changes");
       }
       if (WaitForRetry(delay_ms, stop, address_file, address_version)) {
@@ -621,6 +675,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
       continue;
     }
     failures = 0;
+    refusals = 0;
     const int64_t hb_ms = in.registered().heartbeat_interval_ms() > 0
                               ? in.registered().heartbeat_interval_ms()
                               : config_.heartbeat_interval_ms;
@@ -696,6 +751,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
       spdlog::warn("lost the schedule server stream ({}); reconnecting", st.error_message());
     }
   }
+  quit = true;
   drain_watch.join();
   // Shutting down: kill every chunk's process tree.
   {
@@ -711,7 +767,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
     }
   }
   StopSlots();
-  return Status::Ok();
+  return fatal;
 }
 
 void RenderServer::HandleAssignment(const pb::Assignment& a) {

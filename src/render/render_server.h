@@ -141,6 +141,9 @@ class RenderServer {
   RenderServerConfig config_;
   ProcessLauncher* launcher_;
   Clock* clock_;
+  // Sent in every registration: the schedule server tells a reconnect of this
+  // process (same instance) from another process using the same name.
+  const std::string instance_;
   HostRecord hardware_;
   std::vector<PackageRecord> packages_;
   std::map<std::string, std::unique_ptr<PackageAdapter>> adapters_;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,11 @@ class FakeScheduleServer final : public pb::ScheduleServer::Service {
     pb::RenderServerMessage in;
     if (!stream->Read(&in) || !in.has_register_()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected register");
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++register_calls_;
+      if (refusal_.error_code() != grpc::StatusCode::OK) return refusal_;
     }
     pb::ScheduleServerMessage hello;
     hello.mutable_registered()->set_site("fake");
@@ -153,6 +159,15 @@ class FakeScheduleServer final : public pb::ScheduleServer::Service {
         << "no progress line '" << line << "'";
   }
 
+  // Every later registration is refused with `status`.
+  void Refuse(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refusal_ = std::move(status);
+  }
+  int register_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return register_calls_;
+  }
   int upload_calls() {
     std::lock_guard<std::mutex> lock(mu_);
     return upload_calls_;
@@ -182,6 +197,8 @@ class FakeScheduleServer final : public pb::ScheduleServer::Service {
   pb::Register register_;
   std::vector<pb::ChunkResult> results_;
   std::vector<std::string> live_log_;  // log lines of progress messages
+  grpc::Status refusal_;
+  int register_calls_ = 0;
   int have_calls_ = 0;
   int upload_calls_ = 0;
   int download_calls_ = 0;
@@ -274,6 +291,38 @@ class RenderServerTest : public TempDirFixture {
   std::vector<std::string> slots_;
   pb::JobFile scene_ = fake_.AddFile("scene.png", TinyPng());
 };
+
+// A registration refused as invalid ends the render server with the
+// schedule server's reason (not CANCELLED, not retried for ever).
+TEST_F(RenderServerTest, RegistrationRefusedAsInvalidEndsRunWithTheReason) {
+  fake_.Refuse(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "register: render_server: name 'a/b' must not contain '/'"));
+  RenderServerConfig config;
+  config.name = "a/b";
+  config.root = Path("rs");
+  config.schedule_server = address_;
+  config.probe = {};
+  config.slots = {SlotConfig{"s", 1, 0, 0}};
+  render_server_ =
+      std::make_unique<RenderServer>(config, DefaultProcessLauncher(), SystemClock::Default());
+  ASSERT_TRUE(render_server_->Init().ok());
+  std::promise<void> done;
+  std::future<void> ended_future = done.get_future();
+  run_ = std::thread([this, &done] {
+    run_status_ = render_server_->Run(&stop_);
+    done.set_value();
+  });
+  const bool ended = ended_future.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  if (!ended) stop_ = true;
+  run_.join();
+  ASSERT_TRUE(ended) << "Run() kept retrying a refused registration";
+  EXPECT_EQ(run_status_.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(run_status_.message().find("refused the registration: register: render_server: "
+                                       "name 'a/b' must not contain '/'"),
+            std::string::npos)
+      << run_status_.message();
+  EXPECT_EQ(fake_.register_calls(), 1);
+}
 
 TEST_F(RenderServerTest, JobWithoutOutputIsDoneWhenTheCommandExitsZero) {
   ASSERT_NO_FATAL_FAILURE(StartRenderServer({Package("true", "/bin/true {frame}")}));

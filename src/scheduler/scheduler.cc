@@ -9,6 +9,7 @@
 #include <limits>
 #include <sstream>
 
+#include "core/text.h"
 #include "core/version.h"
 #include "sandbox/spec.h"
 #include "scheduler/chunk_planner.h"
@@ -384,6 +385,12 @@ void Scheduler::UpdateRunnableLocked(Job& job) {
 Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   std::string source =
       request.description_name().empty() ? "job description" : request.description_name();
+  if (static_cast<int64_t>(request.description().size()) > kMaxJobDescriptionBytes) {
+    return InvalidArgument("description: " + PrintableExcerpt(source) + " is " +
+                           std::to_string(request.description().size()) +
+                           " bytes, more than the limit of " +
+                           std::to_string(kMaxJobDescriptionBytes));
+  }
   FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(request.description(), source));
   // Every file the description names must have been uploaded, whole.
   std::map<std::string, const pb::JobFile*> uploaded;
@@ -804,46 +811,81 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
   if (reg.render_server().empty()) {
     return InvalidArgument("register: render_server: must name the render server");
   }
+  // Validate everything before touching state: a bad registration is refused,
+  // never allowed to reach the database (where it would stop the server).
+  if (const char* problem = ServerNameProblem(reg.render_server())) {
+    return InvalidArgument("register: render_server: name '" +
+                           PrintableExcerpt(reg.render_server()) + "' " + problem);
+  }
   if (reg.slots_size() == 0) {
     return InvalidArgument("register: slots: render server '" + reg.render_server() +
                            "' offers no render slots");
   }
-  // Validate everything before touching state: a bad registration is refused,
-  // never allowed to reach the database (where it would stop the server).
-  if (reg.render_server().find('/') != std::string::npos) {
-    return InvalidArgument("register: render_server: name '" + reg.render_server() +
-                           "' must not contain '/'");
+  if (reg.instance().size() > 200) {
+    return InvalidArgument("register: instance: longer than 200 characters");
   }
   if (reg.host().empty()) {
     return InvalidArgument("register: host: render server '" + reg.render_server() +
                            "' did not name its host");
   }
+  if (reg.host().size() > 255) {
+    return InvalidArgument("register: host: '" + PrintableExcerpt(reg.host()) +
+                           "' is longer than 255 characters");
+  }
   {
     std::set<std::string> names;
     for (int i = 0; i < reg.slots_size(); ++i) {
       const std::string& n = reg.slots(i).name();
-      if (n.empty() || n.find('/') != std::string::npos || !names.insert(n).second) {
+      if (const char* problem = ServerNameProblem(n)) {
+        return InvalidArgument("register: slots[" + std::to_string(i) + "].name: '" +
+                               PrintableExcerpt(n) + "' " + problem);
+      }
+      if (!names.insert(n).second) {
         return InvalidArgument("register: slots[" + std::to_string(i) + "].name: '" + n +
-                               "' is empty, contains '/' or is used twice");
+                               "' is used twice");
       }
     }
     names.clear();
     for (int i = 0; i < reg.packages_size(); ++i) {
       const std::string& n = reg.packages(i).name();
       if (n.empty() || !names.insert(n).second) {
-        return InvalidArgument("register: packages[" + std::to_string(i) + "].name: '" + n +
-                               "' is empty or used twice");
+        return InvalidArgument("register: packages[" + std::to_string(i) + "].name: '" +
+                               PrintableExcerpt(n) + "' is empty or used twice");
       }
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
   Server& s = servers_[reg.render_server()];
   if (s.link && s.link != link) {
+    // Another process with the same name while this one is alive and heard
+    // from: refused, or the two would take the name from each other for ever
+    // and every takeover would count as a lost render server for its chunks.
+    // The same process (a reconnect) or one that is silent takes over.
+    const bool other_process =
+        !reg.instance().empty() && !s.instance.empty() && reg.instance() != s.instance;
+    if (other_process) {
+      int64_t seen_ms = 0;
+      {
+        std::lock_guard<std::mutex> seen_lock(seen_mu_);
+        auto it = last_seen_.find(reg.render_server());
+        if (it != last_seen_.end()) seen_ms = it->second.first;
+      }
+      if (clock_->MonotonicMillis() - seen_ms <= config_.heartbeat_timeout_ms) {
+        spdlog::warn(
+            "render server '{}' on host {} (instance {}) refused: the name is connected from "
+            "host {} (instance {})",
+            reg.render_server(), reg.host(), reg.instance(), s.rec.host, s.instance);
+        return AlreadyExists("render server '" + reg.render_server() +
+                             "' is already connected from host " + s.rec.host + " (instance " +
+                             s.instance + "); render server names must be unique on a site");
+      }
+    }
     spdlog::warn("render server '{}' registered again; closing its previous stream",
                  reg.render_server());
     s.link->Close();
   }
   s.link = link;
+  s.instance = reg.instance();
   s.generation = next_generation_++;
   Touch(reg.render_server());
   s.rec.name = reg.render_server();

@@ -260,6 +260,7 @@ class Scheduler {
     std::vector<std::string> slot_ids;
     std::vector<Slot*> slots;                // the same slots, in slots_
     uint64_t generation = 0;                 // changes at every registration
+    std::string instance;                    // the process that registered last
     std::shared_ptr<RenderServerLink> link;  // null while disconnected
     int64_t disconnected_ms = 0;             // monotonic, when link became null
     int64_t grace_ms = 0;                    // how long it may stay disconnected

@@ -950,6 +950,91 @@ TEST_F(SchedulerTest, SilentServerIsMarkedDownAndItsChunkRequeued) {
   EXPECT_EQ(content->find("stale"), std::string::npos);
 }
 
+TEST_F(SchedulerTest, SecondProcessWithALiveServersNameIsRefusedAndDisturbsNothing) {
+  pb::Register first = MakeRegister("rs-a", "host-a");
+  first.set_instance("100-aaaa");
+  auto a = Connect(first);
+  Desc d;
+  d.frames = "1";
+  int64_t id = Submit(d);
+  auto got = a->TakeAssignments();
+  ASSERT_EQ(got.size(), 1u);
+
+  pb::Register twin = MakeRegister("rs-a", "host-b");
+  twin.set_instance("200-bbbb");
+  auto b = std::make_shared<FakeLink>();
+  Status st = sched_->Register(twin, b);
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists) << st.ToString();
+  EXPECT_TRUE(HasSubstr(st.message(),
+                        "render server 'rs-a' is already connected from host "
+                        "host-a (instance 100-aaaa)"))
+      << st.message();
+  EXPECT_TRUE(HasSubstr(st.message(), "render server names must be unique on a site"));
+  // Refused again and again: the first keeps its stream and its chunk, whose
+  // attempt count does not move.
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(sched_->Register(twin, b).ok());
+  EXPECT_FALSE(a->closed());
+  EXPECT_EQ(b->RegisteredCount(), 0);
+  pb::JobInfo info = Detail(id);
+  EXPECT_EQ(info.chunks(0).state(), "running");
+  EXPECT_EQ(info.chunks(0).attempts(), 1);
+  pb::ListHostsResponse hosts = sched_->ListHosts();
+  ASSERT_NE(Host(hosts, "rs-a"), nullptr);
+  EXPECT_EQ(Host(hosts, "rs-a")->host(), "host-a");
+  EXPECT_EQ(Host(hosts, "rs-a")->status(), "up");
+
+  // The first process itself reconnecting (same instance) takes over, and
+  // keeps its running chunk without an attempt counted as lost.
+  pb::Register again = first;
+  AddRunning(again, got[0]);
+  auto a2 = Connect(again);
+  EXPECT_TRUE(a->closed());
+  EXPECT_EQ(Detail(id).chunks(0).state(), "running");
+  EXPECT_EQ(Detail(id).chunks(0).attempts(), 1);
+
+  // Once the holder of the name falls silent past the heartbeat timeout,
+  // another process may have it.
+  clock_.Advance(config_.heartbeat_timeout_ms + 1);
+  auto b2 = std::make_shared<FakeLink>();
+  EXPECT_TRUE(sched_->Register(twin, b2).ok());
+  EXPECT_TRUE(a2->closed());
+}
+
+TEST_F(SchedulerTest, RegistrationWithABadNameIsRefusedNamingTheField) {
+  auto refused = [&](const pb::Register& reg) {
+    Status st = sched_->Register(reg, std::make_shared<FakeLink>());
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    return st.message();
+  };
+  std::string e = refused(MakeRegister("a/b", "h"));
+  EXPECT_TRUE(HasSubstr(e, "render_server: name 'a/b' must not contain '/'")) << e;
+  e = refused(MakeRegister("a\nb", "h"));
+  EXPECT_TRUE(HasSubstr(e, "render_server: name 'a\\x0ab' must be printable ASCII")) << e;
+  e = refused(MakeRegister(std::string(5000, 'x'), "h"));
+  EXPECT_TRUE(HasSubstr(e, "must be at most 64 characters")) << e;
+  EXPECT_TRUE(HasSubstr(e, "(5000 characters)")) << e;
+  EXPECT_LT(e.size(), 300u);
+  e = refused(MakeRegister("ok", "h", {SlotOf("s\t1")}));
+  EXPECT_TRUE(HasSubstr(e, "slots[0].name: 's\\x091' must be printable ASCII")) << e;
+  EXPECT_TRUE(sched_->ListHosts().hosts().empty());
+  // 64 characters are fine.
+  Connect(MakeRegister(std::string(64, 'x'), "h"));
+}
+
+TEST_F(SchedulerTest, DescriptionOverTheLimitIsRefusedNamingDescription) {
+  Desc d;
+  d.frames = "1";
+  pb::SubmitRequest req = Request(d);
+  req.set_description(req.description() + "\n#" + std::string(kMaxJobDescriptionBytes, 'x') + "\n");
+  auto id = sched_->Submit(req);
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(id.status().message(), "description: "));
+  EXPECT_TRUE(HasSubstr(id.status().message(), "more than the limit of 1048576"))
+      << id.status().message();
+  EXPECT_TRUE(sched_->ListJobs(true).empty());
+}
+
 TEST_F(SchedulerTest, ChunkWaitsWhenNoOtherServerIsUp) {
   auto a = Connect(MakeRegister("rs-a", "host-a"));
   Desc d;

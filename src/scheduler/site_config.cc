@@ -26,6 +26,30 @@ bool ValidSiteName(const std::string& name) {
   return name[0] != '.';
 }
 
+std::string ListenAddressProblem(const std::string& listen) {
+  if (listen.rfind("unix:", 0) == 0) {
+    return listen.size() > 5 ? "" : "names no socket path after unix:";
+  }
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return "must be <host>:<port>";
+  const std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (host.empty()) return "must be <host>:<port>: the host is missing";
+  for (char c : host) {
+    if (c <= ' ' || c > '~')
+      return "must be <host>:<port>: the host has a space or control character";
+  }
+  if (host.find(':') != std::string::npos && (host.front() != '[' || host.back() != ']')) {
+    return "must be <host>:<port>: write an IPv6 host in brackets ([::1]:7450)";
+  }
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoi(port) > 65535) {
+    return "must be <host>:<port> with a port from 0 to 65535 (0 picks a free port)";
+  }
+  return "";
+}
+
 Result<SiteConfig> LoadSiteConfig(const std::string& path) {
   SiteConfig cfg;
   FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
@@ -65,6 +89,13 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     FF_ASSIGN_OR_RETURN(auto quote, ss->GetDurationMillis("quote_timeout"));
     if (quote) cfg.quote_timeout_ms = *quote;
     FF_RETURN_IF_ERROR(ss->Finish());
+    if (listen) {
+      // gRPC would otherwise pick a random port for a bad one, silently.
+      const std::string problem = ListenAddressProblem(*listen);
+      if (!problem.empty()) {
+        return ss->Error("listen", "'" + PrintableExcerpt(*listen) + "' " + problem);
+      }
+    }
   }
   FF_ASSIGN_OR_RETURN(auto peers, doc.GetTableArray("peers"));
   for (size_t i = 0; i < peers.size(); ++i) {

@@ -108,6 +108,11 @@ struct SiteConfig {
 
 Result<SiteConfig> LoadSiteConfig(const std::string& path);
 
+// Why `listen` is not an address to listen on, or "" when it is:
+// "<host>:<port>" (host a name, an IPv4 address or [IPv6]) with a port in
+// 0..65535 (0 picks a free one), or "unix:<path>".
+std::string ListenAddressProblem(const std::string& listen);
+
 // Site names: [A-Za-z0-9._-]{1,64}, not starting with '.'.
 bool ValidSiteName(const std::string& name);
 

@@ -99,7 +99,7 @@ max_upload = 1024
 TEST_F(SiteConfigTest, RootIsRequired) {
   EXPECT_TRUE(HasSubstr(Error(""), "site.root: is required"));
   EXPECT_TRUE(HasSubstr(Error("[site]\nname = \"x\"\n"), "site.root: is required"));
-  std::string e = Error("[schedule_server]\nlisten = \"x\"\n");
+  std::string e = Error("[schedule_server]\nlisten = \"127.0.0.1:1\"\n");
   EXPECT_TRUE(HasSubstr(e, "site.root: is required"));
   EXPECT_TRUE(HasSubstr(e, path_));
   // A top-level root is not [site] root.
@@ -120,6 +120,26 @@ TEST_F(SiteConfigTest, HeartbeatIntervalMustBeShorterThanTimeout) {
       "[site]\nroot = \"/r\"\n[schedule_server]\nheartbeat_timeout = \"1s\"\n"
       "heartbeat_interval = \"999ms\"\n");
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+}
+
+TEST_F(SiteConfigTest, ListenAddressIsCheckedNamingFieldAndFile) {
+  const std::string head = "[site]\nroot = \"/r\"\n[schedule_server]\nlisten = ";
+  std::string e = Error(head + "\"127.0.0.1:99999\"\n");
+  EXPECT_EQ(e, path_ +
+                   ":4: schedule_server.listen: '127.0.0.1:99999' must be <host>:<port> with a "
+                   "port from 0 to 65535 (0 picks a free port)");
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":7450", "127.0.0.1:-1", "127.0.0.1:7x",
+                          "127.0.0.1:000070000", "::1:7450", "a b:7450", "unix:"}) {
+    e = Error(head + "\"" + bad + "\"\n");
+    EXPECT_TRUE(HasSubstr(e, path_ + ":4: schedule_server.listen: '" + bad + "'")) << bad << e;
+  }
+  for (const char* good : {"127.0.0.1:0", "0.0.0.0:65535", "localhost:7450", "[::1]:7450", "[::]:0",
+                           "unix:/tmp/ff.sock"}) {
+    auto cfg = Load(head + "\"" + good + "\"\n");
+    ASSERT_TRUE(cfg.ok()) << good << ": " << cfg.status().ToString();
+    EXPECT_EQ(cfg->listen, good);
+  }
+  EXPECT_EQ(ListenAddressProblem("127.0.0.1:7450"), "");
 }
 
 TEST_F(SiteConfigTest, KeyErrorsNameFileLineAndKey) {
