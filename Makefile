@@ -1,23 +1,29 @@
 # frameflow quick start (Debian 12, as root):
 #   make demo   install missing Debian packages, build, run the demo site
 #   make test   install missing Debian packages, build, run every test
+#               (and a short run of every fuzz target, built with clang)
 # Other targets: build, deps, unit, sanitize, format, clean, chaos (RELIABILITY.md),
-#   bench (run every benchmark, regenerate BENCHMARKS.md), bench-quick (smoke run, < 2 min).
+#   bench (run every benchmark, regenerate BENCHMARKS.md), bench-quick (smoke run, < 2 min),
+#   fuzz (every fuzz target for FUZZ_SECONDS each, default 600; tests/fuzz/README.md).
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
+# The libFuzzer targets (tests/fuzz): clang-14 with ASan and UBSan.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 10
 
 # Debian 12 packages frameflow builds and runs with.
 DEB_PACKAGES := build-essential cmake pkg-config git \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libsqlite3-dev sqlite3 libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev \
   nlohmann-json3-dev libcpp-httplib-dev libpng-dev libssl-dev libgtest-dev libgmock-dev \
-  libseccomp-dev povray povray-includes blender clang-format \
+  libseccomp-dev povray povray-includes blender clang-format clang-14 libclang-rt-14-dev \
   iproute2 nftables
 
-.PHONY: all deps build demo test unit sanitize format clean bench bench-quick chaos
+.PHONY: all deps build demo test unit sanitize format clean bench bench-quick chaos fuzz fuzz-build
 
 all: build
 
@@ -42,8 +48,9 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 demo: build
 	./$(BUILD_DIR)/frameflow demo
 
-test: build
+test: build fuzz-build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
+	cd $(FUZZ_DIR) && FRAMEFLOW_FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
@@ -61,6 +68,17 @@ CHAOS_SEED ?= $(shell date +%s)
 chaos: build
 	./$(BUILD_DIR)/tests/chaos/frameflow-chaos --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
 
+# Fuzzing (tests/fuzz/README.md): only the libraries the targets need, in
+# their own build directory.
+$(FUZZ_DIR)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRAMEFLOW_FUZZ=ON
+
+fuzz-build: deps $(FUZZ_DIR)/CMakeCache.txt
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+
+fuzz: fuzz-build
+	tests/fuzz/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
 # Benchmarks: see bench/README.md. bench-quick prints only; it never rewrites BENCHMARKS.md.
 bench: build
 	bench/run.sh $(BUILD_DIR)
@@ -72,4 +90,4 @@ format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan $(FUZZ_DIR)

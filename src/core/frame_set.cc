@@ -146,18 +146,41 @@ Result<FrameSet> FrameSet::Parse(std::string_view text) {
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
+  // Each item is written ascending, so the frames are one sorted run per
+  // item: out-of-order items cost a merge of the runs, O(n log items),
+  // not a sort of every frame.
   FrameSet result;
   std::vector<int64_t>& frames = result.frames_;
   frames.reserve(total);
-  bool sorted = true;
+  std::vector<size_t> runs = {0};  // where each run starts, then the end
   for (const Progression& p : items) {
-    int64_t f = p.first;
-    for (uint64_t i = 0; i < p.count; ++i, f += p.stride) {
-      if (!frames.empty() && f <= frames.back()) sorted = false;
-      frames.push_back(f);
-    }
+    // The item's smallest frame (its last for a reversed range).
+    const int64_t low =
+        p.stride < 0 ? p.first + p.stride * static_cast<int64_t>(p.count - 1) : p.first;
+    if (!frames.empty() && low <= frames.back()) runs.push_back(frames.size());
+    const int64_t step = p.stride < 0 ? -p.stride : p.stride;
+    int64_t f = low;
+    for (uint64_t i = 0; i < p.count; ++i, f += step) frames.push_back(f);
   }
-  if (!sorted) SortUnique(&frames);
+  runs.push_back(frames.size());
+  if (runs.size() > 2) {
+    // Bottom-up: merge neighbouring runs until one is left.
+    while (runs.size() > 2) {
+      std::vector<size_t> merged = {0};
+      for (size_t r = 0; r + 1 < runs.size(); r += 2) {
+        if (r + 2 < runs.size()) {
+          std::inplace_merge(frames.begin() + static_cast<ptrdiff_t>(runs[r]),
+                             frames.begin() + static_cast<ptrdiff_t>(runs[r + 1]),
+                             frames.begin() + static_cast<ptrdiff_t>(runs[r + 2]));
+          merged.push_back(runs[r + 2]);
+        } else {
+          merged.push_back(runs[r + 1]);
+        }
+      }
+      runs = std::move(merged);
+    }
+    frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
+  }
   return result;
 }
 
@@ -222,10 +245,16 @@ std::string FrameSet::ToString() const {
   size_t i = 0;
   while (i < n) {
     if (!out.empty()) out += ',';
-    if (i + 2 < n) {
-      const int64_t step = frames_[i + 1] - frames_[i];
+    // A set built from a vector may hold any int64 values: a difference
+    // too large for int64 ends a run (Parse never makes such sets).
+    int64_t step = 0;
+    if (i + 2 < n && !__builtin_sub_overflow(frames_[i + 1], frames_[i], &step)) {
       size_t j = i + 1;
-      while (j + 1 < n && frames_[j + 1] - frames_[j] == step) ++j;
+      int64_t next = 0;
+      while (j + 1 < n && !__builtin_sub_overflow(frames_[j + 1], frames_[j], &next) &&
+             next == step) {
+        ++j;
+      }
       if (j - i + 1 >= 3) {
         out += std::to_string(frames_[i]) + '-' + std::to_string(frames_[j]);
         if (step != 1) out += 'x' + std::to_string(step);

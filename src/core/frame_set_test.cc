@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <numeric>
 #include <random>
 #include <set>
@@ -352,6 +353,20 @@ TEST(FrameSetToString, Examples) {
   EXPECT_EQ(FrameSet::Parse("-9--1x4")->ToString(), "-9--1x4");
   EXPECT_EQ(FrameSet::Parse(" 3 , 1 , 2 , 1 ")->ToString(), "1-3");
   EXPECT_EQ(FrameSet().ToString(), "");
+}
+
+TEST(FrameSetToString, AnyInt64Frames) {
+  // Found by tests/fuzz/frame_set_fuzz: the step between two frames of a set
+  // built from a vector (a render server's assignment frames) overflowed.
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(FrameSet({kMin, 0, kMax}).ToString(), "-9223372036854775808,0,9223372036854775807");
+  EXPECT_EQ(FrameSet({kMin, -1, kMax}).ToString(), "-9223372036854775808,-1,9223372036854775807");
+  // Steps of exactly INT64_MAX still make a run.
+  EXPECT_EQ(FrameSet({kMin, -1, kMax - 1}).ToString(),
+            "-9223372036854775808-9223372036854775806x9223372036854775807");
+  EXPECT_EQ(FrameSet({kMax - 4, kMax - 2, kMax}).ToString(),
+            "9223372036854775803-9223372036854775807x2");
 }
 
 TEST(FrameSetToString, GreedyIsDeterministic) {

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <limits>
 #include <optional>
@@ -18,6 +17,37 @@ namespace ff {
 namespace {
 
 constexpr int kMaxNameLength = 64;
+// 10000-01-01T00:00:00Z in unix ms: deadlines are before it.
+constexpr int64_t kEndOfYear9999Ms = 253'402'300'800'000;
+
+// Proleptic Gregorian calendar <-> days since 1970-01-01, after H. Hinnant's
+// algorithms (http://howardhinnant.github.io/date_algorithms.html).
+int64_t DaysFromCivil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  *d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+int DaysInMonth(int64_t y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
 
 // Text safe to quote in an error message: control bytes become \xNN; a long
 // value is cut to 80 characters plus its length.
@@ -147,30 +177,34 @@ class DescriptionReader {
           p_.remote_site = std::move(*s);
         }
       } else if (k == "deadline") {
+        std::optional<Result<int64_t>> ms;
         if (auto* dt = node.as_date_time()) {
           const toml::date_time& v = dt->get();
           if (!v.offset) {
             errors_.Add(LineOf(node), k, "needs a time zone offset (e.g. Z or +01:00)");
           } else {
+            // The same checks as a string deadline: print it as RFC 3339.
+            const int offset = v.offset->minutes;
             char buf[64];
-            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%+03d:%02d",
+            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02d:%02d",
                           int(v.date.year), int(v.date.month), int(v.date.day), int(v.time.hour),
-                          int(v.time.minute), int(v.time.second), v.offset->minutes / 60,
-                          std::abs(v.offset->minutes % 60));
-            auto ms = ParseRfc3339(buf);
-            if (ms.ok()) {
-              p_.deadline_ms = *ms + v.time.nanosecond / 1'000'000;
-            } else {
-              errors_.Add(LineOf(node), k, ms.status().message());
-            }
+                          int(v.time.minute), int(v.time.second),
+                          int(v.time.nanosecond / 1'000'000), offset < 0 ? '-' : '+',
+                          std::abs(offset) / 60, std::abs(offset) % 60);
+            ms = ParseRfc3339(buf);
           }
         } else if (auto s = String(node, k)) {
-          auto ms = ParseRfc3339(*s);
-          if (ms.ok()) {
-            p_.deadline_ms = *ms;
-          } else {
-            errors_.Add(LineOf(node), k, ms.status().message());
-          }
+          ms = ParseRfc3339(*s);
+        }
+        if (ms && !ms->ok()) {
+          errors_.Add(LineOf(node), k, ms->status().message());
+        } else if (ms && (**ms <= 0 || **ms >= kEndOfYear9999Ms)) {
+          // 0 means "no deadline"; later than year 9999 cannot be written
+          // back (ProfileToToml).
+          errors_.Add(LineOf(node), k,
+                      "must be after 1970-01-01T00:00:00Z and before year 10000 (UTC)");
+        } else if (ms) {
+          p_.deadline_ms = **ms;
         }
       } else if (k == "frames") {
         if (auto s = String(node, k)) {
@@ -839,25 +873,37 @@ Result<int64_t> ParseByteSize(std::string_view text) {
 }
 
 Result<int64_t> ParseRfc3339(std::string_view text) {
-  const std::string t(text);
   auto bad = [&] {
-    return InvalidArgument("'" + Printable(t) +
+    return InvalidArgument("'" + Printable(text) +
                            "' is not an RFC 3339 date-time like 2026-11-21T18:00:00Z");
   };
+  // Every field has its fixed number of digits: no signs, no spaces.
+  auto number = [&](size_t pos, size_t digits, int* out) {
+    if (pos + digits > text.size()) return false;
+    int v = 0;
+    for (size_t i = pos; i < pos + digits; ++i) {
+      if (!IsDigit(text[i])) return false;
+      v = v * 10 + (text[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  auto at = [&](size_t pos, std::string_view chars) {
+    return pos < text.size() && chars.find(text[pos]) != std::string_view::npos;
+  };
   int y, mo, d, h, mi, sec;
-  int n = 0;
-  if (std::sscanf(t.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) !=
-          6 ||
-      n != 19) {
+  if (!number(0, 4, &y) || !at(4, "-") || !number(5, 2, &mo) || !at(7, "-") || !number(8, 2, &d) ||
+      !at(10, "Tt ") || !number(11, 2, &h) || !at(13, ":") || !number(14, 2, &mi) || !at(16, ":") ||
+      !number(17, 2, &sec)) {
     return bad();
   }
   size_t pos = 19;
   int64_t millis = 0;
-  if (pos < t.size() && t[pos] == '.') {
+  if (at(pos, ".")) {
     ++pos;
     int digits = 0;
-    while (pos < t.size() && IsDigit(t[pos])) {
-      if (digits < 3) millis = millis * 10 + (t[pos] - '0');
+    while (pos < text.size() && IsDigit(text[pos])) {
+      if (digits < 3) millis = millis * 10 + (text[pos] - '0');
       ++digits;
       ++pos;
     }
@@ -865,39 +911,51 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
     for (int i = digits; i < 3; ++i) millis *= 10;
   }
   int64_t offset_s = 0;
-  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
+  int oh = 0, om = 0;
+  if (at(pos, "Zz")) {
     ++pos;
-  } else if (pos + 6 == t.size() && (t[pos] == '+' || t[pos] == '-') && t[pos + 3] == ':' &&
-             IsDigit(t[pos + 1]) && IsDigit(t[pos + 2]) && IsDigit(t[pos + 4]) &&
-             IsDigit(t[pos + 5])) {
-    offset_s = ((t[pos + 1] - '0') * 10 + (t[pos + 2] - '0')) * 3600 +
-               ((t[pos + 4] - '0') * 10 + (t[pos + 5] - '0')) * 60;
-    if (t[pos] == '-') offset_s = -offset_s;
+  } else if (at(pos, "+-") && number(pos + 1, 2, &oh) && at(pos + 3, ":") &&
+             number(pos + 4, 2, &om) && oh <= 23 && om <= 59) {
+    offset_s = (oh * 3600 + om * 60) * (text[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {
     return bad();
   }
-  if (pos != t.size() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+  if (pos != text.size() || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || h > 23 ||
+      mi > 59 || sec > 60) {
     return bad();
   }
-  // Days from civil (proleptic Gregorian), after H. Hinnant's algorithm.
-  const int yy = y - (mo <= 2);
-  const int era = (yy >= 0 ? yy : yy - 399) / 400;
-  const int yoe = yy - era * 400;
-  const int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
-  const int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  const int64_t secs = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
   return secs * 1000 + millis;
 }
 
 std::string FormatRfc3339(int64_t unix_ms) {
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  // Floor division: a time before 1970 is a negative day plus a positive part.
+  int64_t secs = unix_ms / 1000;
+  int64_t millis = unix_ms % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  int64_t days = secs / 86400;
+  int64_t in_day = secs % 86400;
+  if (in_day < 0) {
+    in_day += 86400;
+    --days;
+  }
+  int64_t y;
+  int m, d;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02d:%02d:%02d", static_cast<long long>(y), m, d,
+                static_cast<int>(in_day / 3600), static_cast<int>(in_day / 60 % 60),
+                static_cast<int>(in_day % 60));
+  std::string out = buf;
+  if (millis != 0) {
+    std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(millis));
+    out += buf;
+  }
+  return out + "Z";
 }
 
 std::string ProfileToToml(const JobProfile& p) {

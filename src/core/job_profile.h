@@ -80,7 +80,9 @@ struct JobProfile {
   int priority = 50;
   Placement placement = Placement::kLocal;
   std::string remote_site;  // optional peer name with placement = "remote"
-  int64_t deadline_ms = 0;  // unix ms the client needs the frames by, 0 = none
+  // Unix ms the client needs the frames by, 0 = none; else after 1970 and
+  // before year 10000 (UTC).
+  int64_t deadline_ms = 0;
   FrameSet frames;
   // Frames per chunk, or kAutoChunkSize for chunk_size = "auto": the
   // schedule server then plans the chunks itself (scheduler/chunk_planner.h).
@@ -126,7 +128,10 @@ struct JobProfile {
 };
 
 // RFC 3339 date-time ("2026-11-21T18:00:00Z", "...T19:00:00+01:00",
-// fractional seconds allowed) -> unix ms; and back, in UTC.
+// fractional seconds allowed, kept to the millisecond; years 0000-9999,
+// real calendar dates) -> unix ms; and back, in UTC, with ".mmm" only when
+// the milliseconds are not 0. Every time in years 0000-9999 (UTC) prints
+// to text that parses back to it.
 Result<int64_t> ParseRfc3339(std::string_view text);
 std::string FormatRfc3339(int64_t unix_ms);
 

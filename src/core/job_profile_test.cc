@@ -859,6 +859,67 @@ TEST(ParseByteSize, Errors) {
   EXPECT_EQ(ParseByteSize("8388608T").status().message(), "byte size '8388608T': too large");
 }
 
+TEST(Rfc3339, ParsesAndFormats) {
+  EXPECT_EQ(*ParseRfc3339("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*ParseRfc3339("2026-11-21T18:00:00Z"), 1'795'284'000'000);
+  EXPECT_EQ(*ParseRfc3339("2026-11-21T19:00:00+01:00"), 1'795'284'000'000);
+  EXPECT_EQ(*ParseRfc3339("2026-11-21 17:30:00.25-00:30"), 1'795'284'000'250);
+  EXPECT_EQ(*ParseRfc3339("2024-02-29t00:00:00.1239z"), 1'709'164'800'123);
+  EXPECT_EQ(FormatRfc3339(1'795'284'000'000), "2026-11-21T18:00:00Z");
+  EXPECT_EQ(FormatRfc3339(1'795'284'000'250), "2026-11-21T18:00:00.250Z");
+  // Before 1970, and the ends of four-digit years: printed so they parse back.
+  for (const char* t : {"1969-12-31T23:59:59.999Z", "0000-01-01T00:00:00Z", "0999-03-01T12:00:00Z",
+                        "9999-12-31T23:59:59.999Z"}) {
+    auto ms = ParseRfc3339(t);
+    ASSERT_TRUE(ms.ok()) << t << ": " << ms.status().message();
+    EXPECT_EQ(FormatRfc3339(*ms), t);
+  }
+}
+
+TEST(Rfc3339, RejectsWhatIsNotADateTime) {
+  // Found by tests/fuzz/job_description_fuzz: signs and spaces in fields,
+  // days a month does not have, and offsets past 23:59 used to be accepted.
+  for (const char* t : {"2026-11-21T-1:00:00Z", "2026-11-21T18:-5:00Z", "2026-11-21T18:00: 1Z",
+                        "-999-11-21T18:00:00Z", "+2026-11-21T18:00:00Z", "2026-02-29T00:00:00Z",
+                        "2026-04-31T00:00:00Z", "2026-11-21T18:00:00+24:00",
+                        "2026-11-21T18:00:00+01:60", "2026-11-21T18:00:00", "2026-11-21T18:00Z",
+                        "2026-11-21T18:00:00.Z", "2026-11-21T18:00:00Z ", "2026-13-01T00:00:00Z"}) {
+    EXPECT_FALSE(ParseRfc3339(t).ok()) << t;
+  }
+}
+
+TEST(ParseJobDescription, DeadlineSurvivesTheDatabase) {
+  // Found by tests/fuzz/job_description_fuzz: a deadline with milliseconds,
+  // or a TOML date-time less than an hour west of UTC, changed when the
+  // stored profile was read back.
+  JobProfile p = ParseOk(WithTop(R"(deadline = "2026-11-21T18:00:00.250Z")"));
+  EXPECT_EQ(p.deadline_ms, 1'795'284'000'250);
+  ExpectRoundTrip(p);
+  p = ParseOk(WithTop("deadline = 2026-11-21T17:30:00-00:30"));
+  EXPECT_EQ(p.deadline_ms, 1'795'284'000'000);
+  ExpectRoundTrip(p);
+  p = ParseOk(WithTop("deadline = 2026-11-21T18:00:00.5+00:00"));
+  EXPECT_EQ(p.deadline_ms, 1'795'284'000'500);
+  ExpectRoundTrip(p);
+}
+
+TEST(ParseJobDescriptionError, DeadlineOutsideItsRange) {
+  // 0 means "no deadline", and a deadline past year 9999 (UTC) could not be
+  // stored and read back.
+  for (const char* d : {R"("1970-01-01T00:00:00Z")", R"("1969-07-20T20:17:00Z")",
+                        "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z"}) {
+    auto r = Parse(WithTop(std::string("deadline = ") + d));
+    ASSERT_FALSE(r.ok()) << d;
+    EXPECT_TRUE(HasSubstr(r.status().message(), "deadline: must be after 1970-01-01T00:00:00Z"))
+        << r.status().message();
+  }
+  auto r = Parse(WithTop(R"(deadline = "2026-02-30T00:00:00Z")"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(
+      HasSubstr(r.status().message(), "deadline: '2026-02-30T00:00:00Z' is not an RFC 3339"))
+      << r.status().message();
+}
+
 TEST(JobProfile, OutputName) {
   JobProfile p;
   p.output = "f_####.png";

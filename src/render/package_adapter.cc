@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 
 #include "core/frame_set.h"
 #include "core/job_profile.h"
@@ -37,9 +36,59 @@ int64_t ParseFrameNumber(const std::string& digits) {
   return std::strtoll(digits.c_str(), nullptr, 10);
 }
 
+// Renderer output is matched by hand, in linear time and constant stack:
+// std::regex recurses once per character it matches, and a long line (a
+// scene can print 64 KiB of dots) overflowed the slot thread's stack.
+
 bool LooksLikeError(const std::string& line) {
-  static const std::regex re("(error|cannot|can't|failed|not found|fatal)", std::regex::icase);
-  return std::regex_search(line, re);
+  std::string lower = line;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* word : {"error", "cannot", "can't", "failed", "not found", "fatal"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The digits of "-?[0-9]+" starting at `pos`, and where they end; empty if
+// there are none.
+std::string FrameDigitsAt(const std::string& line, size_t pos, size_t* end) {
+  size_t i = pos;
+  if (i < line.size() && line[i] == '-') ++i;
+  const size_t first_digit = i;
+  while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+  if (i == first_digit) return "";
+  *end = i;
+  return line.substr(pos, i - pos);
+}
+
+// POV-Ray's "  Output file........../dir/f07.png, 24 bpp PNG": the frame
+// number of the last "/f<number>.png" after "Output file" and its dots
+// (what the pattern "Output file\.+.*/f(-?[0-9]+)\.png" matched), or "".
+std::string PovrayOutputFrame(const std::string& line) {
+  const std::string key = "Output file";
+  size_t dots = std::string::npos;
+  for (size_t at = line.find(key); at != std::string::npos; at = line.find(key, at + 1)) {
+    if (at + key.size() < line.size() && line[at + key.size()] == '.') {
+      dots = at + key.size();
+      break;
+    }
+  }
+  if (dots == std::string::npos) return "";
+  for (size_t i = line.size(); i-- > dots + 1;) {
+    if (line[i] != '/' || i + 1 >= line.size() || line[i + 1] != 'f') continue;
+    size_t end = 0;
+    std::string digits = FrameDigitsAt(line, i + 2, &end);
+    if (!digits.empty() && line.compare(end, 4, ".png") == 0) return digits;
+  }
+  return "";
+}
+
+// Blender's "Fra:3 Mem:10.50M ...": the frame number, or "".
+std::string BlenderFrame(const std::string& line) {
+  if (line.rfind("Fra:", 0) != 0) return "";
+  size_t end = 0;
+  std::string digits = FrameDigitsAt(line, 4, &end);
+  return !digits.empty() && end < line.size() && line[end] == ' ' ? digits : "";
 }
 
 // Files in `dir` named <prefix><integer>.png, mapped by the integer.
@@ -112,11 +161,9 @@ class PovrayAdapter final : public PackageAdapter {
 
   void ObserveLine(const std::string& line, ChunkProgressState* s) const override {
     // "  Output file........../dir/f07.png, 24 bpp PNG" starts a frame.
-    static const std::regex re("Output file\\.+.*/f(-?[0-9]+)\\.png");
-    std::smatch m;
-    if (std::regex_search(line, m, re)) {
+    if (const std::string frame = PovrayOutputFrame(line); !frame.empty()) {
       if (s->current_frame != -1) ++s->frames_done;
-      s->current_frame = ParseFrameNumber(m[1].str());
+      s->current_frame = ParseFrameNumber(frame);
     } else if (IsBenign(line)) {
       // Matches the error pattern but is printed by every run.
     } else if (LooksLikeError(line)) {
@@ -193,12 +240,10 @@ class BlenderAdapter final : public PackageAdapter {
   }
 
   void ObserveLine(const std::string& line, ChunkProgressState* s) const override {
-    static const std::regex fra("^Fra:(-?[0-9]+) ");
-    std::smatch m;
     if (line.rfind("Saved: '", 0) == 0) {
       ++s->frames_done;
-    } else if (std::regex_search(line, m, fra)) {
-      s->current_frame = ParseFrameNumber(m[1].str());
+    } else if (const std::string frame = BlenderFrame(line); !frame.empty()) {
+      s->current_frame = ParseFrameNumber(frame);
     } else if (LooksLikeError(line)) {
       s->last_error_line = line;
     }

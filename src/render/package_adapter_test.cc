@@ -215,6 +215,44 @@ TEST(PovrayAdapterTest, ObserveLineRecordsErrorsButNotTheOptionListing) {
   EXPECT_EQ(s.current_frame, -1);
 }
 
+TEST(RendererOutputTest, LongLinesAreMatchedWithoutRecursion) {
+  // Found by tests/fuzz/render_assignment_fuzz: std::regex recursed once per
+  // character, and one 64 KiB line of renderer output (what the process
+  // reader keeps; a scene can print it) overflowed the slot's stack.
+  const std::string dots(64 * 1024 - 40, '.');
+  auto pov = MakePovrayAdapter("povray");
+  ChunkProgressState s;
+  pov->ObserveLine("  Output file" + dots + "/x/out/f-12.png, 24 bpp PNG", &s);
+  EXPECT_EQ(s.current_frame, -12);
+  pov->ObserveLine("  Output file" + dots, &s);
+  EXPECT_EQ(s.current_frame, -12);
+  pov->ObserveLine(std::string(64 * 1024, 'x') + " error", &s);
+  EXPECT_EQ(s.last_error_line.size(), 64u * 1024 + 6);
+  // The pattern's details: the last "/f<n>.png" after the dots, the first
+  // "Output file" followed by a dot.
+  pov->ObserveLine("Output file: none; Output file.../a/f1.png /b/f2.png /f3.pngx", &s);
+  EXPECT_EQ(s.current_frame, 3);
+  pov->ObserveLine("Output file./f4.png", &s);
+  EXPECT_EQ(s.current_frame, 4);
+  pov->ObserveLine("Output file /f5.png", &s);  // no dot
+  EXPECT_EQ(s.current_frame, 4);
+  pov->ObserveLine("Output file../f5.png", &s);
+  EXPECT_EQ(s.current_frame, 5);
+  pov->ObserveLine("Output file.../f-.png /fx.png", &s);
+  EXPECT_EQ(s.current_frame, 5);
+
+  auto blender = MakeBlenderAdapter("blender");
+  ChunkProgressState b;
+  blender->ObserveLine("Fra:" + std::string(64 * 1024, '7') + " Mem", &b);
+  EXPECT_EQ(b.current_frame, -1);  // too many digits: not a frame
+  blender->ObserveLine("Fra:-2 Mem:1M", &b);
+  EXPECT_EQ(b.current_frame, -2);
+  blender->ObserveLine("Fra:9", &b);  // no space after the number
+  EXPECT_EQ(b.current_frame, -2);
+  blender->ObserveLine(" Fra:9 Mem", &b);  // not at the start
+  EXPECT_EQ(b.current_frame, -2);
+}
+
 TEST_F(AdapterTest, PovrayFindOutputsScansNumberedFiles) {
   Touch("out/f01.png");
   Touch("out/f10.png");

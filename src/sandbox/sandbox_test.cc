@@ -100,6 +100,17 @@ TEST(WrapReportTest, JsonRoundTrip) {
   EXPECT_EQ(back->collection.refused[0].why, "symlink");
   EXPECT_FALSE(ReportFromJson("[1]").ok());
   EXPECT_FALSE(ReportFromJson("{\"collected\": [{\"path\": 3}]}").ok());
+  // Found by tests/fuzz/render_assignment_fuzz: numbers that are floats or
+  // do not fit were converted anyway (undefined behaviour).
+  for (const char* bad : {"{\"exit_code\": 1e300}", "{\"signal\": 4294967296}", "{\"cpu_ms\": 1.5}",
+                          "{\"wall_ms\": 18446744073709551615}",
+                          "{\"collected\": [{\"path\": \"f\", \"size\": -1e30}]}"}) {
+    EXPECT_FALSE(ReportFromJson(bad).ok()) << bad;
+  }
+  auto big = ReportFromJson("{\"exit_code\": -2147483648, \"launch_us\": 9223372036854775807}");
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_EQ(big->exit_code, -2147483648);
+  EXPECT_EQ(big->launch_us, 9223372036854775807);
 }
 
 TEST(CollectorTest, CopiesRegularFilesAndRefusesEverythingElse) {

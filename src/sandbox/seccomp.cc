@@ -100,7 +100,7 @@ Status InstallSeccompFilter() {
   rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   if (rc != 0) return fail("rule for clone3", rc);
   rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-                        SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+                        SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));  // datum_b: unused by NE
   if (rc != 0) return fail("rule for socket", rc);
   for (unsigned long request :
        {static_cast<unsigned long>(TIOCSTI), static_cast<unsigned long>(TIOCLINUX)}) {

@@ -15,7 +15,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 
 #include "sandbox/cgroup.h"
 #include "sandbox/credentials.h"
@@ -427,30 +430,56 @@ std::string ReportToJson(const WrapReport& r) {
   return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+
+// An integer field of a report (`absent` when missing, if given) that fits
+// T. nlohmann's get<T>() of a float or an out-of-range number is undefined
+// behaviour, so anything else throws.
+template <typename T>
+T ReportInt(const nlohmann::json& obj, const char* key, std::optional<T> absent = std::nullopt) {
+  if (!obj.is_object()) throw std::invalid_argument(std::string(key) + ": not in an object");
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    if (absent) return *absent;
+    throw std::invalid_argument(std::string(key) + ": missing");
+  }
+  bool ok = it->is_number_integer();
+  if (ok && it->is_number_unsigned()) {
+    ok = it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max());
+  } else if (ok) {
+    const int64_t v = it->get<int64_t>();
+    ok = v >= std::numeric_limits<T>::min() && v <= std::numeric_limits<T>::max();
+  }
+  if (!ok) throw std::invalid_argument(std::string(key) + ": not an integer in range");
+  return static_cast<T>(it->get<int64_t>());
+}
+
+}  // namespace
+
 Result<WrapReport> ReportFromJson(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return InvalidArgument("the wrapper's report is not a JSON object");
   WrapReport r;
   try {
-    r.exit_code = j.value("exit_code", 0);
-    r.signal = j.value("signal", 0);
+    r.exit_code = ReportInt<int>(j, "exit_code", 0);
+    r.signal = ReportInt<int>(j, "signal", 0);
     r.limit = j.value("limit", "");
     r.reason = j.value("reason", "");
     r.setup_error = j.value("setup_error", "");
     for (const auto& c : j.value("collected", nlohmann::json::array())) {
       r.collection.collected.push_back(
-          {c.at("path").get<std::string>(), c.at("size").get<int64_t>()});
+          {c.at("path").get<std::string>(), ReportInt<int64_t>(c, "size")});
     }
     for (const auto& c : j.value("refused", nlohmann::json::array())) {
       r.collection.refused.push_back(
           {c.at("path").get<std::string>(), c.at("why").get<std::string>()});
     }
-    r.cpu_ms = j.value("cpu_ms", int64_t{0});
-    r.wall_ms = j.value("wall_ms", int64_t{0});
-    r.peak_memory = j.value("peak_memory", int64_t{0});
-    r.launch_us = j.value("launch_us", int64_t{0});
-  } catch (const nlohmann::json::exception& e) {
+    r.cpu_ms = ReportInt<int64_t>(j, "cpu_ms", 0);
+    r.wall_ms = ReportInt<int64_t>(j, "wall_ms", 0);
+    r.peak_memory = ReportInt<int64_t>(j, "peak_memory", 0);
+    r.launch_us = ReportInt<int64_t>(j, "launch_us", 0);
+  } catch (const std::exception& e) {
     return InvalidArgument(std::string("the wrapper's report: ") + e.what());
   }
   return r;

@@ -50,6 +50,13 @@ bool FinalStateName(const std::string& s) {
   return s == "done" || s == "failed" || s == "cancelled";
 }
 
+bool HasControlChar(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
 bool ContainsFrame(const std::vector<int64_t>& frames, int64_t f) {
   return std::binary_search(frames.begin(), frames.end(), f);
 }
@@ -832,6 +839,19 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
     return InvalidArgument("register: host: '" + PrintableExcerpt(reg.host()) +
                            "' is longer than 255 characters");
   }
+  // Names go to logs, to `hosts`, and into newline-separated lists in the
+  // database (chunks.failed_hosts, hosts.gpus): no control characters.
+  if (HasControlChar(reg.render_server()) || HasControlChar(reg.host())) {
+    return InvalidArgument(
+        "register: render_server and host must not contain control "
+        "characters");
+  }
+  for (int i = 0; i < reg.hardware().gpus_size(); ++i) {
+    if (HasControlChar(reg.hardware().gpus(i))) {
+      return InvalidArgument("register: hardware.gpus[" + std::to_string(i) +
+                             "]: must not contain control characters");
+    }
+  }
   {
     std::set<std::string> names;
     for (int i = 0; i < reg.slots_size(); ++i) {
@@ -1343,7 +1363,12 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
   WriteBatch batch;
   FreeSlotLocked(render_server, r.job_id(), r.chunk());
   --job.running;
-  c.rec.ended_at = r.ended_ms() ? r.ended_ms() : clock_->UnixMillis();
+  // The render server's clock says when the chunk ended, but is not trusted
+  // past the window this site saw it run in (its clock may be off, or the
+  // value garbage): the time feeds the frame-time estimates.
+  const int64_t now_unix = clock_->UnixMillis();
+  c.rec.ended_at =
+      r.ended_ms() >= c.rec.started_at && r.ended_ms() <= now_unix ? r.ended_ms() : now_unix;
   c.rec.exit_code = r.exit_code();
   if (!log_rel.empty()) c.rec.log_path = log_rel;
 

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <stdexcept>
 
 #include "scheduler/scheduler.h"
 #include "util/fs.h"
@@ -28,6 +30,32 @@ Status MakePrivateDir(const std::string& dir) {
   FF_RETURN_IF_ERROR(MakeDirs(dir, 0700));
   if (::chmod(dir.c_str(), 0700) != 0) return IoError("cannot chmod 0700 " + dir);
   return Status::Ok();
+}
+
+// An integer field of a peer's result report, in [lo, hi]; `absent` when
+// the key is missing, if given. Throws std::invalid_argument naming the key
+// otherwise: converting a float or an out-of-range number with nlohmann's
+// get<int64_t>() would be undefined behaviour.
+int64_t ReportInt(const nlohmann::json& obj, const char* key,
+                  std::optional<int64_t> absent = std::nullopt,
+                  int64_t lo = std::numeric_limits<int64_t>::min(),
+                  int64_t hi = std::numeric_limits<int64_t>::max()) {
+  if (!obj.is_object()) throw std::invalid_argument(std::string(key) + ": not in an object");
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    if (absent) return *absent;
+    throw std::invalid_argument(std::string(key) + ": missing");
+  }
+  bool ok = it->is_number_integer();
+  if (ok && it->is_number_unsigned()) {
+    ok = it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  }
+  const int64_t v = ok ? it->get<int64_t>() : 0;
+  if (!ok || v < lo || v > hi) {
+    throw std::invalid_argument(std::string(key) + ": not an integer in " + std::to_string(lo) +
+                                ".." + std::to_string(hi));
+  }
+  return v;
 }
 
 }  // namespace
@@ -77,7 +105,10 @@ std::pair<int, int64_t> Scheduler::EstimateLocked(const JobProfile& p) const {
   }
   const double own = static_cast<double>(p.frames.size()) * FrameSecondsLocked(p.package);
   const double seconds = (backlog + own) / capable;
-  return {capable, clock_->UnixMillis() + static_cast<int64_t>(std::ceil(seconds * 1000))};
+  // At most a century ahead: an estimate must stay an int64 time.
+  constexpr double kMaxAheadMs = 100.0 * 365 * 86400 * 1000;
+  return {capable, clock_->UnixMillis() +
+                       static_cast<int64_t>(std::ceil(std::min(seconds * 1000, kMaxAheadMs)))};
 }
 
 Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile& profile,
@@ -573,7 +604,7 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
   std::set<std::string> dirs = {job_dir};
   try {
     for (const auto& f : report["frames"]) {
-      const int64_t frame = f.at("frame").get<int64_t>();
+      const int64_t frame = ReportInt(f, "frame");
       const std::string file = f.at("file").get<std::string>();
       if (!profile.frames.Contains(frame)) {
         return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) +
@@ -588,9 +619,10 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
       FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, file), to, DirSync::kByCaller));
       Done d;
       d.sha256 = f.at("sha256").get<std::string>();
-      d.size = f.at("size").get<int64_t>();
+      d.size = ReportInt(f, "size", std::nullopt, 0);
       d.render_server = m.from_site + "/" + f.value("render_server", std::string());
-      d.remote_chunk = f.value("chunk", 0);
+      d.remote_chunk =
+          static_cast<int>(ReportInt(f, "chunk", 0, 0, std::numeric_limits<int>::max()));
       done[frame] = d;
     }
   } catch (const std::exception& e) {
@@ -609,7 +641,8 @@ Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::str
   try {
     for (const auto& c : report["chunks"]) {
       RemoteChunk rc;
-      const int index = c.value("index", 0);
+      const int index =
+          static_cast<int>(ReportInt(c, "index", 0, 0, std::numeric_limits<int>::max()));
       auto fs = FrameSet::Parse(c.value("frames", std::string()));
       if (fs.ok()) rc.frames = *fs;
       rc.render_server = m.from_site + "/" + c.value("render_server", std::string());

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1516,8 +1517,48 @@ TEST_F(SchedulerTest, RegisterValidatesItsInput) {
   reg = MakeRegister("rs-a", "host-a", {SlotOf("s0")}, {{"povray", "3.7"}, {"povray", "3.8"}});
   st = sched_->Register(reg, link);
   EXPECT_TRUE(HasSubstr(st.message(), "packages[1].name")) << st.ToString();
+  // Found by tests/fuzz/scheduler_fuzz: a host name with a newline reached
+  // chunks.failed_hosts (a newline-separated list) with the chunk's first
+  // failure, the database refused the group, and the schedule server
+  // exited. Control characters are refused in every name.
+  st = sched_->Register(MakeRegister("rs-a", "host\na"), link);
+  EXPECT_TRUE(HasSubstr(st.message(), "control characters")) << st.ToString();
+  EXPECT_FALSE(sched_->Register(MakeRegister("rs\ta", "host-a"), link).ok());
+  reg = MakeRegister("rs-a", "host-a");
+  reg.mutable_hardware()->add_gpus("gpu\n0");
+  st = sched_->Register(reg, link);
+  EXPECT_TRUE(HasSubstr(st.message(), "hardware.gpus[0]")) << st.ToString();
   EXPECT_EQ(sched_->ListHosts().hosts_size(), 0);
   EXPECT_TRUE(link->Messages().empty());
+}
+
+TEST_F(SchedulerTest, ResultTimesAreBoundedByTheChunksWindow) {
+  // Found by tests/fuzz/scheduler_fuzz: a result's ended_ms (the render
+  // server's clock) was taken as is; a far-future value made the measured
+  // frame time huge and the next placement estimate overflowed.
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  Desc d;
+  d.frames = "1-2";
+  int64_t id = Submit(d);
+  auto got = a->TakeAssignments();
+  ASSERT_EQ(got.size(), 1u);
+  clock_.Advance(3000);
+  pb::ChunkResult r = OkResult(got[0]);
+  r.set_ended_ms(std::numeric_limits<int64_t>::max());
+  sched_->OnResult("rs-a", r);
+  pb::JobInfo info = Detail(id);
+  const pb::ChunkInfo* c = ChunkOf(info, got[0].chunk());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->ended_at_ms(), clock_.UnixMillis());
+  EXPECT_EQ(c->ended_at_ms() - c->started_at_ms(), 3000);
+  // An estimate uses the measured 3 s per frame.
+  Desc e;
+  e.name = "e";
+  e.placement = "auto";
+  pb::QuoteResponse q = sched_->Quote(e.Toml());
+  ASSERT_TRUE(q.can_render()) << q.reason();
+  EXPECT_GT(q.estimated_finish_ms(), clock_.UnixMillis());
+  EXPECT_LT(q.estimated_finish_ms(), clock_.UnixMillis() + 3'600'000);
 }
 
 TEST_F(SchedulerTest, LostCancelIsSentAgainWhenTheServerReRegisters) {
@@ -1944,6 +1985,51 @@ TEST_F(OutsourcingSchedulerTest, RejectedPackageFailsTheJobWithThePeersReason) {
   EXPECT_EQ(info->error(),
             "render-co refused the job package: files/big.exr: 20 GiB exceeds max_file");
   EXPECT_EQ(info->queue(), "");
+}
+
+TEST_F(OutsourcingSchedulerTest, ResultReportNumbersMustBeIntegers) {
+  // Found by tests/fuzz/site_link_fuzz: a peer's report.json with a frame,
+  // size or chunk number that is a float out of int64's range (1e300) was
+  // converted with nlohmann's get<int64_t>(), which is undefined behaviour.
+  Desc d;
+  d.placement = "remote";
+  d.frames = "1-2";
+  const int64_t id = Submit(d);
+  const std::string dir = root_ + "/result-pkg";
+  ASSERT_TRUE(MakeDirs(dir + "/frames").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/frames/a.png", "png").ok());
+  PackageManifest m;
+  m.kind = PackageKind::kResult;
+  m.name = "result-render-co-testsite-" + std::to_string(id);
+  m.origin_site = "testsite";
+  m.origin_job_id = id;
+  m.from_site = "render-co";
+  m.to_site = "testsite";
+  m.state = "done";
+  m.files.push_back(PackageFileEntry{"frames/a.png", 3, Sha256Hex("png")});
+  m.files.push_back(PackageFileEntry{"report.json", 0, ""});
+  auto report = [&](const std::string& frame, const std::string& size, const std::string& chunk) {
+    return R"({"frames": [{"frame": )" + frame +
+           R"(, "file": "frames/a.png", "sha256": "x", "size": )" + size + R"(, "chunk": )" +
+           chunk + R"(}], "chunks": []})";
+  };
+  for (const auto& [text, field] :
+       {std::pair{report("1e300", "3", "0"), "frame"}, std::pair{report("1", "1e300", "0"), "size"},
+        std::pair{report("1", "3", "-1e300"), "chunk"}, std::pair{report("1.5", "3", "0"), "frame"},
+        std::pair{report("1", "18446744073709551615", "0"), "size"},
+        std::pair{report("1", "-3", "0"), "size"}}) {
+    ASSERT_TRUE(WriteFileAtomic(dir + "/report.json", text).ok());
+    Status st = sched_->CompleteOutsourcedJob(m, dir);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_TRUE(HasSubstr(st.message(), std::string("report.json: ") + field)) << st.message();
+  }
+  // Integers are fine: frame 1 placed, frame 2 failed at the peer.
+  ASSERT_TRUE(WriteFileAtomic(dir + "/report.json", report("1", "3", "4")).ok());
+  ASSERT_TRUE(sched_->CompleteOutsourcedJob(m, dir).ok());
+  auto info = sched_->GetJob(id, false);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state(), "failed");
+  EXPECT_EQ(info->frames_done(), 1);
 }
 
 }  // namespace

@@ -374,6 +374,15 @@ void SiteExchange::IngestLoop() {
   }
 }
 
+void SiteExchange::IngestIncoming() {
+  auto names = ListPackages(config_.hotfolder_in());
+  if (!names.ok()) {
+    spdlog::error("cannot list hotfolders/in: {}", names.status().message());
+    return;
+  }
+  for (const auto& n : *names) IngestOne(n);
+}
+
 void SiteExchange::Quarantine(const std::string& dir, const std::string& reason) {
   auto moved = QuarantinePackage(dir, config_.quarantine_dir(), reason);
   if (moved.ok()) {

@@ -51,6 +51,10 @@ class SiteExchange final : public PeerDirectory,
   // are and are picked up again at the next start.
   void Stop();
 
+  // Ingests every package now in hotfolders/in, as the ingest thread does
+  // on each change (for the fuzz harness, on an exchange not started).
+  void IngestIncoming();
+
   // The SiteLink service to register on the schedule server's gRPC server.
   SiteLinkService* service() { return service_.get(); }
   std::vector<frameflow::v1::PeerInfo> Peers() const;

@@ -1086,7 +1086,7 @@ Status SqliteResourceDatabase::WriteMeta(
     if (key.empty()) return InvalidArgument("meta: empty key");
     Binder b(stmt);
     b.Text(key).Text(value);
-    FF_RETURN_IF_ERROR(Run(stmt, b.rc(), "meta", [&] { return "upsert '" + key + "'"; }));
+    FF_RETURN_IF_ERROR(Run(stmt, b.rc(), "meta", [&key = key] { return "upsert '" + key + "'"; }));
   }
   return Status::Ok();
 }

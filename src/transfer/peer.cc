@@ -31,8 +31,8 @@ std::string ToHex(const unsigned char* bytes, unsigned int len) {
 
 // The single value of a metadata key: NotFound when absent, an error when
 // repeated (a second value could otherwise smuggle past the check).
-Result<std::string> MetadataValue(const grpc::ServerContext& ctx, const char* key) {
-  const auto& md = ctx.client_metadata();
+Result<std::string> MetadataValue(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
+                                  const char* key) {
   auto range = md.equal_range(grpc::string_ref(key));
   if (range.first == range.second) return NotFound(std::string("missing ") + key + " metadata");
   auto next = range.first;
@@ -47,7 +47,8 @@ bool ParseInt64(std::string_view s, int64_t* out) {
   int64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
+    // Nineteen digits may exceed int64 (the header comes before any check).
+    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v)) return false;
   }
   *out = v;
   return true;
@@ -85,7 +86,13 @@ void SignPeerCall(grpc::ClientContext* ctx, const std::string& my_site, const st
 Result<std::string> VerifyPeerCall(const grpc::ServerContext& ctx,
                                    const std::vector<PeerConfig>& peers, const std::string& method,
                                    int64_t now_unix_ms) {
-  FF_ASSIGN_OR_RETURN(std::string site, MetadataValue(ctx, kPeerKey));
+  return VerifyPeerMetadata(ctx.client_metadata(), peers, method, now_unix_ms);
+}
+
+Result<std::string> VerifyPeerMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
+                                       const std::vector<PeerConfig>& peers,
+                                       const std::string& method, int64_t now_unix_ms) {
+  FF_ASSIGN_OR_RETURN(std::string site, MetadataValue(md, kPeerKey));
   const PeerConfig* peer = nullptr;
   for (const PeerConfig& p : peers) {
     if (p.name == site) peer = &p;
@@ -94,7 +101,7 @@ Result<std::string> VerifyPeerCall(const grpc::ServerContext& ctx,
   if (peer->secret.size() < kMinSecretBytes) {
     return FailedPrecondition("peer '" + site + "' has no usable shared secret configured here");
   }
-  FF_ASSIGN_OR_RETURN(std::string time_text, MetadataValue(ctx, kTimeKey));
+  FF_ASSIGN_OR_RETURN(std::string time_text, MetadataValue(md, kTimeKey));
   int64_t t = 0;
   if (!ParseInt64(time_text, &t)) {
     return InvalidArgument("peer '" + site + "': ff-time '" + Printable(time_text) +
@@ -105,7 +112,7 @@ Result<std::string> VerifyPeerCall(const grpc::ServerContext& ctx,
     return FailedPrecondition("peer '" + site + "': clock skew of " + std::to_string(skew) +
                               " ms exceeds " + std::to_string(kMaxAuthSkewMs) + " ms");
   }
-  FF_ASSIGN_OR_RETURN(std::string got, MetadataValue(ctx, kAuthKey));
+  FF_ASSIGN_OR_RETURN(std::string got, MetadataValue(md, kAuthKey));
   const std::string want = PeerMac(peer->secret, site, method, t);
   if (got.size() != want.size() || CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0) {
     return InvalidArgument("peer '" + site + "': bad signature for " + method +

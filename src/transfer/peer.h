@@ -48,6 +48,11 @@ void SignPeerCall(grpc::ClientContext* ctx, const std::string& my_site, const st
 Result<std::string> VerifyPeerCall(const grpc::ServerContext& ctx,
                                    const std::vector<PeerConfig>& peers, const std::string& method,
                                    int64_t now_unix_ms);
+// The same check on a call's metadata (what VerifyPeerCall reads from the
+// context; the fuzz harness passes its own).
+Result<std::string> VerifyPeerMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+    const std::vector<PeerConfig>& peers, const std::string& method, int64_t now_unix_ms);
 
 // The address to dial for a peer (address, or the content of address_file).
 Result<std::string> PeerAddress(const PeerConfig& peer);

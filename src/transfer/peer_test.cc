@@ -160,6 +160,15 @@ TEST_F(PeerAuthTest, MissingOrMalformedMetadataIsRefused) {
   });
   EXPECT_TRUE(HasSubstr(r.reason(), "ff-time '-5' is not unix milliseconds"));
 
+  // Found by tests/fuzz/site_link_fuzz: a 19-digit time past int64 (sent
+  // before anything is authenticated) overflowed while being parsed.
+  r = Call([](grpc::ClientContext* c) {
+    c->AddMetadata("ff-peer", "site-a");
+    c->AddMetadata("ff-time", "9999999999999999999");
+    c->AddMetadata("ff-auth", "00");
+  });
+  EXPECT_TRUE(HasSubstr(r.reason(), "ff-time '9999999999999999999' is not unix milliseconds"));
+
   // A second ff-peer value cannot ride along with a valid signature.
   r = Call([](grpc::ClientContext* c) {
     SignPeerCall(c, "site-a", kSecret, "Quote", kNow);

@@ -59,7 +59,7 @@ class SiteLinkService::DigestLock {
           peer, sha_);
       // Alive while its entry is: the old handler erases it (under mu_)
       // before it returns.
-      it->second.ctx->TryCancel();
+      if (it->second.ctx) it->second.ctx->TryCancel();
       s_->released_.wait_for(lock, std::chrono::milliseconds(kTakeoverWaitMs),
                              [&] { return s_->pushing_.count(sha_) == 0; });
     }
@@ -162,13 +162,18 @@ grpc::Status SiteLinkService::Offer(grpc::ServerContext* ctx, const pb::PackageO
                                     pb::OfferResponse* resp) {
   Result<std::string> peer = Authenticate(ctx, "Offer");
   if (!peer.ok()) return Unauthenticated(peer.status());
-  Result<PackageManifest> m = CheckOffer(*peer, req->name(), req->manifest());
+  return HandleOffer(*peer, *req, resp);
+}
+
+grpc::Status SiteLinkService::HandleOffer(const std::string& peer, const pb::PackageOffer& req,
+                                          pb::OfferResponse* resp) {
+  Result<PackageManifest> m = CheckOffer(peer, req.name(), req.manifest());
   if (!m.ok()) {
-    QuarantineOffer(*peer, req->name(), req->manifest(), m.status().message());
+    QuarantineOffer(peer, req.name(), req.manifest(), m.status().message());
     resp->set_rejected(m.status().message());
     return grpc::Status::OK;
   }
-  if (AlreadyDelivered(*peer, m->name)) {
+  if (AlreadyDelivered(peer, m->name)) {
     resp->set_already_delivered(true);
     return grpc::Status::OK;
   }
@@ -196,10 +201,18 @@ grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
                                        pb::BlobPieceAck* ack) {
   Result<std::string> peer = Authenticate(ctx, "PushBlob");
   if (!peer.ok()) return Unauthenticated(peer.status());
-  pb::BlobPiece piece;
-  if (!reader->Read(&piece)) {
+  pb::BlobPiece first;
+  if (!reader->Read(&first)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "PushBlob: empty stream");
   }
+  return HandlePushBlob(
+      *peer, first, [reader](pb::BlobPiece* piece) { return reader->Read(piece); }, ack, ctx);
+}
+
+grpc::Status SiteLinkService::HandlePushBlob(const std::string& peer, const pb::BlobPiece& first,
+                                             const std::function<bool(pb::BlobPiece*)>& next,
+                                             pb::BlobPieceAck* ack, grpc::ServerContext* ctx) {
+  pb::BlobPiece piece = first;
   const std::string sha = piece.sha256();
   const int64_t size = piece.size();
   const int64_t offset = piece.offset();
@@ -217,7 +230,7 @@ grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
         grpc::StatusCode::INVALID_ARGUMENT,
         "PushBlob: offset: " + std::to_string(offset) + " is outside 0.." + std::to_string(size));
   }
-  DigestLock lock(this, sha, *peer, ctx);
+  DigestLock lock(this, sha, peer, ctx);
   if (!lock.held()) {
     return grpc::Status(grpc::StatusCode::ABORTED,
                         "PushBlob: blob " + sha + " is being received on another stream");
@@ -239,7 +252,7 @@ grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
     st = blobs_->AppendPartial(sha, size, pos, piece.data());
     if (!st.ok()) break;
     pos += static_cast<int64_t>(piece.data().size());
-  } while (reader->Read(&piece));
+  } while (next(&piece));
   // Whatever arrived is kept durably, even from a broken stream: that is
   // what the sender resumes from.
   Status synced = blobs_->SyncPartial(sha);
@@ -253,7 +266,7 @@ grpc::Status SiteLinkService::PushBlob(grpc::ServerContext* ctx,
   if (pos == size) {
     st = blobs_->CompletePartial(sha, size);
     if (!st.ok()) {
-      spdlog::warn("site link: blob {} from peer '{}' rejected: {}", sha, *peer, st.message());
+      spdlog::warn("site link: blob {} from peer '{}' rejected: {}", sha, peer, st.message());
       return ToGrpc(st);
     }
     ack->set_complete(true);
@@ -266,28 +279,33 @@ grpc::Status SiteLinkService::Deliver(grpc::ServerContext* ctx, const pb::Delive
                                       pb::DeliverResponse* resp) {
   Result<std::string> peer = Authenticate(ctx, "Deliver");
   if (!peer.ok()) return Unauthenticated(peer.status());
-  Result<PackageManifest> m = CheckOffer(*peer, req->name(), req->manifest());
+  return HandleDeliver(*peer, *req, resp);
+}
+
+grpc::Status SiteLinkService::HandleDeliver(const std::string& peer, const pb::DeliverRequest& req,
+                                            pb::DeliverResponse* resp) {
+  Result<PackageManifest> m = CheckOffer(peer, req.name(), req.manifest());
   if (!m.ok()) {
-    QuarantineOffer(*peer, req->name(), req->manifest(), m.status().message());
+    QuarantineOffer(peer, req.name(), req.manifest(), m.status().message());
     resp->set_rejected(m.status().message());
     return grpc::Status::OK;
   }
   std::lock_guard<std::mutex> lock(deliver_mu_);
-  if (AlreadyDelivered(*peer, m->name)) return grpc::Status::OK;
+  if (AlreadyDelivered(peer, m->name)) return grpc::Status::OK;
   for (const PackageFileEntry& f : m->files) {
     if (!blobs_->Has(f.sha256)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "Deliver: " + f.path + " (blob " + f.sha256 + ") has not been received");
     }
   }
-  Status st = MaterializePackage(options_.in_dir, *m, req->manifest(), *blobs_);
+  Status st = MaterializePackage(options_.in_dir, *m, req.manifest(), *blobs_);
   if (!st.ok()) {
-    spdlog::error("site link: cannot store package '{}' from peer '{}': {}", m->name, *peer,
+    spdlog::error("site link: cannot store package '{}' from peer '{}': {}", m->name, peer,
                   st.message());
     return ToGrpc(st);
   }
   spdlog::info("site link: received {} package '{}' from peer '{}' ({} files)",
-               PackageKindName(m->kind), m->name, *peer, m->files.size());
+               PackageKindName(m->kind), m->name, peer, m->files.size());
   return grpc::Status::OK;
 }
 
@@ -295,10 +313,15 @@ grpc::Status SiteLinkService::Quote(grpc::ServerContext* ctx, const pb::QuoteReq
                                     pb::QuoteResponse* resp) {
   Result<std::string> peer = Authenticate(ctx, "Quote");
   if (!peer.ok()) return Unauthenticated(peer.status());
+  return HandleQuote(*peer, *req, resp);
+}
+
+grpc::Status SiteLinkService::HandleQuote(const std::string& peer, const pb::QuoteRequest& req,
+                                          pb::QuoteResponse* resp) {
   if (handler_ == nullptr) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "Quote: this site takes no jobs");
   }
-  *resp = handler_->Quote(*peer, *req);
+  *resp = handler_->Quote(peer, req);
   return grpc::Status::OK;
 }
 
@@ -306,10 +329,16 @@ grpc::Status SiteLinkService::RemoteJobs(grpc::ServerContext* ctx, const pb::Rem
                                          pb::RemoteJobsResponse* resp) {
   Result<std::string> peer = Authenticate(ctx, "RemoteJobs");
   if (!peer.ok()) return Unauthenticated(peer.status());
+  return HandleRemoteJobs(*peer, *req, resp);
+}
+
+grpc::Status SiteLinkService::HandleRemoteJobs(const std::string& peer,
+                                               const pb::RemoteJobsRequest& req,
+                                               pb::RemoteJobsResponse* resp) {
   if (handler_ == nullptr) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "RemoteJobs: this site takes no jobs");
   }
-  *resp = handler_->RemoteJobs(*peer, *req);
+  *resp = handler_->RemoteJobs(peer, req);
   return grpc::Status::OK;
 }
 

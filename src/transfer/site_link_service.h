@@ -76,6 +76,25 @@ class SiteLinkService final : public frameflow::v1::SiteLink::Service {
   grpc::Status RemoteJobs(grpc::ServerContext*, const frameflow::v1::RemoteJobsRequest*,
                           frameflow::v1::RemoteJobsResponse*) override;
 
+  // What each call does once its caller is authenticated as `peer` (the
+  // gRPC methods above authenticate, then call these; the fuzz harness
+  // calls them directly). `next` reads the pieces of a PushBlob stream
+  // after `first`, returning false at its end.
+  grpc::Status HandleOffer(const std::string& peer, const frameflow::v1::PackageOffer& req,
+                           frameflow::v1::OfferResponse* resp);
+  // `ctx` (null outside a gRPC call) lets a later stream of the same peer
+  // cancel this one (see DigestLock).
+  grpc::Status HandlePushBlob(const std::string& peer, const frameflow::v1::BlobPiece& first,
+                              const std::function<bool(frameflow::v1::BlobPiece*)>& next,
+                              frameflow::v1::BlobPieceAck* ack, grpc::ServerContext* ctx = nullptr);
+  grpc::Status HandleDeliver(const std::string& peer, const frameflow::v1::DeliverRequest& req,
+                             frameflow::v1::DeliverResponse* resp);
+  grpc::Status HandleQuote(const std::string& peer, const frameflow::v1::QuoteRequest& req,
+                           frameflow::v1::QuoteResponse* resp);
+  grpc::Status HandleRemoteJobs(const std::string& peer,
+                                const frameflow::v1::RemoteJobsRequest& req,
+                                frameflow::v1::RemoteJobsResponse* resp);
+
  private:
   class DigestLock;
   // The calling peer's site name, or an error (already logged).
