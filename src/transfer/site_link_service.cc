@@ -258,7 +258,7 @@ grpc::Status SiteLinkService::HandlePushBlob(const std::string& peer, const pb::
   Status synced = blobs_->SyncPartial(sha);
   if (st.ok()) st = synced;
   if (!st.ok()) return ToGrpc(st);
-  if (ctx->IsCancelled()) {
+  if (ctx && ctx->IsCancelled()) {
     return grpc::Status(grpc::StatusCode::CANCELLED, "PushBlob: cancelled with " +
                                                          std::to_string(pos) + " of " +
                                                          std::to_string(size) + " bytes stored");
