@@ -20,7 +20,7 @@
 #include "cli/local_site.h"
 #include "render/image_check.h"
 #include "test_support.h"
-#include "transfer/package.h"
+#include "transfer/job_package.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -445,7 +445,7 @@ TEST_F(FullDiskTest, FullHotFoldersAndPeerStorageDelayTheOutsourcedJobButNeverCo
   auto waiting = ListPackages(studio_hot + "/out");
   ASSERT_TRUE(waiting.ok());
   ASSERT_EQ(waiting->size(), 1u);
-  auto verified = VerifyPackage(studio_hot + "/out/" + (*waiting)[0], PackageLimits{});
+  auto verified = VerifyPackage(studio_hot + "/out/" + (*waiting)[0], JobPackageLimits{});
   EXPECT_TRUE(verified.ok()) << verified.status().message();
   EXPECT_NE(Get(s, id).state(), "failed") << Get(s, id).error();
 

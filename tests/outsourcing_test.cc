@@ -21,7 +21,7 @@
 #include "site_client.h"
 #include "store/resource_db.h"
 #include "test_support.h"
-#include "transfer/package.h"
+#include "transfer/job_package.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -443,8 +443,8 @@ class HandDroppedPackages : public OutsourcingTest {
                    int64_t file_bytes = 1000) {
     const std::string staging = dir_.path() + "/staging";
     EXPECT_TRUE(MakeDirs(staging).ok());
-    PackageManifest m;
-    m.kind = PackageKind::kJob;
+    JobPackageManifest m;
+    m.kind = JobPackageKind::kJob;
     m.name = name;
     m.origin_site = m.from_site = "studio";
     m.to_site = "render-co";
@@ -452,7 +452,7 @@ class HandDroppedPackages : public OutsourcingTest {
     m.origin_job_id = 1000 + static_cast<int64_t>(name.size());
     m.created_ms = 1;
     m.description = "job.toml";
-    std::vector<PackageSource> sources;
+    std::vector<JobPackageSource> sources;
     sources.push_back({"job.toml", "",
                        "name = \"x\"\nframes = \"1\"\nfiles = [\"tex.bin\"]\n[package]\nname = "
                        "\"slowcopy\"\n[render]\nscene = \"plate.png\"\noutput = \"o_#.png\"\n"});

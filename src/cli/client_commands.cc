@@ -44,19 +44,6 @@ std::string FormatTime(int64_t unix_ms) {
   return os.str();
 }
 
-std::string FormatBytes(int64_t b) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(1);
-  if (b >= (1LL << 30)) {
-    os << static_cast<double>(b) / (1LL << 30) << " GiB";
-  } else if (b >= (1LL << 20)) {
-    os << static_cast<double>(b) / (1LL << 20) << " MiB";
-  } else {
-    os << b << " B";
-  }
-  return os.str();
-}
-
 }  // namespace
 
 // "active #2", "outsourced #1 -> render-co", "-" once it left every queue.
@@ -375,8 +362,10 @@ void PrintPeers(const pb::ListPeersResponse& peers, bool json, std::ostream& out
     out << "\n  last ok: " << FormatTime(p.last_ok_ms())
         << "   packages waiting in hotfolders/out: " << p.packages_waiting() << "\n";
     out << "  sent: " << c.packages_sent() << " package(s), " << c.blobs_sent() << " file(s), "
-        << FormatBytes(c.bytes_sent()) << "; already there: " << c.blobs_skipped() << " file(s), "
-        << FormatBytes(c.bytes_skipped()) << "; resumed: " << FormatBytes(c.bytes_resumed())
+        << FormatBytes(c.bytes_sent(), ByteStyle::kOneDecimal)
+        << "; already there: " << c.blobs_skipped() << " file(s), "
+        << FormatBytes(c.bytes_skipped(), ByteStyle::kOneDecimal)
+        << "; resumed: " << FormatBytes(c.bytes_resumed(), ByteStyle::kOneDecimal)
         << "; refused: " << c.packages_rejected() << "; failed calls: " << c.failures() << "\n";
   }
 }
@@ -391,7 +380,8 @@ void PrintHosts(const pb::ListHostsResponse& hosts, bool json, std::ostream& out
     out << h.render_server() << " on " << h.host() << ": " << h.status() << " (last heartbeat "
         << FormatTime(h.last_heartbeat_ms()) << ")\n";
     out << "  hardware: " << h.hardware().cores() << " cores, "
-        << FormatBytes(h.hardware().memory_bytes()) << ", " << h.hardware().cpu_model();
+        << FormatBytes(h.hardware().memory_bytes(), ByteStyle::kOneDecimal) << ", "
+        << h.hardware().cpu_model();
     if (h.hardware().gpus_size() > 0) out << ", " << h.hardware().gpus_size() << " GPU(s)";
     out << ", " << h.hardware().os() << "\n";
     out << "  packages:";
@@ -400,8 +390,8 @@ void PrintHosts(const pb::ListHostsResponse& hosts, bool json, std::ostream& out
     out << "\n";
     for (const auto& s : h.slots()) {
       out << "  slot " << std::left << std::setw(14) << s.id() << s.spec().cores() << " cores, "
-          << FormatBytes(s.spec().memory_bytes()) << ", " << s.spec().gpus() << " GPU  "
-          << s.state();
+          << FormatBytes(s.spec().memory_bytes(), ByteStyle::kOneDecimal) << ", " << s.spec().gpus()
+          << " GPU  " << s.state();
       if (s.state() == "busy") out << " (job " << s.job_id() << " chunk " << s.chunk() << ")";
       out << "\n";
     }

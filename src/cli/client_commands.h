@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "rpc/frameflow.grpc.pb.h"
 
 namespace ff {

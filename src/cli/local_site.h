@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "cli/client_commands.h"
-#include "core/status.h"
 #include "util/process.h"
 
 namespace ff {

@@ -4,7 +4,7 @@
 #include <iterator>
 #include <utility>
 
-#include "core/text.h"
+#include "base/text.h"
 
 namespace ff {
 namespace {

@@ -47,8 +47,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/rfc3339.h"
+#include "base/status.h"
+#include "base/units.h"
 #include "core/frame_set.h"
-#include "core/status.h"
 #include "core/version.h"
 
 namespace ff {
@@ -127,14 +129,6 @@ struct JobProfile {
   std::string OutputName(int64_t frame) const;
 };
 
-// RFC 3339 date-time ("2026-11-21T18:00:00Z", "...T19:00:00+01:00",
-// fractional seconds allowed, kept to the millisecond; years 0000-9999,
-// real calendar dates) -> unix ms; and back, in UTC, with ".mmm" only when
-// the milliseconds are not 0. Every time in years 0000-9999 (UTC) prints
-// to text that parses back to it.
-Result<int64_t> ParseRfc3339(std::string_view text);
-std::string FormatRfc3339(int64_t unix_ms);
-
 // True for the built-in image renderers (povray, blender), whose jobs must
 // name an output pattern.
 bool PackageNeedsOutput(std::string_view package);
@@ -156,9 +150,6 @@ Result<std::string> NormaliseJobPath(std::string_view path, const std::string& f
 // "/a/b"), no "..", at least two components, not under the paths the I/O
 // wrapper keeps for the system (/usr, /etc, /proc, /dev, /tmp, /job, ...).
 Result<std::string> NormaliseCentralPath(std::string_view path, const std::string& field);
-
-// "512M" / "2G" / "1024" -> bytes.
-Result<int64_t> ParseByteSize(std::string_view text);
 
 // Serialises a profile back to a description that ParseJobDescription()
 // reads to an equal profile (used to store the profile in the database).

@@ -4,7 +4,7 @@
 #include <climits>
 #include <utility>
 
-#include "core/text.h"
+#include "base/text.h"
 
 namespace ff {
 namespace {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/unique_fd.h"
 #include "util/fs.h"
 
 extern char** environ;
@@ -209,22 +210,6 @@ class ChildReaper {
   pid_t pid_;
 };
 
-class FdGuard {
- public:
-  explicit FdGuard(int fd = -1) : fd_(fd) {}
-  ~FdGuard() { Reset(); }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
 // Runs argv[0] (an absolute path) with stdin from /dev/null and stdout and
 // stderr captured together, for at most `timeout`.
 Result<CommandOutput> RunCapture(const std::vector<std::string>& argv,
@@ -232,8 +217,8 @@ Result<CommandOutput> RunCapture(const std::vector<std::string>& argv,
   const std::string& exe = argv.at(0);
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("cannot create pipe for", exe, errno);
-  FdGuard read_end(pipe_fds[0]);
-  FdGuard write_end(pipe_fds[1]);
+  UniqueFd read_end(pipe_fds[0]);
+  UniqueFd write_end(pipe_fds[1]);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -271,7 +256,7 @@ Result<CommandOutput> RunCapture(const std::vector<std::string>& argv,
 
   // A pidfd lets one poll() wait for output and exit together; without one
   // (old kernels) the exit is collected after the output reaches EOF.
-  FdGuard pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
   CommandOutput out;
   bool eof = false;

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
-#include "store/resource_db.h"
+#include "base/status.h"
+#include "core/host_record.h"
 
 namespace ff {
 

@@ -5,8 +5,8 @@
 #include <cctype>
 #include <set>
 
+#include "base/text.h"
 #include "core/config_reader.h"
-#include "core/text.h"
 
 namespace ff {
 

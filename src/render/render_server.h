@@ -31,14 +31,14 @@
 #include <thread>
 #include <vector>
 
-#include "core/status.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "core/host_record.h"
 #include "render/package_adapter.h"
 #include "render/render_config.h"
 #include "rpc/frameflow.grpc.pb.h"
 #include "sandbox/spec.h"
-#include "store/resource_db.h"
-#include "transfer/blob_store.h"
-#include "util/clock.h"
+#include "store/blob_store.h"
 #include "util/process.h"
 
 namespace ff {

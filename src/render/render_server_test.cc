@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "rpc/blob_client.h"
-#include "util/clock.h"
 #include "util/fs.h"
 #include "util/process.h"
 #include "util/sha256.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "rpc/frameflow.grpc.pb.h"
 
 namespace ff {

@@ -3,7 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 namespace ff {
 

@@ -7,7 +7,7 @@
 
 #include <sys/types.h>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "sandbox/spec.h"
 
 namespace ff::sandbox {

@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "sandbox/landlock.h"
 #include "sandbox/spec.h"
 

@@ -66,13 +66,13 @@ TEST(WrapSpecTest, ErrorsNameTheOption) {
 }
 
 TEST(WrapSpecTest, SizesAndSummary) {
-  EXPECT_EQ(*ParseSize("512M"), 512LL << 20);
-  EXPECT_EQ(*ParseSize("2g"), 2LL << 30);
-  EXPECT_EQ(*ParseSize("1000"), 1000);
-  EXPECT_FALSE(ParseSize("-1").ok());
-  EXPECT_FALSE(ParseSize("9999999999T").ok());
-  EXPECT_EQ(FormatSize(64LL << 20), "64 MiB");
-  EXPECT_EQ(FormatSize(1536), "1.5 KiB");
+  EXPECT_EQ(*ParseByteSize("512M"), 512LL << 20);
+  EXPECT_EQ(*ParseByteSize("2g"), 2LL << 30);
+  EXPECT_EQ(*ParseByteSize("1000"), 1000);
+  EXPECT_FALSE(ParseByteSize("-1").ok());
+  EXPECT_FALSE(ParseByteSize("9999999999T").ok());
+  EXPECT_EQ(FormatBytes(64LL << 20), "64 MiB");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
   auto s = ParseWrapArgs(Args({"--memory", "64M", "--processes", "32", "--wall-time", "1500",
                                "--central", "/h/a:/studio/a", "--", "/bin/true"}));
   ASSERT_TRUE(s.ok()) << s.status().message();

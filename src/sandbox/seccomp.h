@@ -9,7 +9,7 @@
 // architecture (i386, x32) kill the process.
 #pragma once
 
-#include "core/status.h"
+#include "base/status.h"
 
 namespace ff::sandbox {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <map>
 
-#include "core/text.h"
+#include "base/text.h"
 
 namespace ff::sandbox {
 
@@ -54,42 +54,6 @@ Result<BindMount> ParseBind(const std::string& option, const std::string& text, 
 }
 
 }  // namespace
-
-Result<int64_t> ParseSize(const std::string& text) {
-  if (text.empty()) return InvalidArgument("empty size");
-  std::string digits = text;
-  int64_t mult = 1;
-  char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
-  const std::string units = "KMGT";
-  if (auto pos = units.find(last); pos != std::string::npos) {
-    digits.pop_back();
-    mult = int64_t{1} << (10 * (pos + 1));
-  }
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (ec != std::errc() || end != digits.data() + digits.size() || v < 0 ||
-      (v > 0 && mult > INT64_MAX / v)) {
-    return InvalidArgument("not a size: '" + text + "' (examples: 512M, 2G, 1048576)");
-  }
-  return v * mult;
-}
-
-std::string FormatSize(int64_t bytes) {
-  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  double v = static_cast<double>(bytes);
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  if (u == 0 || v == static_cast<double>(static_cast<int64_t>(v))) {
-    std::snprintf(buf, sizeof buf, "%lld %s", static_cast<long long>(v), units[u]);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  }
-  return buf;
-}
 
 Status ValidateSpec(const WrapSpec& s) {
   if (s.name.empty() || s.name.size() > 200 ||
@@ -202,7 +166,7 @@ Result<WrapSpec> ParseWrapArgs(const std::vector<std::string>& args) {
   };
   auto size_of = [&](const std::string& opt, int64_t* out) -> Status {
     FF_ASSIGN_OR_RETURN(std::string v, value(opt));
-    auto n = ParseSize(v);
+    auto n = ParseByteSize(v);
     if (!n.ok()) return n.status().WithContext(opt);
     *out = *n;
     return Status::Ok();
@@ -323,12 +287,12 @@ std::string FormatSeconds(int64_t ms) {
 
 std::string LimitsText(const Limits& l) {
   auto or_none = [](int64_t v, const std::string& text) { return v > 0 ? text : "none"; };
-  return "memory " + or_none(l.memory_bytes, FormatSize(l.memory_bytes)) + ", processes " +
+  return "memory " + or_none(l.memory_bytes, FormatBytes(l.memory_bytes)) + ", processes " +
          or_none(l.processes, std::to_string(l.processes)) + ", cpu time " +
          or_none(l.cpu_seconds, std::to_string(l.cpu_seconds) + " s") + ", wall time " +
-         or_none(l.wall_ms, FormatSeconds(l.wall_ms)) + ", output " + FormatSize(l.output_bytes) +
-         ", file size " + or_none(l.file_bytes, FormatSize(l.file_bytes)) + ", /tmp " +
-         FormatSize(l.tmp_bytes) + ", open files " + std::to_string(l.open_files);
+         or_none(l.wall_ms, FormatSeconds(l.wall_ms)) + ", output " + FormatBytes(l.output_bytes) +
+         ", file size " + or_none(l.file_bytes, FormatBytes(l.file_bytes)) + ", /tmp " +
+         FormatBytes(l.tmp_bytes) + ", open files " + std::to_string(l.open_files);
 }
 
 std::vector<std::string> SummaryLines(const WrapSpec& s) {
@@ -342,10 +306,10 @@ std::vector<std::string> SummaryLines(const WrapSpec& s) {
   for (const auto& b : s.central)
     out.push_back("mount " + b.sandbox + " <- " + b.host + " (read-only, noexec)");
   if (!s.output.empty()) {
-    out.push_back("mount " + s.output + " <- tmpfs " + FormatSize(s.limits.output_bytes) +
+    out.push_back("mount " + s.output + " <- tmpfs " + FormatBytes(s.limits.output_bytes) +
                   " (writable, noexec; collected into " + s.collect_to + ")");
   }
-  out.push_back("mount /tmp <- tmpfs " + FormatSize(s.limits.tmp_bytes) + " (writable, noexec)");
+  out.push_back("mount /tmp <- tmpfs " + FormatBytes(s.limits.tmp_bytes) + " (writable, noexec)");
   out.push_back(
       "mount /proc (new), /dev (null, zero, urandom), /etc/passwd, /etc/group (generated)");
   out.push_back("limits " + LimitsText(s.limits));

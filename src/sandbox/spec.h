@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
+#include "base/units.h"
 
 namespace ff::sandbox {
 
@@ -75,10 +76,6 @@ std::vector<std::string> SummaryLines(const WrapSpec& spec);
 // The limits line alone ("memory 2 GiB, processes 256, ...").
 std::string LimitsText(const Limits& limits);
 
-// "512M", "2G", "1024" -> bytes (K/M/G/T, powers of 1024).
-Result<int64_t> ParseSize(const std::string& text);
-// 1536 -> "1.5 KiB"; exact powers print without decimals ("64 MiB").
-std::string FormatSize(int64_t bytes);
 // 3000 -> "3 s", 1500 -> "1.500 s".
 std::string FormatSeconds(int64_t ms);
 

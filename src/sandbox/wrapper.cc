@@ -20,6 +20,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "base/json_fields.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/credentials.h"
 #include "sandbox/landlock.h"
@@ -373,21 +374,21 @@ WrapReport RunWrapped(const WrapSpec& spec) {
     const Limits& l = spec.limits;
     if ((*cgroup)->OomKills() > 0) {
       r.limit = "memory";
-      r.reason = "out of memory: killed at the memory limit of " + FormatSize(l.memory_bytes);
+      r.reason = "out of memory: killed at the memory limit of " + FormatBytes(l.memory_bytes);
     } else if (r.signal == SIGXFSZ || r.exit_code == 128 + SIGXFSZ) {
       // A shell reports a child killed by SIGXFSZ as 128 + SIGXFSZ.
       r.limit = "file_size";
-      r.reason = "per-file size limit: a file reached " + FormatSize(l.file_bytes);
+      r.reason = "per-file size limit: a file reached " + FormatBytes(l.file_bytes);
     } else if (r.signal == SIGXCPU || r.exit_code == 128 + SIGXCPU) {
       r.limit = "cpu_time";
       r.reason = "CPU-time limit: a process used " + std::to_string(l.cpu_seconds) + " s of CPU";
     } else if (AlmostFull(output_fd, l.output_bytes)) {
       r.limit = "output_size";
       r.reason = "output size limit: the output area (" + spec.output + ") is full at " +
-                 FormatSize(l.output_bytes);
+                 FormatBytes(l.output_bytes);
     } else if (AlmostFull(tmp_fd, l.tmp_bytes)) {
       r.limit = "tmp_size";
-      r.reason = "/tmp size limit: /tmp is full at " + FormatSize(l.tmp_bytes);
+      r.reason = "/tmp size limit: /tmp is full at " + FormatBytes(l.tmp_bytes);
     } else if (l.processes > 0 && (*cgroup)->PidsLimitHits() > 0) {
       r.limit = "processes";
       r.reason = "process limit: " + std::to_string(l.processes) + " processes and threads reached";
@@ -430,58 +431,41 @@ std::string ReportToJson(const WrapReport& r) {
   return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-namespace {
-
-// An integer field of a report (`absent` when missing, if given) that fits
-// T. nlohmann's get<T>() of a float or an out-of-range number is undefined
-// behaviour, so anything else throws.
-template <typename T>
-T ReportInt(const nlohmann::json& obj, const char* key, std::optional<T> absent = std::nullopt) {
-  if (!obj.is_object()) throw std::invalid_argument(std::string(key) + ": not in an object");
-  auto it = obj.find(key);
-  if (it == obj.end()) {
-    if (absent) return *absent;
-    throw std::invalid_argument(std::string(key) + ": missing");
-  }
-  bool ok = it->is_number_integer();
-  if (ok && it->is_number_unsigned()) {
-    ok = it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max());
-  } else if (ok) {
-    const int64_t v = it->get<int64_t>();
-    ok = v >= std::numeric_limits<T>::min() && v <= std::numeric_limits<T>::max();
-  }
-  if (!ok) throw std::invalid_argument(std::string(key) + ": not an integer in range");
-  return static_cast<T>(it->get<int64_t>());
-}
-
-}  // namespace
-
 Result<WrapReport> ReportFromJson(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return InvalidArgument("the wrapper's report is not a JSON object");
-  WrapReport r;
-  try {
-    r.exit_code = ReportInt<int>(j, "exit_code", 0);
-    r.signal = ReportInt<int>(j, "signal", 0);
-    r.limit = j.value("limit", "");
-    r.reason = j.value("reason", "");
-    r.setup_error = j.value("setup_error", "");
-    for (const auto& c : j.value("collected", nlohmann::json::array())) {
-      r.collection.collected.push_back(
-          {c.at("path").get<std::string>(), ReportInt<int64_t>(c, "size")});
+  auto parse = [&]() -> Result<WrapReport> {
+    constexpr int64_t kIntMin = std::numeric_limits<int>::min();
+    constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+    WrapReport r;
+    FF_ASSIGN_OR_RETURN(int64_t exit_code, JsonInt(j, "exit_code", 0, kIntMin, kIntMax));
+    FF_ASSIGN_OR_RETURN(int64_t signal, JsonInt(j, "signal", 0, kIntMin, kIntMax));
+    r.exit_code = static_cast<int>(exit_code);
+    r.signal = static_cast<int>(signal);
+    FF_ASSIGN_OR_RETURN(r.limit, JsonString(j, "limit", ""));
+    FF_ASSIGN_OR_RETURN(r.reason, JsonString(j, "reason", ""));
+    FF_ASSIGN_OR_RETURN(r.setup_error, JsonString(j, "setup_error", ""));
+    FF_ASSIGN_OR_RETURN(const nlohmann::json* collected, JsonArray(j, "collected"));
+    for (const auto& c : *collected) {
+      FF_ASSIGN_OR_RETURN(std::string path, JsonString(c, "path"));
+      FF_ASSIGN_OR_RETURN(int64_t size, JsonInt(c, "size"));
+      r.collection.collected.push_back({std::move(path), size});
     }
-    for (const auto& c : j.value("refused", nlohmann::json::array())) {
-      r.collection.refused.push_back(
-          {c.at("path").get<std::string>(), c.at("why").get<std::string>()});
+    FF_ASSIGN_OR_RETURN(const nlohmann::json* refused, JsonArray(j, "refused"));
+    for (const auto& c : *refused) {
+      FF_ASSIGN_OR_RETURN(std::string path, JsonString(c, "path"));
+      FF_ASSIGN_OR_RETURN(std::string why, JsonString(c, "why"));
+      r.collection.refused.push_back({std::move(path), std::move(why)});
     }
-    r.cpu_ms = ReportInt<int64_t>(j, "cpu_ms", 0);
-    r.wall_ms = ReportInt<int64_t>(j, "wall_ms", 0);
-    r.peak_memory = ReportInt<int64_t>(j, "peak_memory", 0);
-    r.launch_us = ReportInt<int64_t>(j, "launch_us", 0);
-  } catch (const std::exception& e) {
-    return InvalidArgument(std::string("the wrapper's report: ") + e.what());
-  }
+    FF_ASSIGN_OR_RETURN(r.cpu_ms, JsonInt(j, "cpu_ms", 0));
+    FF_ASSIGN_OR_RETURN(r.wall_ms, JsonInt(j, "wall_ms", 0));
+    FF_ASSIGN_OR_RETURN(r.peak_memory, JsonInt(j, "peak_memory", 0));
+    FF_ASSIGN_OR_RETURN(r.launch_us, JsonInt(j, "launch_us", 0));
+    return r;
+  };
+  auto r = parse();
+  if (!r.ok()) return r.status().WithContext("the wrapper's report");
   return r;
 }
 

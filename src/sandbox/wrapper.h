@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "sandbox/collector.h"
 #include "sandbox/spec.h"
 

@@ -9,9 +9,8 @@
 #include <limits>
 #include <sstream>
 
-#include "core/text.h"
+#include "base/text.h"
 #include "core/version.h"
-#include "sandbox/spec.h"
 #include "scheduler/chunk_planner.h"
 #include "util/fs.h"
 
@@ -30,20 +29,6 @@ HostRecord HostFromProto(const pb::Register& reg) {
   h.gpus.assign(reg.hardware().gpus().begin(), reg.hardware().gpus().end());
   h.os = reg.hardware().os();
   return h;
-}
-
-std::string FormatBytes(int64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  std::ostringstream os;
-  os.precision(u == 0 ? 0 : 1);
-  os << std::fixed << v << " " << units[u];
-  return os.str();
 }
 
 bool FinalStateName(const std::string& s) {
@@ -608,8 +593,9 @@ std::string Scheduler::CannotRunReason(const Server& s, const Slot* slot,
              std::to_string(p.requirements.cores);
     }
     if (r.memory_bytes < p.requirements.memory_bytes) {
-      return "slot " + r.id + " has " + FormatBytes(r.memory_bytes) + " of memory, the job needs " +
-             FormatBytes(p.requirements.memory_bytes);
+      return "slot " + r.id + " has " + FormatBytes(r.memory_bytes, ByteStyle::kOneDecimal) +
+             " of memory, the job needs " +
+             FormatBytes(p.requirements.memory_bytes, ByteStyle::kOneDecimal);
     }
     if (r.gpus < p.requirements.gpus) {
       return "slot " + r.id + " has " + std::to_string(r.gpus) + " GPU(s), the job needs " +
@@ -1862,7 +1848,7 @@ std::string Scheduler::SandboxTextLocked(const Job& job) const {
   pb::SandboxPolicy p;
   FillSandboxPolicyLocked(job, &p);
   if (!p.wrap()) return "plain, no I/O wrapper (sandbox.local_jobs = \"plain\")";
-  auto size = [](int64_t bytes) { return sandbox::FormatSize(bytes); };
+  auto size = [](int64_t bytes) { return FormatBytes(bytes); };
   std::string out = std::string("I/O wrapper (") +
                     (!job.rec.origin_site.empty() ? "remote job" : "local job") +
                     "); mounts: /job <- the job's files (read-only)";

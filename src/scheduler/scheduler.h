@@ -45,15 +45,15 @@
 #include <tuple>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/status.h"
 #include "core/job_profile.h"
-#include "core/status.h"
 #include "rpc/frameflow.pb.h"
 #include "scheduler/notifier.h"
 #include "scheduler/site_config.h"
+#include "store/blob_store.h"
 #include "store/resource_db.h"
-#include "transfer/blob_store.h"
-#include "transfer/package.h"
-#include "util/clock.h"
+#include "transfer/job_package.h"
 
 namespace ff {
 
@@ -188,13 +188,13 @@ class Scheduler {
   // Ingest at the remote site: a verified job package from `manifest.from_site`
   // becomes a job in the active queue, its files in the secure location
   // secure/<client>/<job>/. Idempotent (by origin site and job id).
-  Result<int64_t> AcceptRemoteJob(const PackageManifest& m, const std::string& package_dir);
+  Result<int64_t> AcceptRemoteJob(const JobPackageManifest& m, const std::string& package_dir);
   // Ingest at the origin: a verified result package of an outsourced job.
-  Status CompleteOutsourcedJob(const PackageManifest& m, const std::string& package_dir);
+  Status CompleteOutsourcedJob(const JobPackageManifest& m, const std::string& package_dir);
   // A cancel package from the origin of a remote job.
-  Status CancelFromOrigin(const PackageManifest& m);
+  Status CancelFromOrigin(const JobPackageManifest& m);
   // A rejection package: the peer quarantined our job package.
-  Status RejectedByPeer(const PackageManifest& m);
+  Status RejectedByPeer(const JobPackageManifest& m);
   // Whether a job package from origin `site` for its job `origin_job_id` was
   // already accepted.
   bool HasRemoteJob(const std::string& site, int64_t origin_job_id);

@@ -436,9 +436,9 @@ bool Scheduler::HasRemoteJob(const std::string& site, int64_t origin_job_id) {
   return remote_index_.count({site, origin_job_id}) > 0;
 }
 
-Result<int64_t> Scheduler::AcceptRemoteJob(const PackageManifest& m,
+Result<int64_t> Scheduler::AcceptRemoteJob(const JobPackageManifest& m,
                                            const std::string& package_dir) {
-  if (m.kind != PackageKind::kJob) return InvalidArgument(m.name + ": not a job package");
+  if (m.kind != JobPackageKind::kJob) return InvalidArgument(m.name + ": not a job package");
   if (m.origin_site != m.from_site) {
     return InvalidArgument(m.name + ": a job package must come from its origin site ('" +
                            m.from_site + "' is not '" + m.origin_site + "')");
@@ -450,7 +450,7 @@ Result<int64_t> Scheduler::AcceptRemoteJob(const PackageManifest& m,
   profile.placement = Placement::kLocal;
   profile.remote_site.clear();
   profile.notify.clear();
-  std::map<std::string, const PackageFileEntry*> listed;
+  std::map<std::string, const JobPackageFile*> listed;
   for (const auto& f : m.files) listed[f.path] = &f;
   std::vector<JobFile> files;
   for (const std::string& path : profile.AllFiles()) {
@@ -460,7 +460,7 @@ Result<int64_t> Scheduler::AcceptRemoteJob(const PackageManifest& m,
       return InvalidArgument(m.name + ": the description names '" + path + "' but the package " +
                              "has no '" + in_package + "'");
     }
-    const PackageFileEntry& f = *it->second;
+    const JobPackageFile& f = *it->second;
     if (!blobs_->Has(f.sha256)) {
       FF_ASSIGN_OR_RETURN(std::string sha, blobs_->Import(JoinPath(package_dir, in_package)));
       if (sha != f.sha256) {
@@ -509,7 +509,7 @@ Result<int64_t> Scheduler::AcceptRemoteJob(const PackageManifest& m,
   return id;
 }
 
-Status Scheduler::CancelFromOrigin(const PackageManifest& m) {
+Status Scheduler::CancelFromOrigin(const JobPackageManifest& m) {
   int64_t id = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -529,7 +529,7 @@ Status Scheduler::CancelFromOrigin(const PackageManifest& m) {
       .status();
 }
 
-Status Scheduler::RejectedByPeer(const PackageManifest& m) {
+Status Scheduler::RejectedByPeer(const JobPackageManifest& m) {
   OnJobRejected(m.origin_job_id, m.from_site, m.reason);
   return Status::Ok();
 }
@@ -563,8 +563,9 @@ pb::RemoteJobsResponse Scheduler::RemoteJobs(const std::string& peer,
 
 // ------------------------------------------------- origin: result ingest ---
 
-Status Scheduler::CompleteOutsourcedJob(const PackageManifest& m, const std::string& package_dir) {
-  if (m.kind != PackageKind::kResult) return InvalidArgument(m.name + ": not a result package");
+Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
+                                        const std::string& package_dir) {
+  if (m.kind != JobPackageKind::kResult) return InvalidArgument(m.name + ": not a result package");
   const int64_t id = m.origin_job_id;
   JobProfile profile;
   {

@@ -21,11 +21,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 #include "scheduler/chunk_planner.h"
+#include "store/blob_store.h"
 #include "store/resource_db.h"
-#include "transfer/blob_store.h"
-#include "util/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 #include "util/test_fixtures.h"
@@ -1998,16 +1998,16 @@ TEST_F(OutsourcingSchedulerTest, ResultReportNumbersMustBeIntegers) {
   const std::string dir = root_ + "/result-pkg";
   ASSERT_TRUE(MakeDirs(dir + "/frames").ok());
   ASSERT_TRUE(WriteFileAtomic(dir + "/frames/a.png", "png").ok());
-  PackageManifest m;
-  m.kind = PackageKind::kResult;
+  JobPackageManifest m;
+  m.kind = JobPackageKind::kResult;
   m.name = "result-render-co-testsite-" + std::to_string(id);
   m.origin_site = "testsite";
   m.origin_job_id = id;
   m.from_site = "render-co";
   m.to_site = "testsite";
   m.state = "done";
-  m.files.push_back(PackageFileEntry{"frames/a.png", 3, Sha256Hex("png")});
-  m.files.push_back(PackageFileEntry{"report.json", 0, ""});
+  m.files.push_back(JobPackageFile{"frames/a.png", 3, Sha256Hex("png")});
+  m.files.push_back(JobPackageFile{"report.json", 0, ""});
   auto report = [&](const std::string& frame, const std::string& size, const std::string& chunk) {
     return R"({"frames": [{"frame": )" + frame +
            R"(, "file": "frames/a.png", "sha256": "x", "size": )" + size + R"(, "chunk": )" +

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "rpc/frameflow.grpc.pb.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/site_exchange.h"

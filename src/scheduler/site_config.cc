@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "base/text.h"
 #include "core/config_reader.h"
-#include "core/text.h"
 #include "util/fs.h"
 
 namespace ff {

@@ -47,8 +47,8 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
-#include "transfer/package.h"
+#include "base/status.h"
+#include "transfer/job_package.h"
 #include "transfer/peer.h"
 
 namespace ff {
@@ -80,7 +80,7 @@ struct SiteConfig {
   std::string tls_key;
   int64_t quote_timeout_ms = 2000;
   std::vector<PeerConfig> peers;
-  PackageLimits limits;
+  JobPackageLimits limits;
   int64_t courier_chunk_bytes = 1 << 20;
   int64_t courier_max_rate = 0;
   int64_t remote_poll_ms = 1000;

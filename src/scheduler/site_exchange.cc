@@ -171,14 +171,14 @@ bool SiteExchange::AlreadyIngested(const std::string& peer, const std::string& n
 
 // ----------------------------------------------------------- courier ---
 
-void SiteExchange::OnDelivered(const PackageManifest& m) {
+void SiteExchange::OnDelivered(const JobPackageManifest& m) {
   spdlog::info("package {} delivered to {}", m.name, m.to_site);
-  if (m.kind == PackageKind::kJob) scheduler_->OnJobDelivered(m.origin_job_id, m.to_site);
+  if (m.kind == JobPackageKind::kJob) scheduler_->OnJobDelivered(m.origin_job_id, m.to_site);
 }
 
-void SiteExchange::OnRejected(const PackageManifest& m, const std::string& reason) {
+void SiteExchange::OnRejected(const JobPackageManifest& m, const std::string& reason) {
   spdlog::warn("package {} refused by {}: {}", m.name, m.to_site, reason);
-  if (m.kind == PackageKind::kJob) scheduler_->OnJobRejected(m.origin_job_id, m.to_site, reason);
+  if (m.kind == JobPackageKind::kJob) scheduler_->OnJobRejected(m.origin_job_id, m.to_site, reason);
 }
 
 // --------------------------------------------------------------- work ---
@@ -219,9 +219,10 @@ Status SiteExchange::DoTask(const ExchangeTask& t) {
   return Internal("unknown exchange task");
 }
 
-PackageManifest SiteExchange::OutsourcedJobManifest(PackageKind kind, const std::string& prefix,
-                                                    const JobRecord& job) const {
-  PackageManifest m;
+JobPackageManifest SiteExchange::OutsourcedJobManifest(JobPackageKind kind,
+                                                       const std::string& prefix,
+                                                       const JobRecord& job) const {
+  JobPackageManifest m;
   m.kind = kind;
   m.name = prefix + "-" + config_.site_name + "-" + std::to_string(job.id);
   m.origin_site = config_.site_name;
@@ -234,12 +235,13 @@ PackageManifest SiteExchange::OutsourcedJobManifest(PackageKind kind, const std:
 }
 
 Status SiteExchange::SendJob(const ExchangeTask& t) {
-  PackageManifest m = OutsourcedJobManifest(PackageKind::kJob, "job", t.job);
+  JobPackageManifest m = OutsourcedJobManifest(JobPackageKind::kJob, "job", t.job);
   m.description = "job.toml";
-  std::vector<PackageSource> sources;
-  sources.push_back(PackageSource{"job.toml", "", t.description});
+  std::vector<JobPackageSource> sources;
+  sources.push_back(JobPackageSource{"job.toml", "", t.description});
   for (const JobFile& f : t.job.files) {
-    sources.push_back(PackageSource{"files/" + f.path, scheduler_->blobs()->PathOf(f.sha256), ""});
+    sources.push_back(
+        JobPackageSource{"files/" + f.path, scheduler_->blobs()->PathOf(f.sha256), ""});
   }
   FF_RETURN_IF_ERROR(WritePackage(config_.hotfolder_out(), m, sources).status());
   FF_RETURN_IF_ERROR(scheduler_->MarkJobPackaged(t.job.id, m.name));
@@ -248,7 +250,7 @@ Status SiteExchange::SendJob(const ExchangeTask& t) {
 }
 
 Status SiteExchange::SendCancel(const ExchangeTask& t) {
-  PackageManifest m = OutsourcedJobManifest(PackageKind::kCancel, "cancel", t.job);
+  JobPackageManifest m = OutsourcedJobManifest(JobPackageKind::kCancel, "cancel", t.job);
   m.reason = t.job.error;
   FF_RETURN_IF_ERROR(WritePackage(config_.hotfolder_out(), m, {}).status());
   FF_RETURN_IF_ERROR(scheduler_->MarkCancelSent(t.job.id));
@@ -260,7 +262,7 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
   const std::string secure = scheduler_->SecureDir(t.job.client, t.job.id);
   const std::string out = JoinPath(secure, "output");
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(out, "logs"), 0700));
-  std::vector<PackageSource> sources;
+  std::vector<JobPackageSource> sources;
   nlohmann::json frames = nlohmann::json::array();
   nlohmann::json chunks = nlohmann::json::array();
   // Results are stored in the secure location first, then packaged from there.
@@ -272,7 +274,7 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
       dirs.insert(DirName(stored));
       FF_RETURN_IF_ERROR(LinkOrCopy(f.file, stored, DirSync::kByCaller));
     }
-    sources.push_back(PackageSource{"frames/" + f.name, stored, ""});
+    sources.push_back(JobPackageSource{"frames/" + f.name, stored, ""});
     frames.push_back({{"frame", f.frame},
                       {"file", "frames/" + f.name},
                       {"sha256", f.sha256},
@@ -297,7 +299,7 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
       const std::string stored = JoinPath(JoinPath(out, "logs"), name);
       if (PathExists(from)) {
         if (!PathExists(stored)) FF_RETURN_IF_ERROR(LinkOrCopy(from, stored, DirSync::kByCaller));
-        sources.push_back(PackageSource{"logs/" + name, stored, ""});
+        sources.push_back(JobPackageSource{"logs/" + name, stored, ""});
         cj["log"] = "logs/" + name;
       }
     }
@@ -312,10 +314,10 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
                            {"error", t.job.error},
                            {"frames", frames},
                            {"chunks", chunks}};
-  sources.push_back(PackageSource{"report.json", "", report.dump(2) + "\n"});
+  sources.push_back(JobPackageSource{"report.json", "", report.dump(2) + "\n"});
 
-  PackageManifest m;
-  m.kind = PackageKind::kResult;
+  JobPackageManifest m;
+  m.kind = JobPackageKind::kResult;
   m.name = "result-" + config_.site_name + "-" + t.job.origin_site + "-" +
            std::to_string(t.job.origin_job_id);
   m.origin_site = t.job.origin_site;
@@ -333,10 +335,10 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
   return Status::Ok();
 }
 
-void SiteExchange::SendRejection(const PackageManifest& m, const std::string& reason) {
-  if (m.kind != PackageKind::kJob || !config_.FindPeer(m.from_site)) return;
-  PackageManifest r;
-  r.kind = PackageKind::kRejection;
+void SiteExchange::SendRejection(const JobPackageManifest& m, const std::string& reason) {
+  if (m.kind != JobPackageKind::kJob || !config_.FindPeer(m.from_site)) return;
+  JobPackageManifest r;
+  r.kind = JobPackageKind::kRejection;
   r.name = "rejection-" + config_.site_name + "-" + m.name;
   if (r.name.size() > 128) r.name = r.name.substr(0, 128);
   r.origin_site = m.origin_site;
@@ -429,7 +431,7 @@ void SiteExchange::IngestOne(const std::string& name) {
   if (RenameDurable(dir, gone).ok()) (void)RemoveAll(gone);
 }
 
-Status SiteExchange::Ingest(const PackageManifest& m, const std::string& dir) {
+Status SiteExchange::Ingest(const JobPackageManifest& m, const std::string& dir) {
   if (m.to_site != config_.site_name) {
     return InvalidArgument("addressed to site '" + m.to_site + "', this is '" + config_.site_name +
                            "'");
@@ -439,16 +441,16 @@ Status SiteExchange::Ingest(const PackageManifest& m, const std::string& dir) {
                            config_.site_name + "'");
   }
   switch (m.kind) {
-    case PackageKind::kJob: {
+    case JobPackageKind::kJob: {
       FF_ASSIGN_OR_RETURN(int64_t id, scheduler_->AcceptRemoteJob(m, dir));
       spdlog::info("package {} from {}: job {} in the active queue", m.name, m.from_site, id);
       return Status::Ok();
     }
-    case PackageKind::kResult:
+    case JobPackageKind::kResult:
       return scheduler_->CompleteOutsourcedJob(m, dir);
-    case PackageKind::kCancel:
+    case JobPackageKind::kCancel:
       return scheduler_->CancelFromOrigin(m);
-    case PackageKind::kRejection:
+    case JobPackageKind::kRejection:
       return scheduler_->RejectedByPeer(m);
   }
   return InvalidArgument("unknown package kind");

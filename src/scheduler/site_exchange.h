@@ -65,8 +65,8 @@ class SiteExchange final : public PeerDirectory,
   void Kick() override;
 
   // Courier::Listener
-  void OnDelivered(const PackageManifest& m) override;
-  void OnRejected(const PackageManifest& m, const std::string& reason) override;
+  void OnDelivered(const JobPackageManifest& m) override;
+  void OnRejected(const JobPackageManifest& m, const std::string& reason) override;
 
   // SiteLinkService::Handler
   frameflow::v1::QuoteResponse Quote(const std::string& peer,
@@ -81,19 +81,19 @@ class SiteExchange final : public PeerDirectory,
   // Ingests one package of hotfolders/in; every outcome removes it from
   // there (done, or quarantined).
   void IngestOne(const std::string& name);
-  Status Ingest(const PackageManifest& m, const std::string& dir);
+  Status Ingest(const JobPackageManifest& m, const std::string& dir);
   void Quarantine(const std::string& dir, const std::string& reason);
   Status DoTask(const ExchangeTask& t);
   // The manifest of a job or cancel package about this site's job `job`,
   // named <prefix>-<site>-<job id>.
-  PackageManifest OutsourcedJobManifest(PackageKind kind, const std::string& prefix,
-                                        const JobRecord& job) const;
+  JobPackageManifest OutsourcedJobManifest(JobPackageKind kind, const std::string& prefix,
+                                           const JobRecord& job) const;
   Status SendJob(const ExchangeTask& t);
   Status SendCancel(const ExchangeTask& t);
   Status ReturnResult(const ExchangeTask& t);
   void PollPeers();
   // Writes a rejection package for the sender of a job package.
-  void SendRejection(const PackageManifest& m, const std::string& reason);
+  void SendRejection(const JobPackageManifest& m, const std::string& reason);
   // A stub to a peer's SiteLink, and the signed context for one call.
   Result<std::unique_ptr<frameflow::v1::SiteLink::Stub>> StubFor(const PeerConfig& peer);
 

@@ -18,29 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
+#include "core/host_record.h"
 
 namespace ff {
 
 // Wall-clock milliseconds since the Unix epoch.
 using UnixMillis = int64_t;
-
-struct HostRecord {
-  std::string name;  // host name as reported by the render server
-  std::string cpu_model;
-  int cores = 0;
-  int64_t memory_bytes = 0;
-  std::vector<std::string> gpus;  // one entry per GPU: model name
-  std::string os;                 // e.g. "Debian GNU/Linux 12 (bookworm) 6.1.0"
-};
-
-struct PackageRecord {
-  std::string host;
-  std::string name;     // "povray", "blender", or a command package name
-  std::string version;  // e.g. "3.7.0.10"
-  std::string executable;
-  std::string kind;  // "povray" | "blender" | "command"
-};
 
 enum class ServerStatus { kUp, kDown, kDraining };
 const char* ServerStatusName(ServerStatus s);

@@ -38,7 +38,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "store/resource_db.h"
 
 namespace ff {

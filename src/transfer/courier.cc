@@ -57,14 +57,14 @@ class FdHolder {
 // and quarantines it, and the refusal reaches the listener, so a bad
 // package does not sit in out/ forever. Its files are never pushed (the
 // file list stays empty). nullopt when not even to_site can be read.
-std::optional<PackageManifest> AddressOnly(const std::string& text, const std::string& name) {
+std::optional<JobPackageManifest> AddressOnly(const std::string& text, const std::string& name) {
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object()) return std::nullopt;
   auto str = [&](const char* key) {
     auto it = doc.find(key);
     return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  PackageManifest m;
+  JobPackageManifest m;
   m.name = name;
   m.to_site = str("to_site");
   if (m.to_site.empty()) return std::nullopt;
@@ -72,9 +72,9 @@ std::optional<PackageManifest> AddressOnly(const std::string& text, const std::s
   m.origin_site = str("origin_site");
   m.client = str("client");
   const std::string kind = str("kind");
-  for (PackageKind k :
-       {PackageKind::kJob, PackageKind::kResult, PackageKind::kCancel, PackageKind::kRejection}) {
-    if (kind == PackageKindName(k)) m.kind = k;
+  for (JobPackageKind k : {JobPackageKind::kJob, JobPackageKind::kResult, JobPackageKind::kCancel,
+                           JobPackageKind::kRejection}) {
+    if (kind == JobPackageKindName(k)) m.kind = k;
   }
   auto id = doc.find("origin_job_id");
   if (id != doc.end() && id->is_number_integer()) m.origin_job_id = id->get<int64_t>();
@@ -172,10 +172,10 @@ struct Courier::Impl {
       if (stopping.load()) break;
       const std::string dir = JoinPath(opt.out_dir, name);
       Result<std::string> text = ReadFile(JoinPath(dir, "manifest.json"));
-      Result<PackageManifest> m =
+      Result<JobPackageManifest> m =
           text.ok() ? ParseManifest(*text, JoinPath(dir, "manifest.json")) : text.status();
       if (!m.ok()) {
-        std::optional<PackageManifest> a = text.ok() ? AddressOnly(*text, name) : std::nullopt;
+        std::optional<JobPackageManifest> a = text.ok() ? AddressOnly(*text, name) : std::nullopt;
         if (!a) {
           if (reported.insert(name).second) {
             spdlog::error("courier: package {} stays in {}: {}", name, opt.out_dir,
@@ -308,7 +308,7 @@ struct Courier::Impl {
 
   // Ships one package; nullopt when it left out/ (delivered or refused).
   std::optional<Failure> Ship(size_t p, const std::string& name, const std::string& dir,
-                              const PackageManifest& m, const std::string& manifest_text) {
+                              const JobPackageManifest& m, const std::string& manifest_text) {
     Result<pb::SiteLink::Stub*> stub = Connect(p);
     if (!stub.ok()) {
       return Failure{"connect",
@@ -332,8 +332,8 @@ struct Courier::Impl {
     std::set<std::string> needed;
     std::set<std::string>& sent = sent_for[name];
     for (const pb::BlobNeed& need : offer.need()) {
-      const PackageFileEntry* file = nullptr;
-      for (const PackageFileEntry& f : m.files) {
+      const JobPackageFile* file = nullptr;
+      for (const JobPackageFile& f : m.files) {
         if (f.sha256 == need.sha256() && f.size == need.size()) file = &f;
       }
       if (file == nullptr) {
@@ -361,7 +361,7 @@ struct Courier::Impl {
 
     // Counted on delivery only, so a retried package is not counted twice.
     std::map<std::string, int64_t> held;
-    for (const PackageFileEntry& f : m.files) {
+    for (const JobPackageFile& f : m.files) {
       if (needed.count(f.sha256) == 0 && sent.count(f.sha256) == 0) held[f.sha256] = f.size;
     }
     Update(p, [&](pb::PeerInfo* pi) {
@@ -374,7 +374,7 @@ struct Courier::Impl {
 
   // Streams the bytes of `file` from `received` on.
   std::optional<Failure> Push(size_t p, pb::SiteLink::Stub* stub, const std::string& dir,
-                              const PackageFileEntry& file, int64_t received) {
+                              const JobPackageFile& file, int64_t received) {
     const std::string what = "PushBlob " + file.path;
     auto local_error = [&](const std::string& msg) {
       return Failure{what, grpc::Status(grpc::StatusCode::INTERNAL, msg)};
@@ -472,7 +472,7 @@ struct Courier::Impl {
 
   // The package left this site's hands: delivered (reason empty) or refused.
   std::optional<Failure> Remove(size_t p, const std::string& name, const std::string& dir,
-                                const PackageManifest& m, const std::string& reason) {
+                                const JobPackageManifest& m, const std::string& reason) {
     const std::string hidden = JoinPath(opt.out_dir, kSentPrefix + name);
     Status st = RemoveAll(hidden);
     if (st.ok()) st = RenameDurable(dir, hidden);
@@ -488,8 +488,8 @@ struct Courier::Impl {
       }
     });
     if (reason.empty()) {
-      spdlog::info("courier: delivered {} package '{}' to peer '{}'", PackageKindName(m.kind), name,
-                   m.to_site);
+      spdlog::info("courier: delivered {} package '{}' to peer '{}'", JobPackageKindName(m.kind),
+                   name, m.to_site);
       if (listener) listener->OnDelivered(m);
     } else {
       spdlog::warn("courier: peer '{}' refused package '{}': {}", m.to_site, name, reason);

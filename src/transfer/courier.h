@@ -30,10 +30,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "rpc/frameflow.pb.h"
-#include "transfer/package.h"
+#include "transfer/job_package.h"
 #include "transfer/peer.h"
-#include "util/clock.h"
 
 namespace ff {
 
@@ -43,9 +43,9 @@ class Courier {
    public:
     virtual ~Listener() = default;
     // The peer holds the complete package (it is removed from out/).
-    virtual void OnDelivered(const PackageManifest& m) = 0;
+    virtual void OnDelivered(const JobPackageManifest& m) = 0;
     // The peer refused the package (it is removed from out/).
-    virtual void OnRejected(const PackageManifest& m, const std::string& reason) = 0;
+    virtual void OnRejected(const JobPackageManifest& m, const std::string& reason) = 0;
   };
 
   struct Options {

@@ -13,11 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "gtest/gtest.h"
-#include "transfer/blob_store.h"
-#include "transfer/package.h"
+#include "store/blob_store.h"
+#include "transfer/job_package.h"
 #include "transfer/site_link_service.h"
-#include "util/clock.h"
 #include "util/fs.h"
 #include "util/process.h"
 #include "util/sha256.h"
@@ -63,11 +63,11 @@ class NullHandler final : public SiteLinkService::Handler {
 
 class RecordingListener final : public Courier::Listener {
  public:
-  void OnDelivered(const PackageManifest& m) override {
+  void OnDelivered(const JobPackageManifest& m) override {
     std::lock_guard<std::mutex> lock(mu_);
     delivered_.push_back(m.name);
   }
-  void OnRejected(const PackageManifest& m, const std::string& reason) override {
+  void OnRejected(const JobPackageManifest& m, const std::string& reason) override {
     std::lock_guard<std::mutex> lock(mu_);
     rejected_.push_back(m.name + ": " + reason);
   }
@@ -172,9 +172,9 @@ class CourierTest : public TempDirFixture {
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
-  PackageManifest Manifest(const std::string& name) {
-    PackageManifest m;
-    m.kind = PackageKind::kJob;
+  JobPackageManifest Manifest(const std::string& name) {
+    JobPackageManifest m;
+    m.kind = JobPackageKind::kJob;
     m.name = name;
     m.origin_site = "a";
     m.origin_job_id = 7;
@@ -187,10 +187,10 @@ class CourierTest : public TempDirFixture {
   }
 
   // Writes a package into out/ and returns its manifest.
-  PackageManifest Write(const std::string& name, const std::vector<PackageSource>& sources) {
-    Result<PackageManifest> m = WritePackage(Out(), Manifest(name), sources);
+  JobPackageManifest Write(const std::string& name, const std::vector<JobPackageSource>& sources) {
+    Result<JobPackageManifest> m = WritePackage(Out(), Manifest(name), sources);
     EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? *m : PackageManifest();
+    return m.ok() ? *m : JobPackageManifest();
   }
 
   pb::PeerInfo Peer() const {
@@ -200,12 +200,12 @@ class CourierTest : public TempDirFixture {
   }
 
   // Every file of `m` in b's in/ matches its source, and the package verifies.
-  void ExpectDelivered(const PackageManifest& m, const std::vector<PackageSource>& sources) {
+  void ExpectDelivered(const JobPackageManifest& m, const std::vector<JobPackageSource>& sources) {
     const std::string dir = JoinPath(In(), m.name);
-    Result<PackageManifest> v = VerifyPackage(dir, PackageLimits());
+    Result<JobPackageManifest> v = VerifyPackage(dir, JobPackageLimits());
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     EXPECT_EQ(ManifestToJson(*v), ManifestToJson(m));
-    for (const PackageSource& s : sources) {
+    for (const JobPackageSource& s : sources) {
       Result<std::string> got = ReadFile(JoinPath(dir, s.path));
       ASSERT_TRUE(got.ok()) << got.status().ToString();
       std::string want = s.content;
@@ -215,7 +215,7 @@ class CourierTest : public TempDirFixture {
     EXPECT_FALSE(PathExists(JoinPath(Out(), m.name)));
   }
 
-  PackageLimits limits_;
+  JobPackageLimits limits_;
   RecordingListener listener_;
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<Courier> courier_;
@@ -225,12 +225,12 @@ TEST_F(CourierTest, DeliversPackagesAndNeverResendsHeldBlobs) {
   StartReceiver();
   const std::string scene = Bytes(200000, 1);
   const std::string wood = Bytes(300000, 2);
-  std::vector<PackageSource> first = {{"job.toml", "", "frames = \"1-10\"\n"},
-                                      {"files/scene.pov", "", scene},
-                                      {"files/tex/wood.png", "", wood},
-                                      {"files/tex/wood-copy.png", "", wood},
-                                      {"files/empty", "", ""}};
-  PackageManifest m1 = Write("job-a-7", first);
+  std::vector<JobPackageSource> first = {{"job.toml", "", "frames = \"1-10\"\n"},
+                                         {"files/scene.pov", "", scene},
+                                         {"files/tex/wood.png", "", wood},
+                                         {"files/tex/wood-copy.png", "", wood},
+                                         {"files/empty", "", ""}};
+  JobPackageManifest m1 = Write("job-a-7", first);
   StartCourier();
   ASSERT_TRUE(WaitFor([&] { return listener_.delivered().size() == 1; }));
   ExpectDelivered(m1, first);
@@ -246,11 +246,11 @@ TEST_F(CourierTest, DeliversPackagesAndNeverResendsHeldBlobs) {
 
   // A second job sharing the scene and texture sends only what is new.
   const std::string extra = Bytes(1000, 3);
-  std::vector<PackageSource> second = {{"job.toml", "", "frames = \"11-20\"\n"},
-                                       {"files/scene.pov", "", scene},
-                                       {"files/tex/wood.png", "", wood},
-                                       {"files/extra.bin", "", extra}};
-  PackageManifest m2 = Write("job-a-8", second);
+  std::vector<JobPackageSource> second = {{"job.toml", "", "frames = \"11-20\"\n"},
+                                          {"files/scene.pov", "", scene},
+                                          {"files/tex/wood.png", "", wood},
+                                          {"files/extra.bin", "", extra}};
+  JobPackageManifest m2 = Write("job-a-8", second);
   courier_->Kick();
   ASSERT_TRUE(WaitFor([&] { return listener_.delivered().size() == 2; }));
   ExpectDelivered(m2, second);
@@ -272,9 +272,9 @@ TEST_F(CourierTest, ResumesABrokenTransferOnARestartedPeer) {
   constexpr int64_t kChunk = 16 * 1024;
   const std::string big = Bytes(768 * 1024, 4);
   const std::string big_sha = Sha256Hex(big);
-  std::vector<PackageSource> sources = {{"job.toml", "", "frames = \"1\"\n"},
-                                        {"files/big.exr", "", big}};
-  PackageManifest m = Write("job-a-9", sources);
+  std::vector<JobPackageSource> sources = {{"job.toml", "", "frames = \"1\"\n"},
+                                           {"files/big.exr", "", big}};
+  JobPackageManifest m = Write("job-a-9", sources);
   // ~3 s for the big file: time enough to break the stream in the middle.
   StartCourier(kSecret, [&](Courier::Options* o) {
     o->chunk_bytes = kChunk;
@@ -361,7 +361,7 @@ TEST_F(CourierTest, ANewStreamOfTheSamePeerTakesOverAStaleOne) {
 
 TEST_F(CourierTest, WrongSecretIsRefusedAndThePackageStays) {
   StartReceiver();
-  PackageManifest m = Write("job-a-10", {{"job.toml", "", "x = 1\n"}});
+  JobPackageManifest m = Write("job-a-10", {{"job.toml", "", "x = 1\n"}});
   StartCourier("not-the-shared-secret-at-all");
   ASSERT_TRUE(WaitFor([&] { return Peer().state() == "refused"; }));
   pb::PeerInfo p = Peer();
@@ -378,7 +378,7 @@ TEST_F(CourierTest, WrongSecretIsRefusedAndThePackageStays) {
 TEST_F(CourierTest, PeerRejectsAnEscapingPathAndQuarantinesIt) {
   StartReceiver();
   // Written by hand (WritePackage refuses such paths).
-  PackageManifest m = Manifest("job-a-11");
+  JobPackageManifest m = Manifest("job-a-11");
   m.files = {{"job.toml", 6, Sha256Hex("x = 1\n")},
              {"../../etc/cron.d/evil", 4, Sha256Hex("evil")}};
   const std::string dir = JoinPath(Out(), m.name);
@@ -405,7 +405,7 @@ TEST_F(CourierTest, PeerRejectsAnEscapingPathAndQuarantinesIt) {
 TEST_F(CourierTest, PeerRejectsAPackageOverItsLimit) {
   limits_.max_file_bytes = 1000;
   StartReceiver();
-  PackageManifest m =
+  JobPackageManifest m =
       Write("job-a-12", {{"job.toml", "", "x = 1\n"}, {"files/huge.bin", "", Bytes(5000, 5)}});
   StartCourier();
   ASSERT_TRUE(WaitFor([&] { return listener_.rejected().size() == 1; }));
@@ -420,10 +420,10 @@ TEST_F(CourierTest, PeerRejectsAPackageOverItsLimit) {
 
 TEST_F(CourierTest, PackageForAnUnknownSiteStays) {
   StartReceiver();
-  PackageManifest m = Manifest("job-a-13");
+  JobPackageManifest m = Manifest("job-a-13");
   m.to_site = "c";
   ASSERT_TRUE(WritePackage(Out(), m, {{"job.toml", "", "x"}}).ok());
-  PackageManifest ok = Write("job-a-14", {{"job.toml", "", "y"}});
+  JobPackageManifest ok = Write("job-a-14", {{"job.toml", "", "y"}});
   StartCourier();
   // The package for b still moves; the one for c waits.
   ASSERT_TRUE(WaitFor([&] { return listener_.delivered().size() == 1; }));
@@ -476,9 +476,9 @@ TEST_F(CourierTest, DeliversOverTls) {
       {*ReadFile(JoinPath(d, "b.key")), *ReadFile(JoinPath(d, "b.pem"))});
   StartReceiver(grpc::SslServerCredentials(tls));
 
-  std::vector<PackageSource> sources = {{"job.toml", "", "frames = \"1\"\n"},
-                                        {"files/a.bin", "", Bytes(100000, 6)}};
-  PackageManifest m = Write("job-a-15", sources);
+  std::vector<JobPackageSource> sources = {{"job.toml", "", "frames = \"1\"\n"},
+                                           {"files/a.bin", "", Bytes(100000, 6)}};
+  JobPackageManifest m = Write("job-a-15", sources);
   StartCourier(kSecret, [&](Courier::Options* o) {
     o->peers[0].tls_ca = JoinPath(d, "ca.pem");
     o->peers[0].tls_server_name = "site-b.test";
@@ -501,7 +501,7 @@ TEST_F(CourierTest, PlaintextCourierCannotTalkToATlsPeer) {
   tls.pem_key_cert_pairs.push_back(
       {*ReadFile(JoinPath(d, "k.pem")), *ReadFile(JoinPath(d, "c.pem"))});
   StartReceiver(grpc::SslServerCredentials(tls));
-  PackageManifest m = Write("job-a-16", {{"job.toml", "", "x"}});
+  JobPackageManifest m = Write("job-a-16", {{"job.toml", "", "x"}});
   StartCourier();
   ASSERT_TRUE(WaitFor([&] { return Peer().state() == "unreachable"; }));
   EXPECT_TRUE(PathExists(JoinPath(Out(), m.name)));

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "gtest/gtest.h"
 #include "rpc/frameflow.grpc.pb.h"
-#include "util/clock.h"
 #include "util/fs.h"
 #include "util/test_fixtures.h"
 

@@ -94,12 +94,12 @@ Result<std::string> SiteLinkService::Authenticate(grpc::ServerContext* ctx, cons
   return peer;
 }
 
-Result<PackageManifest> SiteLinkService::CheckOffer(const std::string& peer,
-                                                    const std::string& name,
-                                                    const std::string& manifest) {
+Result<JobPackageManifest> SiteLinkService::CheckOffer(const std::string& peer,
+                                                       const std::string& name,
+                                                       const std::string& manifest) {
   // Messages go back to the peer: they name the manifest field, never a
   // local path of this site.
-  FF_ASSIGN_OR_RETURN(PackageManifest m, ParseManifest(manifest, "manifest.json"));
+  FF_ASSIGN_OR_RETURN(JobPackageManifest m, ParseManifest(manifest, "manifest.json"));
   if (m.name != name) {
     return InvalidArgument("manifest.json: name: '" + m.name + "' but the package is offered as '" +
                            name + "'");
@@ -167,7 +167,7 @@ grpc::Status SiteLinkService::Offer(grpc::ServerContext* ctx, const pb::PackageO
 
 grpc::Status SiteLinkService::HandleOffer(const std::string& peer, const pb::PackageOffer& req,
                                           pb::OfferResponse* resp) {
-  Result<PackageManifest> m = CheckOffer(peer, req.name(), req.manifest());
+  Result<JobPackageManifest> m = CheckOffer(peer, req.name(), req.manifest());
   if (!m.ok()) {
     QuarantineOffer(peer, req.name(), req.manifest(), m.status().message());
     resp->set_rejected(m.status().message());
@@ -178,7 +178,7 @@ grpc::Status SiteLinkService::HandleOffer(const std::string& peer, const pb::Pac
     return grpc::Status::OK;
   }
   std::set<std::string> listed;
-  for (const PackageFileEntry& f : m->files) {
+  for (const JobPackageFile& f : m->files) {
     if (!listed.insert(f.sha256).second || blobs_->Has(f.sha256)) continue;
     Result<int64_t> held = blobs_->PartialSize(f.sha256);
     if (!held.ok()) return ToGrpc(held.status());
@@ -284,7 +284,7 @@ grpc::Status SiteLinkService::Deliver(grpc::ServerContext* ctx, const pb::Delive
 
 grpc::Status SiteLinkService::HandleDeliver(const std::string& peer, const pb::DeliverRequest& req,
                                             pb::DeliverResponse* resp) {
-  Result<PackageManifest> m = CheckOffer(peer, req.name(), req.manifest());
+  Result<JobPackageManifest> m = CheckOffer(peer, req.name(), req.manifest());
   if (!m.ok()) {
     QuarantineOffer(peer, req.name(), req.manifest(), m.status().message());
     resp->set_rejected(m.status().message());
@@ -292,7 +292,7 @@ grpc::Status SiteLinkService::HandleDeliver(const std::string& peer, const pb::D
   }
   std::lock_guard<std::mutex> lock(deliver_mu_);
   if (AlreadyDelivered(peer, m->name)) return grpc::Status::OK;
-  for (const PackageFileEntry& f : m->files) {
+  for (const JobPackageFile& f : m->files) {
     if (!blobs_->Has(f.sha256)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "Deliver: " + f.path + " (blob " + f.sha256 + ") has not been received");
@@ -305,7 +305,7 @@ grpc::Status SiteLinkService::HandleDeliver(const std::string& peer, const pb::D
     return ToGrpc(st);
   }
   spdlog::info("site link: received {} package '{}' from peer '{}' ({} files)",
-               PackageKindName(m->kind), m->name, peer, m->files.size());
+               JobPackageKindName(m->kind), m->name, peer, m->files.size());
   return grpc::Status::OK;
 }
 

@@ -32,11 +32,11 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "rpc/frameflow.grpc.pb.h"
-#include "transfer/blob_store.h"
-#include "transfer/package.h"
+#include "store/blob_store.h"
+#include "transfer/job_package.h"
 #include "transfer/peer.h"
-#include "util/clock.h"
 
 namespace ff {
 
@@ -59,7 +59,7 @@ class SiteLinkService final : public frameflow::v1::SiteLink::Service {
     std::vector<PeerConfig> peers;
     std::string in_dir;          // <root>/hotfolders/in
     std::string quarantine_dir;  // <root>/hotfolders/quarantine
-    PackageLimits limits;
+    JobPackageLimits limits;
   };
 
   // `blobs` and `handler` must outlive the service.
@@ -100,8 +100,8 @@ class SiteLinkService final : public frameflow::v1::SiteLink::Service {
   // The calling peer's site name, or an error (already logged).
   Result<std::string> Authenticate(grpc::ServerContext* ctx, const char* method);
   // Parses an offered manifest and checks name, addressing and limits.
-  Result<PackageManifest> CheckOffer(const std::string& peer, const std::string& name,
-                                     const std::string& manifest);
+  Result<JobPackageManifest> CheckOffer(const std::string& peer, const std::string& name,
+                                        const std::string& manifest);
   // Stores the refused manifest under quarantine_dir with its reason.
   void QuarantineOffer(const std::string& peer, const std::string& name,
                        const std::string& manifest, const std::string& reason);

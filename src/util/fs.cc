@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <random>
 
+#include "base/unique_fd.h"
+
 namespace ff {
 
 namespace {
@@ -24,28 +26,6 @@ Status PathError(const std::string& what, const std::string& path, int err) {
   if (err == ENOENT) return NotFound(s.message());
   return s;
 }
-
-// Closes fd on scope exit unless released.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  // Closes now and reports the error close() gives (it may carry a deferred
-  // write error on some filesystems).
-  int Close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc == 0 ? 0 : errno;
-  }
-
- private:
-  int fd_;
-};
 
 // Unlinks a temp path on scope exit unless Disarm()ed.
 class TempUnlinker {
@@ -90,7 +70,7 @@ std::string SiblingTempName(const std::string& path, const char* tag) {
 Status CopyFileAtomic(const std::string& from, const std::string& to) {
   int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return PathError("cannot open", from, errno);
-  FdCloser in_closer(in);
+  UniqueFd in_closer(in);
   struct stat st;
   if (::fstat(in, &st) != 0) return ErrnoError("cannot stat", from, errno);
 
@@ -98,7 +78,7 @@ Status CopyFileAtomic(const std::string& from, const std::string& to) {
   int out = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (out < 0) return ErrnoError("cannot create temp file in", DirName(to), errno);
   TempUnlinker unlinker(tmp);
-  FdCloser out_closer(out);
+  UniqueFd out_closer(out);
   if (::fchmod(out, st.st_mode & 07777) != 0) return ErrnoError("cannot chmod", tmp, errno);
 
   std::string buf(1 << 20, '\0');
@@ -125,7 +105,7 @@ Status CopyFileAtomic(const std::string& from, const std::string& to) {
 Status SyncDir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return PathError("cannot open directory", dir, errno);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   if (::fsync(fd) != 0 && errno != EINVAL) return ErrnoError("cannot sync directory", dir, errno);
   return Status::Ok();
 }
@@ -167,7 +147,7 @@ Status MakeDirs(const std::string& path, int mode) {
 Result<std::string> ReadFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return PathError("cannot open", path, errno);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoError("cannot stat", path, errno);
   if (S_ISDIR(st.st_mode)) return ErrnoError("cannot read", path, EISDIR);
@@ -193,7 +173,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
   int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) return PathError("cannot create temp file for", path, errno);
   TempUnlinker unlinker(tmp);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   // mkstemp creates 0600; the caller's mode applies exactly (no umask).
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return ErrnoError("cannot chmod", tmp, errno);
   FF_RETURN_IF_ERROR(WriteAll(fd, data.data(), data.size(), tmp));

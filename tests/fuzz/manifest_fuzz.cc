@@ -13,17 +13,17 @@
 #include <string_view>
 
 #include "fuzz_common.h"
-#include "transfer/package.h"
+#include "transfer/job_package.h"
 #include "util/sha256.h"
 
 namespace {
 
-void CheckManifest(const ff::PackageManifest& m) {
+void CheckManifest(const ff::JobPackageManifest& m) {
   FUZZ_CHECK(!m.name.empty() && m.name.size() <= 128 && m.name[0] != '.', m.name);
   FUZZ_CHECK(m.name.find('/') == std::string::npos, m.name);
   FUZZ_CHECK(m.origin_job_id >= 0 && m.created_ms >= 0 && m.remote_job_id >= 0, "negative id");
   std::set<std::string> paths;
-  for (const ff::PackageFileEntry& f : m.files) {
+  for (const ff::JobPackageFile& f : m.files) {
     FUZZ_CHECK(!f.path.empty() && f.path[0] != '/', f.path);
     FUZZ_CHECK(f.path != "manifest.json", f.path);
     FUZZ_CHECK(("/" + f.path + "/").find("/../") == std::string::npos, f.path);
@@ -33,7 +33,7 @@ void CheckManifest(const ff::PackageManifest& m) {
     FUZZ_CHECK(ff::IsSha256Hex(f.sha256), f.sha256);
     FUZZ_CHECK(paths.insert(f.path).second, "duplicate " + f.path);
   }
-  if (m.kind == ff::PackageKind::kJob) FUZZ_CHECK(paths.count(m.description) == 1, m.description);
+  if (m.kind == ff::JobPackageKind::kJob) FUZZ_CHECK(paths.count(m.description) == 1, m.description);
 }
 
 }  // namespace
@@ -50,11 +50,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "ManifestToJson() does not parse: " + again.status().message() + "\n" + json);
   FUZZ_CHECK(ff::ManifestToJson(*again) == json, "the manifest changes when printed twice");
 
-  ff::PackageLimits small;
+  ff::JobPackageLimits small;
   small.max_package_bytes = 1000;
   small.max_file_bytes = 600;
   small.max_files = 3;
-  for (const ff::PackageLimits& limits : {ff::PackageLimits{}, small, ff::PackageLimits{0, 0, 0}}) {
+  for (const ff::JobPackageLimits& limits : {ff::JobPackageLimits{}, small, ff::JobPackageLimits{0, 0, 0}}) {
     ff::Status st = ff::CheckLimits(*m, limits);
     if (st.ok()) {
       int64_t total = 0;

@@ -48,8 +48,8 @@
 #include "fuzz_common.h"
 #include "rpc/frameflow.pb.h"
 #include "scheduler/scheduler.h"
-#include "transfer/blob_store.h"
-#include "util/clock.h"
+#include "store/blob_store.h"
+#include "base/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 

@@ -51,11 +51,11 @@
 #include "rpc/frameflow.pb.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/site_exchange.h"
-#include "transfer/blob_store.h"
-#include "transfer/package.h"
+#include "store/blob_store.h"
+#include "transfer/job_package.h"
 #include "transfer/peer.h"
 #include "transfer/site_link_service.h"
-#include "util/clock.h"
+#include "base/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -167,9 +167,9 @@ ff::SiteConfig ConfigAt(const std::string& root) {
   return c;
 }
 
-ff::PackageManifest Manifest(ff::PackageKind kind, const std::string& name, int64_t origin_job,
+ff::JobPackageManifest Manifest(ff::JobPackageKind kind, const std::string& name, int64_t origin_job,
                              const std::string& origin) {
-  ff::PackageManifest m;
+  ff::JobPackageManifest m;
   m.kind = kind;
   m.name = name;
   m.origin_site = origin;
@@ -181,8 +181,8 @@ ff::PackageManifest Manifest(ff::PackageKind kind, const std::string& name, int6
   return m;
 }
 
-void AddFile(ff::PackageManifest* m, const std::string& path, const std::string& data) {
-  m->files.push_back(ff::PackageFileEntry{path, static_cast<int64_t>(data.size()), Known(data)});
+void AddFile(ff::JobPackageManifest* m, const std::string& path, const std::string& data) {
+  m->files.push_back(ff::JobPackageFile{path, static_cast<int64_t>(data.size()), Known(data)});
 }
 
 void MakeBaselines() {
@@ -190,14 +190,14 @@ void MakeBaselines() {
   const std::string wood = std::string("\x89PNG\r\n\x1a\nwood", 12);
   const std::string frame = std::string("\x89PNG\r\n\x1a\nframe", 13);
   g->image_sha = Known(frame);
-  ff::PackageManifest job = Manifest(ff::PackageKind::kJob, "job-studio-7", 7, "studio");
+  ff::JobPackageManifest job = Manifest(ff::JobPackageKind::kJob, "job-studio-7", 7, "studio");
   job.description = "job.toml";
   AddFile(&job, "job.toml", kJobToml);
   AddFile(&job, "files/scene.pov", scene);
   AddFile(&job, "files/tex/wood.png", wood);
 
-  ff::PackageManifest result =
-      Manifest(ff::PackageKind::kResult, "result-studio-render-co-1", 1, "render-co");
+  ff::JobPackageManifest result =
+      Manifest(ff::JobPackageKind::kResult, "result-studio-render-co-1", 1, "render-co");
   result.state = "done";
   result.remote_job_id = 5;
   const std::string report = R"({"site": "studio", "job_id": 5, "origin_site": "render-co",
@@ -216,12 +216,12 @@ void MakeBaselines() {
   AddFile(&result, "frames/o_2.png", frame);
   AddFile(&result, "logs/chunk-0.log", "rendered\n");
 
-  ff::PackageManifest cancel = Manifest(ff::PackageKind::kCancel, "cancel-studio-7", 7, "studio");
+  ff::JobPackageManifest cancel = Manifest(ff::JobPackageKind::kCancel, "cancel-studio-7", 7, "studio");
   cancel.reason = "cancelled by the client";
-  ff::PackageManifest rejection =
-      Manifest(ff::PackageKind::kRejection, "rejection-studio-job-render-co-1", 1, "render-co");
+  ff::JobPackageManifest rejection =
+      Manifest(ff::JobPackageKind::kRejection, "rejection-studio-job-render-co-1", 1, "render-co");
   rejection.reason = "files[1].path: bad";
-  for (const ff::PackageManifest* m : {&job, &result, &cancel, &rejection}) {
+  for (const ff::JobPackageManifest* m : {&job, &result, &cancel, &rejection}) {
     g->packages.push_back(Package{m->name, ff::ManifestToJson(*m)});
   }
 }
@@ -426,7 +426,7 @@ class Run {
     auto m = ff::ParseManifest(base.manifest, "baseline");
     FUZZ_CHECK(m.ok(), m.status().message());
     if (m->files.empty()) return;
-    const ff::PackageFileEntry& f = m->files[(arg >> 3) % m->files.size()];
+    const ff::JobPackageFile& f = m->files[(arg >> 3) % m->files.size()];
     const std::string& data = g->contents.at(f.sha256);
     auto held = sched_->blobs()->PartialSize(f.sha256);
     const int64_t from = held.ok() ? std::min<int64_t>(*held, f.size) : 0;

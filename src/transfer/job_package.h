@@ -4,7 +4,7 @@
 // every file the manifest lists, at its relative path:
 //
 //   job-studio-17/
-//     manifest.json          the PackageManifest below, as JSON
+//     manifest.json          the JobPackageManifest below, as JSON
 //     job.toml               (job packages) the job description
 //     files/scene.pov        (job packages) the job's files, by job path
 //     files/tex/wood.png
@@ -26,30 +26,30 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.h"
+#include "base/status.h"
 
 namespace ff {
 
 class BlobStore;
 
-enum class PackageKind {
+enum class JobPackageKind {
   kJob,        // origin -> remote: render this job
   kResult,     // remote -> origin: the job ended (done, failed or cancelled)
   kCancel,     // origin -> remote: cancel this job
   kRejection,  // remote -> origin: your package was quarantined, here is why
 };
-const char* PackageKindName(PackageKind k);
+const char* JobPackageKindName(JobPackageKind k);
 
-struct PackageFileEntry {
+struct JobPackageFile {
   std::string path;  // relative to the package directory, '/'-separated
   int64_t size = 0;
   std::string sha256;  // lower-case hex
 };
 
-inline constexpr std::string_view kPackageFormat = "frameflow-package/1";
+inline constexpr std::string_view kJobPackageFormat = "frameflow-package/1";
 
-struct PackageManifest {
-  PackageKind kind = PackageKind::kJob;
+struct JobPackageManifest {
+  JobPackageKind kind = JobPackageKind::kJob;
   std::string name;           // directory name: [A-Za-z0-9._-]{1,128}, not starting with '.'
   std::string origin_site;    // the site where the job was submitted
   int64_t origin_job_id = 0;  // the job's id at the origin site, > 0
@@ -57,7 +57,7 @@ struct PackageManifest {
   std::string to_site;        // the site it is addressed to
   std::string client;         // who owns the job at the remote site ([A-Za-z0-9._-]{1,64})
   int64_t created_ms = 0;     // unix ms, when the package was written
-  std::vector<PackageFileEntry> files;  // every file of the package but manifest.json
+  std::vector<JobPackageFile> files;  // every file of the package but manifest.json
 
   // kJob: path of the job description among `files` (e.g. "job.toml").
   std::string description;
@@ -70,7 +70,7 @@ struct PackageManifest {
 };
 
 // JSON text of a manifest (stable key order, one file per line).
-std::string ManifestToJson(const PackageManifest& m);
+std::string ManifestToJson(const JobPackageManifest& m);
 
 // Parses and checks a manifest: required keys and types, format version,
 // kind, name, every file path relative, normalised, without "..", "." or
@@ -78,17 +78,17 @@ std::string ManifestToJson(const PackageManifest& m);
 // are hex SHA-256; kind-specific keys present. Errors name the field, e.g.
 // "manifest.json: files[3].path: '../etc/passwd' leaves the package".
 // `where` prefixes the messages (usually the manifest path).
-Result<PackageManifest> ParseManifest(std::string_view json, const std::string& where);
+Result<JobPackageManifest> ParseManifest(std::string_view json, const std::string& where);
 
 // Size limits a receiving site enforces (site.toml [hotfolders]).
-struct PackageLimits {
+struct JobPackageLimits {
   int64_t max_package_bytes = 64LL << 30;  // sum of all file sizes
   int64_t max_file_bytes = 16LL << 30;
   int max_files = 100000;
 };
 // Checks the manifest's declared sizes against the limits; the error says
 // which limit and by how much.
-Status CheckLimits(const PackageManifest& m, const PackageLimits& limits);
+Status CheckLimits(const JobPackageManifest& m, const JobPackageLimits& limits);
 
 // Verifies a package directory completely: parses <dir>/manifest.json,
 // checks limits, and for every listed file opens it beneath `dir` without
@@ -100,11 +100,11 @@ Status CheckLimits(const PackageManifest& m, const PackageLimits& limits);
 // manifest on success; the error names the file and what is wrong
 // ("files/tex/wood.png: size 100 but the manifest says 4096",
 // "...: SHA-256 mismatch", "...: is a symlink", "...: missing").
-Result<PackageManifest> VerifyPackage(const std::string& dir, const PackageLimits& limits);
+Result<JobPackageManifest> VerifyPackage(const std::string& dir, const JobPackageLimits& limits);
 
 // One file to put in a package: its path inside the package and either a
 // source file to link or copy, or literal content.
-struct PackageSource {
+struct JobPackageSource {
   std::string path;         // relative path inside the package
   std::string source_file;  // absolute path of the bytes, or empty
   std::string content;      // used when source_file is empty
@@ -118,15 +118,15 @@ struct PackageSource {
 // succeeds without touching it (package names are unique per job and kind,
 // so a rewrite after a crash is a no-op). Leftover staging directories of
 // the same name are removed first. Returns the manifest as written.
-Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManifest manifest,
-                                     const std::vector<PackageSource>& sources);
+Result<JobPackageManifest> WritePackage(const std::string& hotfolder, JobPackageManifest manifest,
+                                        const std::vector<JobPackageSource>& sources);
 
 // Builds a package in `hotfolder` from blobs held by `blobs` (the receiving
 // end of the communications medium): the same staging, fsync and rename as
 // WritePackage, every file hard-linked or copied from the blob store, the
 // manifest written from `manifest_json` byte for byte. Fails (writing
 // nothing) if a blob is missing. Idempotent like WritePackage.
-Status MaterializePackage(const std::string& hotfolder, const PackageManifest& manifest,
+Status MaterializePackage(const std::string& hotfolder, const JobPackageManifest& manifest,
                           std::string_view manifest_json, const BlobStore& blobs);
 
 // Moves the package directory `package_dir` into `quarantine_dir` (created

@@ -1,4 +1,4 @@
-#include "transfer/package.h"
+#include "transfer/job_package.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,12 +17,9 @@
 #include <set>
 #include <utility>
 
-#if __has_include(<linux/openat2.h>)
-#include <linux/openat2.h>
-#define FF_HAVE_OPENAT2_HEADER 1
-#endif
-
-#include "transfer/blob_store.h"
+#include "base/open_beneath.h"
+#include "base/unique_fd.h"
+#include "store/blob_store.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -38,33 +35,6 @@ constexpr char kManifestFile[] = "manifest.json";
 constexpr int64_t kMaxManifestBytes = 64LL << 20;
 constexpr size_t kMaxPathBytes = 4096;
 constexpr size_t kMaxComponentBytes = 255;
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() { return std::exchange(fd_, -1); }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -128,11 +98,11 @@ std::vector<std::string> ParentDirs(const std::string& path) {
   return dirs;
 }
 
-Result<PackageKind> KindFromName(std::string_view s) {
-  if (s == "job") return PackageKind::kJob;
-  if (s == "result") return PackageKind::kResult;
-  if (s == "cancel") return PackageKind::kCancel;
-  if (s == "rejection") return PackageKind::kRejection;
+Result<JobPackageKind> KindFromName(std::string_view s) {
+  if (s == "job") return JobPackageKind::kJob;
+  if (s == "result") return JobPackageKind::kResult;
+  if (s == "cancel") return JobPackageKind::kCancel;
+  if (s == "rejection") return JobPackageKind::kRejection;
   return InvalidArgument("");
 }
 
@@ -198,49 +168,10 @@ Status CheckSiteName(const FieldReader& r, const std::string& key, const std::st
 
 // ---- opening files beneath a directory without following symlinks ----
 
-#if defined(FF_HAVE_OPENAT2_HEADER) && defined(SYS_openat2)
-// -1 with errno set; errno ENOSYS (old kernel) or EPERM (seccomp filters
-// that do not know the call) make the caller fall back to a component walk.
-int OpenAt2(int dirfd, const char* path, int flags) {
-  struct open_how how;
-  std::memset(&how, 0, sizeof how);
-  how.flags = static_cast<uint64_t>(flags);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-    if (fd >= 0) return static_cast<int>(fd);
-    if (errno != EINTR && errno != EAGAIN) return -1;
-  }
-}
-#else
-int OpenAt2(int, const char*, int) {
-  errno = ENOSYS;
-  return -1;
-}
-#endif
-
 // Opens the directory `rel` (a validated relative path, "" for root_fd
 // itself) beneath root_fd; no component may be a symlink. -1 with errno.
 int OpenDirBeneath(int root_fd, const std::string& rel) {
-  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  if (rel.empty()) return ::fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
-  static std::atomic<bool> openat2_works{true};
-  if (openat2_works.load(std::memory_order_relaxed)) {
-    int fd = OpenAt2(root_fd, rel.c_str(), flags);
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
-    openat2_works.store(false, std::memory_order_relaxed);
-  }
-  // O_NOFOLLOW walk: each component is opened relative to its parent and
-  // refused if it is a symlink (ELOOP) or not a directory (ENOTDIR).
-  Fd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
-  if (!cur.valid()) return -1;
-  for (std::string_view part : SplitPath(rel)) {
-    std::string name(part);
-    Fd next(::openat(cur.get(), name.c_str(), flags));
-    if (!next.valid()) return -1;
-    cur = std::move(next);
-  }
-  return cur.Release();
+  return OpenBeneath(root_fd, rel, O_RDONLY | O_DIRECTORY);
 }
 
 const char* FileTypeProblem(mode_t mode) {
@@ -273,12 +204,12 @@ std::string DiagnoseOpen(int root_fd, const std::string& rel, int err) {
 // Opens the regular file `rel` beneath root_fd for reading. Never follows a
 // symlink, never opens a FIFO or device (it is checked before opening, and
 // O_NONBLOCK keeps a FIFO swapped in afterwards from blocking the open).
-Result<Fd> OpenFileBeneath(int root_fd, const std::string& rel, const std::string& where,
-                           struct stat* st_out) {
+Result<UniqueFd> OpenFileBeneath(int root_fd, const std::string& rel, const std::string& where,
+                                 struct stat* st_out) {
   size_t slash = rel.rfind('/');
   std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
   std::string leaf = slash == std::string::npos ? rel : rel.substr(slash + 1);
-  Fd dir(OpenDirBeneath(root_fd, parent));
+  UniqueFd dir(OpenDirBeneath(root_fd, parent));
   if (!dir.valid()) {
     int err = errno;
     std::string why = DiagnoseOpen(root_fd, rel, err);
@@ -293,7 +224,7 @@ Result<Fd> OpenFileBeneath(int root_fd, const std::string& rel, const std::strin
   if (const char* problem = FileTypeProblem(st.st_mode)) {
     return InvalidArgument(where + ": " + problem);
   }
-  Fd fd(::openat(dir.get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  UniqueFd fd(::openat(dir.get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ELOOP) return InvalidArgument(where + ": is a symlink");
     return ErrnoError("cannot open", where, errno);
@@ -350,7 +281,7 @@ Status CheckTree(int root_fd, const std::string& dir, const std::set<std::string
   while (!pending.empty()) {
     std::string rel_dir = std::move(pending.back());
     pending.pop_back();
-    Fd dfd(OpenDirBeneath(root_fd, rel_dir));
+    UniqueFd dfd(OpenDirBeneath(root_fd, rel_dir));
     std::string shown_dir = rel_dir.empty() ? dir : JoinPath(dir, rel_dir);
     if (!dfd.valid()) return ErrnoError("cannot open directory", shown_dir, errno);
     int list_fd = ::fcntl(dfd.get(), F_DUPFD_CLOEXEC, 0);
@@ -410,14 +341,14 @@ Status CheckTree(int root_fd, const std::string& dir, const std::set<std::string
 // ---- staging ----
 
 Status SyncPath(const std::string& path, int flags) {
-  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError("cannot open", path, errno);
   if (::fsync(fd.get()) != 0 && errno != EINVAL) return ErrnoError("cannot sync", path, errno);
   return Status::Ok();
 }
 
 Status WriteNewFile(const std::string& path, std::string_view data) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid()) return ErrnoError("cannot create", path, errno);
   size_t off = 0;
   while (off < data.size()) {
@@ -493,35 +424,35 @@ Status Stage(const std::string& hotfolder, const std::string& name,
   return Status::Ok();
 }
 
-Result<PackageManifest> ReadExistingManifest(const std::string& dir) {
+Result<JobPackageManifest> ReadExistingManifest(const std::string& dir) {
   FF_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(dir, kManifestFile)));
   return ParseManifest(text, JoinPath(dir, kManifestFile));
 }
 
 }  // namespace
 
-const char* PackageKindName(PackageKind k) {
+const char* JobPackageKindName(JobPackageKind k) {
   switch (k) {
-    case PackageKind::kJob:
+    case JobPackageKind::kJob:
       return "job";
-    case PackageKind::kResult:
+    case JobPackageKind::kResult:
       return "result";
-    case PackageKind::kCancel:
+    case JobPackageKind::kCancel:
       return "cancel";
-    case PackageKind::kRejection:
+    case JobPackageKind::kRejection:
       return "rejection";
   }
   return "unknown";
 }
 
-std::string ManifestToJson(const PackageManifest& m) {
+std::string ManifestToJson(const JobPackageManifest& m) {
   auto s = [](const std::string& v) { return Quote(v); };
   std::string out = "{\n";
   auto line = [&](const std::string& key, const std::string& value) {
     out += "  \"" + key + "\": " + value + ",\n";
   };
-  line("format", s(std::string(kPackageFormat)));
-  line("kind", s(PackageKindName(m.kind)));
+  line("format", s(std::string(kJobPackageFormat)));
+  line("kind", s(JobPackageKindName(m.kind)));
   line("name", s(m.name));
   line("origin_site", s(m.origin_site));
   line("origin_job_id", std::to_string(m.origin_job_id));
@@ -529,15 +460,16 @@ std::string ManifestToJson(const PackageManifest& m) {
   line("to_site", s(m.to_site));
   line("client", s(m.client));
   line("created_ms", std::to_string(m.created_ms));
-  if (m.kind == PackageKind::kJob || !m.description.empty()) line("description", s(m.description));
-  if (m.kind == PackageKind::kResult || !m.state.empty()) line("state", s(m.state));
-  if (m.kind != PackageKind::kJob || !m.reason.empty()) line("reason", s(m.reason));
-  if (m.kind == PackageKind::kResult || m.remote_job_id != 0) {
+  if (m.kind == JobPackageKind::kJob || !m.description.empty())
+    line("description", s(m.description));
+  if (m.kind == JobPackageKind::kResult || !m.state.empty()) line("state", s(m.state));
+  if (m.kind != JobPackageKind::kJob || !m.reason.empty()) line("reason", s(m.reason));
+  if (m.kind == JobPackageKind::kResult || m.remote_job_id != 0) {
     line("remote_job_id", std::to_string(m.remote_job_id));
   }
   out += "  \"files\": [";
   for (size_t i = 0; i < m.files.size(); ++i) {
-    const PackageFileEntry& f = m.files[i];
+    const JobPackageFile& f = m.files[i];
     out += i == 0 ? "\n" : ",\n";
     out += "    {\"path\": " + s(f.path) + ", \"size\": " + std::to_string(f.size) +
            ", \"sha256\": " + s(f.sha256) + "}";
@@ -547,7 +479,7 @@ std::string ManifestToJson(const PackageManifest& m) {
   return out;
 }
 
-Result<PackageManifest> ParseManifest(std::string_view json, const std::string& where) {
+Result<JobPackageManifest> ParseManifest(std::string_view json, const std::string& where) {
   Json doc = Json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return InvalidArgument(where + ": not valid JSON");
   if (!doc.is_object()) return InvalidArgument(where + ": must be a JSON object");
@@ -555,13 +487,13 @@ Result<PackageManifest> ParseManifest(std::string_view json, const std::string& 
   FF_RETURN_IF_ERROR(r.CheckKeys({"format", "kind", "name", "origin_site", "origin_job_id",
                                   "from_site", "to_site", "client", "created_ms", "description",
                                   "state", "reason", "remote_job_id", "files"}));
-  PackageManifest m;
+  JobPackageManifest m;
   FF_ASSIGN_OR_RETURN(std::string format, r.String("format", true));
-  if (format != kPackageFormat) {
-    return r.Error("format", Quote(format) + " is not " + std::string(kPackageFormat));
+  if (format != kJobPackageFormat) {
+    return r.Error("format", Quote(format) + " is not " + std::string(kJobPackageFormat));
   }
   FF_ASSIGN_OR_RETURN(std::string kind, r.String("kind", true));
-  Result<PackageKind> k = KindFromName(kind);
+  Result<JobPackageKind> k = KindFromName(kind);
   if (!k.ok()) {
     return r.Error("kind", Quote(kind) + " is not one of job, result, cancel, rejection");
   }
@@ -581,23 +513,23 @@ Result<PackageManifest> ParseManifest(std::string_view json, const std::string& 
   FF_ASSIGN_OR_RETURN(m.origin_job_id, r.Int("origin_job_id", true));
   // A rejection may answer a package whose manifest was unreadable, so its
   // job is not always known.
-  if (m.kind == PackageKind::kRejection ? m.origin_job_id < 0 : m.origin_job_id <= 0) {
+  if (m.kind == JobPackageKind::kRejection ? m.origin_job_id < 0 : m.origin_job_id <= 0) {
     return r.Error("origin_job_id", std::to_string(m.origin_job_id) + " must be positive");
   }
-  FF_ASSIGN_OR_RETURN(m.client, r.String("client", m.kind == PackageKind::kJob));
-  if ((m.kind == PackageKind::kJob || !m.client.empty()) && !IsSafeName(m.client, 64)) {
+  FF_ASSIGN_OR_RETURN(m.client, r.String("client", m.kind == JobPackageKind::kJob));
+  if ((m.kind == JobPackageKind::kJob || !m.client.empty()) && !IsSafeName(m.client, 64)) {
     return r.Error("client", Quote(m.client) + " is not a client name ([A-Za-z0-9._-]{1,64})");
   }
   FF_ASSIGN_OR_RETURN(m.created_ms, r.Int("created_ms", true));
   if (m.created_ms < 0) return r.Error("created_ms", "must not be negative");
-  FF_ASSIGN_OR_RETURN(m.description, r.String("description", m.kind == PackageKind::kJob));
-  FF_ASSIGN_OR_RETURN(m.state, r.String("state", m.kind == PackageKind::kResult));
-  if (m.kind == PackageKind::kResult && m.state != "done" && m.state != "failed" &&
+  FF_ASSIGN_OR_RETURN(m.description, r.String("description", m.kind == JobPackageKind::kJob));
+  FF_ASSIGN_OR_RETURN(m.state, r.String("state", m.kind == JobPackageKind::kResult));
+  if (m.kind == JobPackageKind::kResult && m.state != "done" && m.state != "failed" &&
       m.state != "cancelled") {
     return r.Error("state", Quote(m.state) + " is not one of done, failed, cancelled");
   }
-  FF_ASSIGN_OR_RETURN(m.reason, r.String("reason", m.kind == PackageKind::kRejection));
-  FF_ASSIGN_OR_RETURN(m.remote_job_id, r.Int("remote_job_id", m.kind == PackageKind::kResult));
+  FF_ASSIGN_OR_RETURN(m.reason, r.String("reason", m.kind == JobPackageKind::kRejection));
+  FF_ASSIGN_OR_RETURN(m.remote_job_id, r.Int("remote_job_id", m.kind == JobPackageKind::kResult));
   if (m.remote_job_id < 0) return r.Error("remote_job_id", "must not be negative");
 
   if (!r.Has("files")) return r.Error("files", "is missing");
@@ -613,7 +545,7 @@ Result<PackageManifest> ParseManifest(std::string_view json, const std::string& 
     }
     FieldReader fr(files[i], where, prefix);
     FF_RETURN_IF_ERROR(fr.CheckKeys({"path", "size", "sha256"}));
-    PackageFileEntry f;
+    JobPackageFile f;
     FF_ASSIGN_OR_RETURN(f.path, fr.String("path", true));
     if (std::string problem = PathProblem(f.path); !problem.empty()) {
       return fr.Error("path", problem);
@@ -639,13 +571,13 @@ Result<PackageManifest> ParseManifest(std::string_view json, const std::string& 
                              Quote(m.files[i].path) + " is also a directory of another file");
     }
   }
-  if (m.kind == PackageKind::kJob && seen.count(m.description) == 0) {
+  if (m.kind == JobPackageKind::kJob && seen.count(m.description) == 0) {
     return r.Error("description", Quote(m.description) + " is not one of the package's files");
   }
   return m;
 }
 
-Status CheckLimits(const PackageManifest& m, const PackageLimits& limits) {
+Status CheckLimits(const JobPackageManifest& m, const JobPackageLimits& limits) {
   const std::string pkg = "package " + Quote(m.name);
   if (static_cast<int64_t>(m.files.size()) > limits.max_files) {
     return InvalidArgument(pkg + ": " + std::to_string(m.files.size()) +
@@ -654,7 +586,7 @@ Status CheckLimits(const PackageManifest& m, const PackageLimits& limits) {
   }
   int64_t total = 0;
   for (size_t i = 0; i < m.files.size(); ++i) {
-    const PackageFileEntry& f = m.files[i];
+    const JobPackageFile& f = m.files[i];
     if (f.size > limits.max_file_bytes) {
       return InvalidArgument(pkg + ": files[" + std::to_string(i) + "] " + Quote(f.path) +
                              ": size " + std::to_string(f.size) +
@@ -675,8 +607,8 @@ Status CheckLimits(const PackageManifest& m, const PackageLimits& limits) {
   return Status::Ok();
 }
 
-Result<PackageManifest> VerifyPackage(const std::string& dir, const PackageLimits& limits) {
-  Fd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+Result<JobPackageManifest> VerifyPackage(const std::string& dir, const JobPackageLimits& limits) {
+  UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root.valid()) {
     int err = errno;
     if (err == ENOENT) return NotFound(dir + ": missing");
@@ -691,23 +623,23 @@ Result<PackageManifest> VerifyPackage(const std::string& dir, const PackageLimit
   }
   const std::string manifest_path = JoinPath(dir, kManifestFile);
   struct stat st;
-  FF_ASSIGN_OR_RETURN(Fd mfd, OpenFileBeneath(root.get(), kManifestFile, manifest_path, &st));
+  FF_ASSIGN_OR_RETURN(UniqueFd mfd, OpenFileBeneath(root.get(), kManifestFile, manifest_path, &st));
   FF_ASSIGN_OR_RETURN(std::string text, ReadAllFd(mfd.get(), kMaxManifestBytes, manifest_path));
   mfd.Reset();
-  FF_ASSIGN_OR_RETURN(PackageManifest m, ParseManifest(text, manifest_path));
+  FF_ASSIGN_OR_RETURN(JobPackageManifest m, ParseManifest(text, manifest_path));
   FF_RETURN_IF_ERROR(CheckLimits(m, limits).WithContext(dir));
 
   std::set<std::string> files;
   std::set<std::string> dirs;
-  for (const PackageFileEntry& f : m.files) {
+  for (const JobPackageFile& f : m.files) {
     files.insert(f.path);
     for (std::string& d : ParentDirs(f.path)) dirs.insert(std::move(d));
   }
   FF_RETURN_IF_ERROR(CheckTree(root.get(), dir, files, dirs));
 
-  for (const PackageFileEntry& f : m.files) {
+  for (const JobPackageFile& f : m.files) {
     const std::string where = JoinPath(dir, f.path);
-    FF_ASSIGN_OR_RETURN(Fd fd, OpenFileBeneath(root.get(), f.path, where, &st));
+    FF_ASSIGN_OR_RETURN(UniqueFd fd, OpenFileBeneath(root.get(), f.path, where, &st));
     if (st.st_size != f.size) {
       return InvalidArgument(where + ": size " + std::to_string(st.st_size) +
                              " but the manifest says " + std::to_string(f.size));
@@ -726,8 +658,8 @@ Result<PackageManifest> VerifyPackage(const std::string& dir, const PackageLimit
   return m;
 }
 
-Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManifest manifest,
-                                     const std::vector<PackageSource>& sources) {
+Result<JobPackageManifest> WritePackage(const std::string& hotfolder, JobPackageManifest manifest,
+                                        const std::vector<JobPackageSource>& sources) {
   const std::string where = "package " + Quote(manifest.name);
   if (!IsSafeName(manifest.name, 128) || manifest.name.front() == '.') {
     return InvalidArgument(where + ": name is not [A-Za-z0-9._-]{1,128} not starting with '.'");
@@ -735,7 +667,7 @@ Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManife
   std::vector<std::string> paths;
   std::set<std::string> seen;
   for (size_t i = 0; i < sources.size(); ++i) {
-    const PackageSource& src = sources[i];
+    const JobPackageSource& src = sources[i];
     if (std::string problem = PathProblem(src.path); !problem.empty()) {
       return InvalidArgument(where + ": sources[" + std::to_string(i) + "].path: " + problem);
     }
@@ -745,10 +677,10 @@ Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManife
     }
     paths.push_back(src.path);
   }
-  manifest.files.assign(sources.size(), PackageFileEntry{});
+  manifest.files.assign(sources.size(), JobPackageFile{});
   auto place = [&](size_t i, const std::string& dest) -> Status {
-    const PackageSource& src = sources[i];
-    PackageFileEntry& f = manifest.files[i];
+    const JobPackageSource& src = sources[i];
+    JobPackageFile& f = manifest.files[i];
     f.path = src.path;
     if (src.source_file.empty()) {
       FF_RETURN_IF_ERROR(WriteNewFile(dest, src.content));
@@ -759,7 +691,7 @@ Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManife
     FF_RETURN_IF_ERROR(LinkOrCopy(src.source_file, dest, DirSync::kByCaller));
     // Hash what is in the package (not the source path, which may change
     // after linking), and sync it: a hard link shares possibly unsynced data.
-    Fd fd(::open(dest.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(::open(dest.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return ErrnoError("cannot open", dest, errno);
     FF_ASSIGN_OR_RETURN(f.sha256,
                         HashFd(fd.get(), std::numeric_limits<int64_t>::max() - 1, &f.size, dest));
@@ -776,7 +708,7 @@ Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManife
   bool published = false;
   FF_RETURN_IF_ERROR(Stage(hotfolder, manifest.name, paths, place, text, &published));
   if (!published) {
-    Result<PackageManifest> existing = ReadExistingManifest(JoinPath(hotfolder, manifest.name));
+    Result<JobPackageManifest> existing = ReadExistingManifest(JoinPath(hotfolder, manifest.name));
     if (!existing.ok()) {
       return Status(
           StatusCode::kAlreadyExists,
@@ -788,14 +720,14 @@ Result<PackageManifest> WritePackage(const std::string& hotfolder, PackageManife
   return manifest;
 }
 
-Status MaterializePackage(const std::string& hotfolder, const PackageManifest& manifest,
+Status MaterializePackage(const std::string& hotfolder, const JobPackageManifest& manifest,
                           std::string_view manifest_json, const BlobStore& blobs) {
   const std::string where = "package " + Quote(manifest.name);
   if (!IsSafeName(manifest.name, 128) || manifest.name.front() == '.') {
     return InvalidArgument(where + ": name is not [A-Za-z0-9._-]{1,128} not starting with '.'");
   }
   std::vector<std::string> paths;
-  for (const PackageFileEntry& f : manifest.files) {
+  for (const JobPackageFile& f : manifest.files) {
     if (std::string problem = PathProblem(f.path); !problem.empty()) {
       return InvalidArgument(where + ": " + problem);
     }
@@ -806,7 +738,7 @@ Status MaterializePackage(const std::string& hotfolder, const PackageManifest& m
     paths.push_back(f.path);
   }
   auto place = [&](size_t i, const std::string& dest) -> Status {
-    const PackageFileEntry& f = manifest.files[i];
+    const JobPackageFile& f = manifest.files[i];
     FF_RETURN_IF_ERROR(LinkOrCopy(blobs.PathOf(f.sha256), dest, DirSync::kByCaller));
     return SyncPath(dest, O_RDONLY | O_NOFOLLOW);
   };

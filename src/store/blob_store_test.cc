@@ -1,4 +1,4 @@
-#include "transfer/blob_store.h"
+#include "store/blob_store.h"
 
 #include <string>
 

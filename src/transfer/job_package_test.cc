@@ -1,4 +1,4 @@
-#include "transfer/package.h"
+#include "transfer/job_package.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "transfer/blob_store.h"
+#include "store/blob_store.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 #include "util/test_fixtures.h"
@@ -16,9 +16,9 @@
 namespace ff {
 namespace {
 
-PackageManifest JobManifest(const std::string& name = "job-a-17") {
-  PackageManifest m;
-  m.kind = PackageKind::kJob;
+JobPackageManifest JobManifest(const std::string& name = "job-a-17") {
+  JobPackageManifest m;
+  m.kind = JobPackageKind::kJob;
   m.name = name;
   m.origin_site = "a";
   m.origin_job_id = 17;
@@ -30,7 +30,7 @@ PackageManifest JobManifest(const std::string& name = "job-a-17") {
   return m;
 }
 
-std::vector<PackageSource> JobSources() {
+std::vector<JobPackageSource> JobSources() {
   return {{"job.toml", "", "frames = \"1-10\"\n"},
           {"files/scene.pov", "", "camera { location <0,0,-5> }\n"},
           {"files/tex/wood.png", "", std::string(4096, 'w')}};
@@ -39,7 +39,7 @@ std::vector<PackageSource> JobSources() {
 // The manifest text of JobManifest with `from` replaced by `to` (one
 // replacement, asserting it happened).
 std::string Mutate(std::string from, std::string to) {
-  PackageManifest m = JobManifest();
+  JobPackageManifest m = JobManifest();
   m.files = {{"job.toml", 5, Sha256Hex("hello")}, {"files/a.png", 3, Sha256Hex("abc")}};
   std::string json = ManifestToJson(m);
   size_t pos = json.find(from);
@@ -49,16 +49,16 @@ std::string Mutate(std::string from, std::string to) {
 }
 
 std::string ParseError(const std::string& json) {
-  Result<PackageManifest> m = ParseManifest(json, "manifest.json");
+  Result<JobPackageManifest> m = ParseManifest(json, "manifest.json");
   EXPECT_FALSE(m.ok()) << json;
   return m.ok() ? "" : m.status().message();
 }
 
 TEST(ManifestTest, RoundTrip) {
-  PackageManifest m = JobManifest();
+  JobPackageManifest m = JobManifest();
   m.files = {{"job.toml", 5, Sha256Hex("hello")}, {"files/tex/wood.png", 0, Sha256Hex("")}};
   std::string json = ManifestToJson(m);
-  Result<PackageManifest> back = ParseManifest(json, "manifest.json");
+  Result<JobPackageManifest> back = ParseManifest(json, "manifest.json");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(ManifestToJson(*back), json);
   EXPECT_EQ(back->name, "job-a-17");
@@ -68,8 +68,8 @@ TEST(ManifestTest, RoundTrip) {
   // One file per line.
   EXPECT_TRUE(HasSubstr(json, "{\"path\": \"job.toml\", \"size\": 5, \"sha256\": \""));
 
-  PackageManifest r;
-  r.kind = PackageKind::kResult;
+  JobPackageManifest r;
+  r.kind = JobPackageKind::kResult;
   r.name = "result-a-17";
   r.origin_site = "a";
   r.origin_job_id = 17;
@@ -79,9 +79,9 @@ TEST(ManifestTest, RoundTrip) {
   r.state = "failed";
   r.reason = "frame 3: renderer exited with 1";
   r.remote_job_id = 4;
-  Result<PackageManifest> rback = ParseManifest(ManifestToJson(r), "m");
+  Result<JobPackageManifest> rback = ParseManifest(ManifestToJson(r), "m");
   ASSERT_TRUE(rback.ok()) << rback.status().ToString();
-  EXPECT_EQ(rback->kind, PackageKind::kResult);
+  EXPECT_EQ(rback->kind, JobPackageKind::kResult);
   EXPECT_EQ(rback->state, "failed");
   EXPECT_EQ(rback->reason, r.reason);
   EXPECT_EQ(rback->remote_job_id, 4);
@@ -139,8 +139,8 @@ TEST(ManifestTest, ErrorsNameTheField) {
   EXPECT_TRUE(HasSubstr(ParseError("{not json"), "manifest.json: not valid JSON"));
   EXPECT_TRUE(HasSubstr(ParseError("[]"), "manifest.json: must be a JSON object"));
   // A result without its state; files must be an array.
-  PackageManifest r = JobManifest();
-  r.kind = PackageKind::kResult;
+  JobPackageManifest r = JobManifest();
+  r.kind = JobPackageKind::kResult;
   r.remote_job_id = 3;
   r.state = "done";
   std::string json = ManifestToJson(r);
@@ -152,9 +152,9 @@ TEST(ManifestTest, ErrorsNameTheField) {
 }
 
 TEST(ManifestTest, CheckLimits) {
-  PackageManifest m = JobManifest();
+  JobPackageManifest m = JobManifest();
   m.files = {{"job.toml", 10, Sha256Hex("")}, {"a", 600, Sha256Hex("")}, {"b", 500, Sha256Hex("")}};
-  PackageLimits limits;
+  JobPackageLimits limits;
   EXPECT_TRUE(CheckLimits(m, limits).ok());
 
   limits.max_file_bytes = 550;
@@ -163,13 +163,13 @@ TEST(ManifestTest, CheckLimits) {
                         "files[1] \"a\": size 600 bytes exceeds the per-file limit "
                         "of 550 by 50"));
 
-  limits = PackageLimits();
+  limits = JobPackageLimits();
   limits.max_package_bytes = 1000;
   s = CheckLimits(m, limits);
   EXPECT_TRUE(
       HasSubstr(s.message(), "total size 1110 bytes exceeds the package limit of 1000 by 110"));
 
-  limits = PackageLimits();
+  limits = JobPackageLimits();
   limits.max_files = 2;
   s = CheckLimits(m, limits);
   EXPECT_TRUE(HasSubstr(s.message(), "3 files exceed the limit of 2 by 1"));
@@ -180,14 +180,14 @@ class PackageTest : public TempDirFixture {
   std::string Hot() const { return Path("hot"); }
   std::string Pkg() const { return JoinPath(Hot(), "job-a-17"); }
 
-  PackageManifest Write() {
-    Result<PackageManifest> m = WritePackage(Hot(), JobManifest(), JobSources());
+  JobPackageManifest Write() {
+    Result<JobPackageManifest> m = WritePackage(Hot(), JobManifest(), JobSources());
     EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? *m : PackageManifest();
+    return m.ok() ? *m : JobPackageManifest();
   }
 
   std::string VerifyError() {
-    Result<PackageManifest> m = VerifyPackage(Pkg(), PackageLimits());
+    Result<JobPackageManifest> m = VerifyPackage(Pkg(), JobPackageLimits());
     EXPECT_FALSE(m.ok());
     return m.ok() ? "" : m.status().message();
   }
@@ -195,9 +195,9 @@ class PackageTest : public TempDirFixture {
 
 TEST_F(PackageTest, WriteThenVerify) {
   ASSERT_TRUE(WriteFileAtomic(Path("src.bin"), std::string(100000, 's')).ok());
-  std::vector<PackageSource> sources = JobSources();
+  std::vector<JobPackageSource> sources = JobSources();
   sources.push_back({"files/big.bin", Path("src.bin"), ""});
-  Result<PackageManifest> m = WritePackage(Hot(), JobManifest(), sources);
+  Result<JobPackageManifest> m = WritePackage(Hot(), JobManifest(), sources);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_EQ(m->files.size(), 4u);
   EXPECT_EQ(m->files[2].path, "files/tex/wood.png");
@@ -212,7 +212,7 @@ TEST_F(PackageTest, WriteThenVerify) {
   ASSERT_TRUE(big.ok());
   EXPECT_EQ(*big, std::string(100000, 's'));
 
-  Result<PackageManifest> v = VerifyPackage(Pkg(), PackageLimits());
+  Result<JobPackageManifest> v = VerifyPackage(Pkg(), JobPackageLimits());
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(ManifestToJson(*v), ManifestToJson(*m));
 }
@@ -221,32 +221,32 @@ TEST_F(PackageTest, WriteIsIdempotentAndCleansStaleStaging) {
   // A crash left a half-written staging directory behind.
   ASSERT_TRUE(MakeDirs(JoinPath(Hot(), ".staging-job-a-17/files")).ok());
   ASSERT_TRUE(WriteFileAtomic(JoinPath(Hot(), ".staging-job-a-17/files/junk"), "x").ok());
-  PackageManifest first = Write();
+  JobPackageManifest first = Write();
   EXPECT_FALSE(PathExists(JoinPath(Hot(), ".staging-job-a-17")));
   struct stat before;
   ASSERT_EQ(::stat(JoinPath(Pkg(), "manifest.json").c_str(), &before), 0);
 
   // A rewrite with other content is a no-op that returns what is there.
-  std::vector<PackageSource> other = {{"job.toml", "", "different"}};
-  Result<PackageManifest> second = WritePackage(Hot(), JobManifest(), other);
+  std::vector<JobPackageSource> other = {{"job.toml", "", "different"}};
+  Result<JobPackageManifest> second = WritePackage(Hot(), JobManifest(), other);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(ManifestToJson(*second), ManifestToJson(first));
   struct stat after;
   ASSERT_EQ(::stat(JoinPath(Pkg(), "manifest.json").c_str(), &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino);
-  EXPECT_TRUE(VerifyPackage(Pkg(), PackageLimits()).ok());
+  EXPECT_TRUE(VerifyPackage(Pkg(), JobPackageLimits()).ok());
 }
 
 TEST_F(PackageTest, WriteRefusesBadInputAndPublishesNothing) {
-  std::vector<PackageSource> sources = JobSources();
+  std::vector<JobPackageSource> sources = JobSources();
   sources.push_back({"../escape", "", "x"});
-  Result<PackageManifest> m = WritePackage(Hot(), JobManifest(), sources);
+  Result<JobPackageManifest> m = WritePackage(Hot(), JobManifest(), sources);
   ASSERT_FALSE(m.ok());
   EXPECT_TRUE(HasSubstr(m.status().message(), "sources[3].path: \"../escape\" leaves the package"));
   EXPECT_FALSE(PathExists(Path("escape")));
 
   // The description must be among the files: checked before publishing.
-  PackageManifest bad = JobManifest();
+  JobPackageManifest bad = JobManifest();
   bad.description = "missing.toml";
   m = WritePackage(Hot(), bad, JobSources());
   ASSERT_FALSE(m.ok());
@@ -311,7 +311,7 @@ TEST_F(PackageTest, VerifyRejectsSymlinkedDirectory) {
   EXPECT_TRUE(HasSubstr(VerifyError(), "files/tex: is a symlink"));
   // The package directory itself may not be a symlink either.
   ASSERT_EQ(::symlink(Pkg().c_str(), Path("hot/alias").c_str()), 0);
-  Result<PackageManifest> m = VerifyPackage(Path("hot/alias"), PackageLimits());
+  Result<JobPackageManifest> m = VerifyPackage(Path("hot/alias"), JobPackageLimits());
   ASSERT_FALSE(m.ok());
   EXPECT_TRUE(HasSubstr(m.status().message(), "alias: is a symlink"));
 }
@@ -331,9 +331,9 @@ TEST_F(PackageTest, VerifyRejectsFifo) {
 
 TEST_F(PackageTest, VerifyChecksLimitsAndManifest) {
   Write();
-  PackageLimits limits;
+  JobPackageLimits limits;
   limits.max_file_bytes = 1000;
-  Result<PackageManifest> m = VerifyPackage(Pkg(), limits);
+  Result<JobPackageManifest> m = VerifyPackage(Pkg(), limits);
   ASSERT_FALSE(m.ok());
   EXPECT_TRUE(HasSubstr(m.status().message(), "exceeds the per-file limit of 1000"));
   ASSERT_TRUE(WriteFileAtomic(JoinPath(Pkg(), "manifest.json"), "{").ok());
@@ -343,7 +343,7 @@ TEST_F(PackageTest, VerifyChecksLimitsAndManifest) {
 TEST_F(PackageTest, MaterializeFromBlobStore) {
   Result<std::unique_ptr<BlobStore>> blobs = BlobStore::Open(Path("blobs"));
   ASSERT_TRUE(blobs.ok());
-  PackageManifest m = JobManifest();
+  JobPackageManifest m = JobManifest();
   std::vector<std::string> contents = {"frames = 1", "scene", "scene"};
   std::vector<std::string> paths = {"job.toml", "files/a.pov", "files/sub/b.pov"};
   for (size_t i = 0; i < contents.size(); ++i) {
@@ -366,7 +366,7 @@ TEST_F(PackageTest, MaterializeFromBlobStore) {
   std::string dir = JoinPath(Path("in"), m.name);
   EXPECT_EQ(*ReadFile(JoinPath(dir, "manifest.json")), json);
   EXPECT_EQ(*ReadFile(JoinPath(dir, "files/sub/b.pov")), "scene");
-  Result<PackageManifest> v = VerifyPackage(dir, PackageLimits());
+  Result<JobPackageManifest> v = VerifyPackage(dir, JobPackageLimits());
   EXPECT_TRUE(v.ok()) << v.status().ToString();
   // Idempotent.
   EXPECT_TRUE(MaterializePackage(Path("in"), m, json, **blobs).ok());
