@@ -226,7 +226,8 @@ TEST_F(OutsourcingTest, OutsourcedJobRendersRemotelyReturnsAndMatchesLocalPixels
     ASSERT_TRUE(events.ok());
     std::vector<std::string> queues;
     for (const auto& e : *events) {
-      if (queues.empty() || queues.back() != e.queue) queues.push_back(e.queue);
+      const std::string q = JobQueueName(e.queue);
+      if (queues.empty() || queues.back() != q) queues.push_back(q);
     }
     EXPECT_EQ(queues, (std::vector<std::string>{"new", "outsourced", ""}));
   }

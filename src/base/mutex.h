@@ -1,6 +1,6 @@
 // A mutex, a scoped lock and a condition variable that carry clang's
 // thread-safety attributes (base/thread_annotations.h), so that
-// `GUARDED_BY(mu_)` and `REQUIRES(mu_)` are checked at compile time.
+// `FF_GUARDED_BY(mu_)` and `FF_REQUIRES(mu_)` are checked at compile time.
 // They are thin wrappers over std::mutex / std::condition_variable: no cost
 // beyond the standard types.
 //
@@ -24,11 +24,11 @@ class FF_CAPABILITY("mutex") Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() ACQUIRE() { mu_.lock(); }
-  void Unlock() RELEASE() { mu_.unlock(); }
+  void Lock() FF_ACQUIRE() { mu_.lock(); }
+  void Unlock() FF_RELEASE() { mu_.unlock(); }
   // Tells the analysis the caller holds the mutex (where it cannot see it,
   // e.g. in a callback run under the lock). Checks nothing at run time.
-  void AssertHeld() const ASSERT_CAPABILITY(this) {}
+  void AssertHeld() const FF_ASSERT_CAPABILITY(this) {}
 
  private:
   friend class MutexLock;
@@ -38,13 +38,13 @@ class FF_CAPABILITY("mutex") Mutex {
 // Holds `mu` for its scope; Unlock()/Lock() release and retake it inside.
 class FF_SCOPED_CAPABILITY MutexLock {
  public:
-  explicit MutexLock(Mutex* mu) ACQUIRE(mu) : lock_(mu->mu_) {}
-  ~MutexLock() RELEASE() {}
+  explicit MutexLock(Mutex* mu) FF_ACQUIRE(mu) : lock_(mu->mu_) {}
+  ~MutexLock() FF_RELEASE() {}
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
-  void Unlock() RELEASE() { lock_.unlock(); }
-  void Lock() ACQUIRE() { lock_.lock(); }
+  void Unlock() FF_RELEASE() { lock_.unlock(); }
+  void Lock() FF_ACQUIRE() { lock_.lock(); }
 
  private:
   friend class CondVar;

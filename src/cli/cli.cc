@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -47,15 +48,18 @@ std::string SelfExe() {
   return ec ? "frameflow" : p.string();
 }
 
+// The examples the demo renders: $FRAMEFLOW_EXAMPLES, else found relative to
+// the binary (<dir>/../examples from a build directory in the source tree,
+// <prefix>/share/frameflow/examples when installed), else the Debian path.
+// The binary holds no path of the tree it was built from.
 std::string DefaultExamplesDir() {
-  // Next to the binary's source tree when run from a build, else installed.
-  std::string exe = SelfExe();
-  for (const std::string& c :
-       {std::string(FRAMEFLOW_SOURCE_DIR) + "/examples", DirName(DirName(exe)) + "/examples",
-        std::string("/usr/share/frameflow/examples")}) {
-    if (PathExists(c)) return c;
+  if (const char* env = std::getenv("FRAMEFLOW_EXAMPLES"); env && *env) return env;
+  const std::string up = DirName(DirName(SelfExe()));
+  for (const std::string& c : {up + "/examples", up + "/share/frameflow/examples",
+                               std::string("/usr/share/frameflow/examples")}) {
+    if (PathExists(c + "/clock/clock.toml")) return c;
   }
-  return std::string(FRAMEFLOW_SOURCE_DIR) + "/examples";
+  return up + "/examples";
 }
 
 // Prints a progress line per job whenever one changes, until all ended.

@@ -29,16 +29,33 @@
 // failed on a host is retried on another capable host where one is up.
 //
 // Thread-safety: every public method may be called from any thread; one
-// mutex guards the state. RenderServerLink::Send may be called with that
-// mutex held and must not block.
+// mutex (mu_) guards the dispatch state, and clang checks that it is held
+// wherever that state is touched (FF_GUARDED_BY / FF_REQUIRES). RenderServerLink::
+// Send may be called with mu_ held and must not block.
+//
+// No database or file I/O under mu_: dispatch must never wait for a disk.
+// Reads of the resource database (a job's history, a repeated submit) and
+// of storage (logs) happen before mu_ is taken or after it is released;
+// writes go through the GroupCommitter, whose thread writes without mu_.
+// The views (`jobs`, `show`, `hosts`) are built from memory.
+//
+// Single writer: a Scheduler assumes it is the only writer of its resource
+// database (see resource_db.h): job ids come from MaxJobId() + 1 at start,
+// memory is authoritative after Resume(), and rows are written blind.
+//
+// The implementation is split by responsibility: scheduler.cc (lifecycle,
+// submit, dispatch, cancel), render_server_events.cc (registrations,
+// results, timeouts), job_views.cc (read side), recovery.cc (Resume),
+// scheduler_outsourcing.cc (placement on peers, hot-folder exchange),
+// sandbox_policy.cc; the policies it applies are pure functions in
+// placement_policy.h, chunk_planner.h and register_check.h, and group
+// commit is a class of its own (group_committer.h).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -46,27 +63,19 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "base/status.h"
 #include "core/job_profile.h"
 #include "rpc/frameflow.pb.h"
+#include "scheduler/group_committer.h"
 #include "scheduler/notifier.h"
+#include "scheduler/render_server_link.h"
 #include "scheduler/site_config.h"
 #include "store/blob_store.h"
 #include "store/resource_db.h"
 #include "transfer/job_package.h"
 
 namespace ff {
-
-// The schedule server's end of one render server's stream.
-class RenderServerLink {
- public:
-  virtual ~RenderServerLink() = default;
-  // Queues a message for the render server; never blocks. Messages are
-  // delivered in the order of Send() calls.
-  virtual void Send(const frameflow::v1::ScheduleServerMessage& msg) = 0;
-  // Ends the stream (the render server is considered gone).
-  virtual void Close() = 0;
-};
 
 // One peer's answer to "can you render this job, and by when?".
 struct PeerQuote {
@@ -116,9 +125,13 @@ struct ExchangeTask {
 
 class Scheduler {
  public:
-  // Opens the site root (creating db/, storage/), migrates the database and
+  // Opens the site root (creating db/, storage/), opens the resource
+  // database `config.database_url` names (OpenResourceDatabase), and
   // resumes every unfinished job from it.
   static Result<std::unique_ptr<Scheduler>> Open(const SiteConfig& config, Clock* clock);
+  // The same on an open, migrated database `db` (any backend).
+  static Result<std::unique_ptr<Scheduler>> Create(const SiteConfig& config, Clock* clock,
+                                                   std::unique_ptr<ResourceDatabase> db);
   ~Scheduler();
 
   // Starts the background timeout checker (heartbeats, reconnect grace).
@@ -265,18 +278,6 @@ class Scheduler {
     int64_t disconnected_ms = 0;             // monotonic, when link became null
     int64_t grace_ms = 0;                    // how long it may stay disconnected
   };
-  // One group of state changes waiting for the committer.
-  struct Pending {
-    std::vector<WriteBatch> batches;
-    // Sent once the group is durable, in order.
-    std::vector<std::pair<std::shared_ptr<RenderServerLink>, frameflow::v1::ScheduleServerMessage>>
-        sends;
-    std::set<std::string> dirs;  // fsynced before the group is committed
-    std::vector<int64_t> ended_jobs;
-    bool empty() const {
-      return batches.empty() && sends.empty() && dirs.empty() && ended_jobs.empty();
-    }
-  };
   // (-priority, deadline (max when none), submit time, id): the active queue
   // order — priority, then the description's deadline, then arrival.
   using RunKey = std::tuple<int, int64_t, int64_t, int64_t>;
@@ -284,97 +285,78 @@ class Scheduler {
 
   Scheduler(SiteConfig config, Clock* clock, std::unique_ptr<ResourceDatabase> db,
             std::unique_ptr<BlobStore> blobs);
-  Status Resume();
+  static Status MakeSiteDirs(const SiteConfig& config);
+  // Loads the durable state (recovery.cc). Called once, before the committer
+  // starts.
+  Status Resume() FF_EXCLUDES(mu_);
 
-  // REQUIRES: mu_ held. Each commits its batch; a failed commit of a state
-  // change the server already acted on is fatal (see CommitOrDie).
-  void DispatchLocked();
-  void CommitOrDie(const WriteBatch& batch, const char* what);
-  // Appends a state change to the pending group; returns its sequence
-  // number (see WaitDurableLocked).
-  uint64_t AppendLocked(WriteBatch&& batch);
+  // ---- group commit (group_committer.h) ----
+  // Appends a state change to the pending group; returns its sequence number.
+  uint64_t AppendLocked(WriteBatch&& batch) FF_REQUIRES(mu_);
   // Queues a message that may leave only after everything appended so far
   // is durable.
   void SendWhenDurableLocked(const std::shared_ptr<RenderServerLink>& link,
-                             frameflow::v1::ScheduleServerMessage msg);
-  void WaitDurableLocked(std::unique_lock<std::mutex>& lock, uint64_t seq);
-  void CommitLoop();
-  void StopCommitter();
+                             frameflow::v1::ScheduleServerMessage msg) FF_REQUIRES(mu_);
+  // Waits, with mu_ released, until everything appended so far is durable.
+  void WaitDurableLocked(MutexLock& lock) FF_REQUIRES(mu_);
+  // The committer made a group durable: announce the jobs it ended, wake
+  // watchers.
+  void OnGroupDurable(const std::vector<int64_t>& ended_jobs) FF_EXCLUDES(mu_);
+
+  // ---- dispatch (scheduler.cc) ----
+  void DispatchLocked() FF_REQUIRES(mu_);
   // Keeps `s`'s membership of idle_servers_ in step with its slots.
-  void RefreshIdleLocked(Server& s);
-  void SetSlotStateLocked(Slot& slot, SlotState state, int64_t job = 0, int chunk = -1);
+  void RefreshIdleLocked(Server& s) FF_REQUIRES(mu_);
+  void SetSlotStateLocked(Slot& slot, SlotState state, int64_t job = 0, int chunk = -1)
+      FF_REQUIRES(mu_);
   // Moves `c` to `state`, keeping the job's frame counters.
-  void SetChunkStateLocked(Job& job, Chunk& c, ChunkState state);
-  bool CanRunLocked(const Server& s, const Slot& slot, Job& job) const;
-  // Whether a slot has the cores, memory and GPUs a job requires.
-  static bool SlotMeets(const SlotRecord& slot, const Requirements& need);
-  // Why `s`'s packages cannot render `p` (empty when they can).
-  std::string PackageMismatch(const Server& s, const JobProfile& p) const;
-  void MarkServerDownLocked(Server& s, const std::string& why, WriteBatch& batch);
-  void RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why);
-  // A running chunk whose render server went away: requeued, or failed once
-  // it has lost kMaxServerLosses render servers (a frame that crashes hosts
-  // must not take the whole farm down one host at a time).
-  void LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why);
-  static constexpr int kMaxServerLosses = 5;
-  // Backoff of a chunk that stopped on a full disk: 250 ms doubling to 5 s.
-  static constexpr int64_t kDiskFullMinBackoffMs = 250;
-  static constexpr int64_t kDiskFullMaxBackoffMs = 5000;
-  void FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch);
-  void MaybeFinishJobLocked(Job& job, WriteBatch& batch);
-  // The job just became final: leaves its queue (remote jobs: once their
-  // results are returned), history row, notification once durable.
-  void JobEndedLocked(Job& job, WriteBatch& batch);
-  Result<frameflow::v1::JobInfo> CancelJob(int64_t job_id, const std::string& why);
-  void UpdateRunnableLocked(Job& job);
-  void FreeSlotLocked(const std::string& server, int64_t job_id, int chunk);
-  // Why `s` cannot run `job` on `slot` (empty when it can).
-  std::string CannotRunReason(const Server& s, const Slot* slot, const JobProfile& p) const;
-  bool OtherCapableHostUp(const Job& job, const Chunk& c) const;
-  std::string WaitingReasonLocked(const Job& job) const;
-  // Why no connected render server can render `p` ("" when one can); the
-  // number of capable servers goes to `capable_servers`.
-  std::string NoCapableReasonLocked(const JobProfile& p, int* capable_servers) const;
-  frameflow::v1::JobInfo SummaryLocked(const Job& job) const;
-  std::string JobDir(int64_t id) const;
-  void BumpLocked();
-  // Records that `render_server` was heard from. Takes only seen_mu_, so
-  // heartbeats are never held up by slow work under mu_ (and a server is
-  // not judged silent because the schedule server itself was busy).
-  void Touch(const std::string& render_server);
-  // Fires the job's notify targets once it is final. REQUIRES: the final
-  // state is committed.
-  void NotifyIfEndedLocked(Job& job);
-  void TimeoutLoop();
-  // Adds a queue-history row for the job's current queue and state.
-  void RecordEventLocked(const Job& job, const std::string& note, WriteBatch& batch);
-  // The I/O wrapper policy of the job's chunks (site config + job).
-  void FillSandboxPolicyLocked(const Job& job, frameflow::v1::SandboxPolicy* policy) const;
-  // The policy in words, for `show`.
-  std::string SandboxTextLocked(const Job& job) const;
-  // Placement of a new job: where it goes and why. Called without mu_.
-  struct PlacementDecision {
-    std::string peer;  // empty: render locally
-    std::string reason;
-  };
-  Result<PlacementDecision> DecidePlacement(const JobProfile& profile,
-                                            const std::string& profile_toml,
-                                            const std::string& source);
-  // Local capacity for `p`: slots up that can run it, and an estimate (unix
-  // ms) of when it would finish if queued now; finish 0 when no slot can.
-  std::pair<int, int64_t> EstimateLocked(const JobProfile& p) const;
-  // Render slots up now (server up and connected, package and version
-  // matching, slot meeting the requirements) that could run `p`.
-  int CapableSlotsLocked(const JobProfile& p) const;
-  // Measured seconds per frame of a package on this site (or a default).
-  double FrameSecondsLocked(const std::string& package) const;
-  // Position (1-based) of an unfinished job in its queue, 0 if not queued.
-  int QueuePositionLocked(const Job& job) const;
+  void SetChunkStateLocked(Job& job, Chunk& c, ChunkState state) FF_REQUIRES(mu_);
+  bool CanRunLocked(const Server& s, const Slot& slot, Job& job) const FF_REQUIRES(mu_);
+  // Why `s` cannot run `job` on `slot` (any of its slots when null; empty
+  // when it can).
+  std::string CannotRunReason(const Server& s, const Slot* slot, const JobProfile& p) const
+      FF_REQUIRES(mu_);
+  bool OtherCapableHostUp(const Job& job, const Chunk& c) const FF_REQUIRES(mu_);
+  void UpdateRunnableLocked(Job& job) FF_REQUIRES(mu_);
+  Result<frameflow::v1::JobInfo> CancelJob(int64_t job_id, const std::string& why) FF_EXCLUDES(mu_);
   // Builds a job (chunks, frames) from a profile; shared by Submit and
   // AcceptRemoteJob.
   Result<int64_t> CreateJob(JobProfile profile, std::vector<JobFile> files,
                             const std::string& meta_key, JobRecord rec_template,
-                            const std::vector<std::string>& notes, bool runnable);
+                            const std::vector<std::string>& notes, bool runnable) FF_EXCLUDES(mu_);
+  std::string JobDir(int64_t id) const;
+  void BumpLocked() FF_REQUIRES(mu_);
+  // Fires the job's notify targets once it is final. REQUIRES: the final
+  // state is committed.
+  void NotifyIfEndedLocked(Job& job) FF_REQUIRES(mu_);
+  void TimeoutLoop() FF_EXCLUDES(mu_);
+
+  // ---- render server events (render_server_events.cc) ----
+  void MarkServerDownLocked(Server& s, const std::string& why, WriteBatch& batch) FF_REQUIRES(mu_);
+  void RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why)
+      FF_REQUIRES(mu_);
+  // A running chunk whose render server went away: requeued, or failed once
+  // it has lost kMaxServerLosses render servers (a frame that crashes hosts
+  // must not take the whole farm down one host at a time).
+  void LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why)
+      FF_REQUIRES(mu_);
+  static constexpr int kMaxServerLosses = 5;
+  // Backoff of a chunk that stopped on a full disk: 250 ms doubling to 5 s.
+  static constexpr int64_t kDiskFullMinBackoffMs = 250;
+  static constexpr int64_t kDiskFullMaxBackoffMs = 5000;
+  void FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch) FF_REQUIRES(mu_);
+  void MaybeFinishJobLocked(Job& job, WriteBatch& batch) FF_REQUIRES(mu_);
+  // The job just became final: leaves its queue (remote jobs: once their
+  // results are returned), history row, notification once durable.
+  void JobEndedLocked(Job& job, WriteBatch& batch) FF_REQUIRES(mu_);
+  void FreeSlotLocked(const std::string& server, int64_t job_id, int chunk) FF_REQUIRES(mu_);
+  // Records that `render_server` was heard from. Takes only seen_mu_, so
+  // heartbeats are never held up by slow work under mu_ (and a server is
+  // not judged silent because the schedule server itself was busy).
+  void Touch(const std::string& render_server) FF_EXCLUDES(seen_mu_);
+  // Adds a queue-history row for the job's current queue and state.
+  void RecordEventLocked(const Job& job, const std::string& note, WriteBatch& batch)
+      FF_REQUIRES(mu_);
   // Records the current attempt's result (its files already placed), frees
   // the slot and dispatches. `log_rel` is empty when no log was stored.
   // `disk_full`: the attempt stopped on a full filesystem; the chunk is
@@ -382,55 +364,91 @@ class Scheduler {
   void RecordResultLocked(const std::string& render_server, const frameflow::v1::ChunkResult& r,
                           Job& job, Chunk& c, std::string error,
                           const std::vector<frameflow::v1::FrameOutput>& placed,
-                          const std::string& log_rel, bool disk_full);
+                          const std::string& log_rel, bool disk_full) FF_REQUIRES(mu_);
   // Storage-relative path of a chunk attempt's log.
   static std::string ChunkLogRel(int64_t job, int chunk, int attempt);
+
+  // ---- views (job_views.cc) ----
+  std::string WaitingReasonLocked(const Job& job) const FF_REQUIRES(mu_);
+  // Why no connected render server can render `p` ("" when one can); the
+  // number of capable servers goes to `capable_servers`.
+  std::string NoCapableReasonLocked(const JobProfile& p, int* capable_servers) const
+      FF_REQUIRES(mu_);
+  frameflow::v1::JobInfo SummaryLocked(const Job& job) const FF_REQUIRES(mu_);
+  // The chunks and frames of `job`, for GetJob(detail).
+  void FillChunksLocked(const Job& job, frameflow::v1::JobInfo* info) const FF_REQUIRES(mu_);
+  // Position (1-based) of an unfinished job in its queue, 0 if not queued.
+  int QueuePositionLocked(const Job& job) const FF_REQUIRES(mu_);
+
+  // ---- I/O wrapper policy (sandbox_policy.cc) ----
+  // The I/O wrapper policy of the job's chunks (site config + job).
+  void FillSandboxPolicyLocked(const Job& job, frameflow::v1::SandboxPolicy* policy) const
+      FF_REQUIRES(mu_);
+  // The policy in words, for `show`.
+  std::string SandboxTextLocked(const Job& job) const FF_REQUIRES(mu_);
+
+  // ---- placement on peers (scheduler_outsourcing.cc) ----
+  // Placement of a new job: where it goes and why. Called without mu_.
+  struct PlacementDecision {
+    std::string peer;  // empty: render locally
+    std::string reason;
+  };
+  Result<PlacementDecision> DecidePlacement(const JobProfile& profile,
+                                            const std::string& profile_toml,
+                                            const std::string& source) FF_EXCLUDES(mu_);
+  // Local capacity for `p`: slots up that can run it, and an estimate (unix
+  // ms) of when it would finish if queued now; finish 0 when no slot can.
+  std::pair<int, int64_t> EstimateLocked(const JobProfile& p) const FF_REQUIRES(mu_);
+  // Render slots up now (server up and connected, package and version
+  // matching, slot meeting the requirements) that could run `p`.
+  int CapableSlotsLocked(const JobProfile& p) const FF_REQUIRES(mu_);
+  // Measured seconds per frame of a package on this site (or a default).
+  double FrameSecondsLocked(const std::string& package) const FF_REQUIRES(mu_);
 
   const SiteConfig config_;
   Clock* const clock_;
   std::unique_ptr<ResourceDatabase> db_;
   std::unique_ptr<BlobStore> blobs_;
 
-  std::mutex mu_;
-  std::condition_variable changed_cv_;
-  uint64_t version_ = 0;                   // GUARDED_BY(mu_)
-  int64_t next_job_id_ = 1;                // GUARDED_BY(mu_)
-  std::map<int64_t, Job> jobs_;            // GUARDED_BY(mu_)
-  std::set<RunKey> runnable_;              // GUARDED_BY(mu_) jobs with pending chunks
-  std::map<std::string, Server> servers_;  // GUARDED_BY(mu_)
-  std::map<std::string, Slot> slots_;      // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar changed_cv_;
+  uint64_t version_ FF_GUARDED_BY(mu_) = 0;
+  int64_t next_job_id_ FF_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, Job> jobs_ FF_GUARDED_BY(mu_);
+  std::set<RunKey> runnable_ FF_GUARDED_BY(mu_);  // jobs with pending chunks
+  std::map<std::string, Server> servers_ FF_GUARDED_BY(mu_);
+  std::map<std::string, Slot> slots_ FF_GUARDED_BY(mu_);
   // Up, connected render servers with at least one idle slot.
-  std::set<std::string> idle_servers_;  // GUARDED_BY(mu_)
-  uint64_t next_generation_ = 1;        // GUARDED_BY(mu_)
-  int deferred_chunks_ = 0;  // queued chunks waiting out a disk-full backoff; GUARDED_BY(mu_)
-  std::set<std::string> submitting_;  // GUARDED_BY(mu_) request ids in flight
-  PeerDirectory* peers_ = nullptr;
+  std::set<std::string> idle_servers_ FF_GUARDED_BY(mu_);
+  uint64_t next_generation_ FF_GUARDED_BY(mu_) = 1;
+  // Queued chunks waiting out a disk-full backoff.
+  int deferred_chunks_ FF_GUARDED_BY(mu_) = 0;
+  // Submit request ids being recorded, and those recorded by this process
+  // (request id -> job id; earlier ones are in the database).
+  std::set<std::string> submitting_ FF_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> submitted_ FF_GUARDED_BY(mu_);
+  PeerDirectory* peers_ = nullptr;  // set before Start(), then read-only
   // Remote jobs by (origin site, origin job id).
-  std::map<std::pair<std::string, int64_t>, int64_t> remote_index_;  // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, int64_t>, int64_t> remote_index_ FF_GUARDED_BY(mu_);
   // Jobs with a hot-folder step due (ExchangeTask).
-  std::set<int64_t> exchange_due_;  // GUARDED_BY(mu_)
+  std::set<int64_t> exchange_due_ FF_GUARDED_BY(mu_);
   // Measured seconds per frame by package: (sum, count) of recent chunks.
-  std::map<std::string, std::pair<double, int64_t>> frame_seconds_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::pair<double, int64_t>> frame_seconds_ FF_GUARDED_BY(mu_);
 
-  // Group commit (see the file comment).
-  Pending pending_;                     // GUARDED_BY(mu_)
-  uint64_t appended_seq_ = 0;           // GUARDED_BY(mu_) last appended change
-  uint64_t durable_seq_ = 0;            // GUARDED_BY(mu_) last durable change
-  bool committer_stop_ = false;         // GUARDED_BY(mu_) asked to stop
-  bool committer_exited_ = false;       // GUARDED_BY(mu_) drained and gone
-  std::condition_variable commit_cv_;   // wakes the committer
-  std::condition_variable durable_cv_;  // durable_seq_ advanced
-  std::thread committer_;
-
-  std::mutex seen_mu_;  // acquired after mu_ when both are held
-  std::map<std::string, std::pair<int64_t, int64_t>> last_seen_;  // GUARDED_BY(seen_mu_)
-                                                                  // (monotonic, unix) ms
+  // Liveness; acquired after mu_ when both are held.
+  Mutex seen_mu_ FF_ACQUIRED_AFTER(mu_);
+  // (monotonic, unix) ms of the last message of each render server.
+  std::map<std::string, std::pair<int64_t, int64_t>> last_seen_ FF_GUARDED_BY(seen_mu_);
   Notifier notifier_;
 
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
+  Mutex stop_mu_;
+  CondVar stop_cv_;
+  bool stopping_ FF_GUARDED_BY(stop_mu_) = false;
   std::thread timeout_thread_;
+
+  // Declared last: its thread calls back into the members above, so it is
+  // stopped (by Stop() or its destructor) before they are destroyed.
+  GroupCommitter committer_;
 };
 
 }  // namespace ff

@@ -12,7 +12,9 @@
 #include <set>
 #include <stdexcept>
 
+#include "scheduler/placement_policy.h"
 #include "scheduler/scheduler.h"
+#include "transfer/result_report.h"
 #include "util/fs.h"
 
 namespace ff {
@@ -32,36 +34,10 @@ Status MakePrivateDir(const std::string& dir) {
   return Status::Ok();
 }
 
-// An integer field of a peer's result report, in [lo, hi]; `absent` when
-// the key is missing, if given. Throws std::invalid_argument naming the key
-// otherwise: converting a float or an out-of-range number with nlohmann's
-// get<int64_t>() would be undefined behaviour.
-int64_t ReportInt(const nlohmann::json& obj, const char* key,
-                  std::optional<int64_t> absent = std::nullopt,
-                  int64_t lo = std::numeric_limits<int64_t>::min(),
-                  int64_t hi = std::numeric_limits<int64_t>::max()) {
-  if (!obj.is_object()) throw std::invalid_argument(std::string(key) + ": not in an object");
-  auto it = obj.find(key);
-  if (it == obj.end()) {
-    if (absent) return *absent;
-    throw std::invalid_argument(std::string(key) + ": missing");
-  }
-  bool ok = it->is_number_integer();
-  if (ok && it->is_number_unsigned()) {
-    ok = it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  }
-  const int64_t v = ok ? it->get<int64_t>() : 0;
-  if (!ok || v < lo || v > hi) {
-    throw std::invalid_argument(std::string(key) + ": not an integer in " + std::to_string(lo) +
-                                ".." + std::to_string(hi));
-  }
-  return v;
-}
-
 }  // namespace
 
 void Scheduler::SetPeerDirectory(PeerDirectory* peers) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   peers_ = peers;
 }
 
@@ -81,7 +57,7 @@ int Scheduler::CapableSlotsLocked(const JobProfile& p) const {
   int capable = 0;
   for (const auto& [name, s] : servers_) {
     if (s.rec.status != ServerStatus::kUp || !s.link) continue;
-    if (!PackageMismatch(s, p).empty()) continue;
+    if (!PackageMismatch(s.packages, p).empty()) continue;
     for (const Slot* slot : s.slots) {
       if (slot->rec.state != SlotState::kDown && SlotMeets(slot->rec, p.requirements)) ++capable;
     }
@@ -146,7 +122,7 @@ Result<Scheduler::PlacementDecision> Scheduler::DecidePlacement(const JobProfile
   int capable = 0;
   int64_t local_finish = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     local_why = NoCapableReasonLocked(profile, nullptr);
     std::tie(capable, local_finish) = EstimateLocked(profile);
   }
@@ -217,7 +193,7 @@ pb::QuoteResponse Scheduler::Quote(const std::string& profile_toml) {
     resp.set_reason(profile.status().message());
     return resp;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::string why = NoCapableReasonLocked(*profile, nullptr);
   auto [capable, finish] = EstimateLocked(*profile);
   if (!why.empty() || capable == 0) {
@@ -233,7 +209,7 @@ pb::QuoteResponse Scheduler::Quote(const std::string& profile_toml) {
 // ------------------------------------------------------- exchange tasks ---
 
 std::vector<ExchangeTask> Scheduler::TakeExchangeTasks() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<ExchangeTask> tasks;
   for (auto it = exchange_due_.begin(); it != exchange_due_.end();) {
     auto jt = jobs_.find(*it);
@@ -244,13 +220,13 @@ std::vector<ExchangeTask> Scheduler::TakeExchangeTasks() {
     Job& job = jt->second;
     ExchangeTask t;
     t.job = job.rec;
-    const std::string& x = job.rec.exchange;
-    if (x == "packaging") {
+    const ExchangeState x = job.rec.exchange;
+    if (x == ExchangeState::kPackaging) {
       t.kind = ExchangeTask::kSendJob;
       t.description = job.rec.profile_toml;
-    } else if (x == "cancelling") {
+    } else if (x == ExchangeState::kCancelling) {
       t.kind = ExchangeTask::kSendCancel;
-    } else if (x == "returning") {
+    } else if (x == ExchangeState::kReturning) {
       t.kind = ExchangeTask::kReturnResult;
       for (const Chunk& c : job.chunks) {
         t.chunks.push_back(c.rec);
@@ -278,7 +254,7 @@ std::vector<ExchangeTask> Scheduler::TakeExchangeTasks() {
 }
 
 void Scheduler::ReleaseExchangeTask(int64_t job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return;
   jt->second.task_out = false;
@@ -286,57 +262,60 @@ void Scheduler::ReleaseExchangeTask(int64_t job_id) {
 }
 
 Status Scheduler::MarkJobPackaged(int64_t job_id, const std::string& package) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
   Job& job = jt->second;
   job.task_out = false;
   WriteBatch batch;
-  if (job.rec.exchange == "packaging") {
-    job.rec.exchange = "shipping";
+  const auto next = ExchangeTransition(job.rec.exchange, ExchangeEvent::kPackaged);
+  if (next == ExchangeState::kShipping) {
+    job.rec.exchange = *next;
     RecordEventLocked(
         job, "job package " + package + " written to hotfolders/out for " + job.rec.remote_site,
         batch);
     batch.job_updates.push_back(job.rec);
-  } else if (job.rec.exchange == "not sent" && job.rec.state == JobState::kCancelled) {
+  } else if (next == ExchangeState::kCancelling && job.rec.state == JobState::kCancelled) {
     // Cancelled while the package was being written: tell the peer.
-    job.rec.exchange = "cancelling";
+    job.rec.exchange = *next;
     exchange_due_.insert(job_id);
     if (peers_) peers_->Kick();
     batch.job_updates.push_back(job.rec);
   }
   AppendLocked(std::move(batch));
   BumpLocked();
-  WaitDurableLocked(lock, appended_seq_);
+  WaitDurableLocked(lock);
   return Status::Ok();
 }
 
 Status Scheduler::MarkCancelSent(int64_t job_id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
   Job& job = jt->second;
   job.task_out = false;
-  if (job.rec.exchange != "cancelling") return Status::Ok();
-  job.rec.exchange = "cancel sent";
+  auto next = ExchangeTransition(job.rec.exchange, ExchangeEvent::kCancelSent);
+  if (!next) return Status::Ok();
+  job.rec.exchange = *next;
   WriteBatch batch;
   RecordEventLocked(job, "cancel package written to hotfolders/out for " + job.rec.remote_site,
                     batch);
   batch.job_updates.push_back(job.rec);
   AppendLocked(std::move(batch));
-  WaitDurableLocked(lock, appended_seq_);
+  WaitDurableLocked(lock);
   return Status::Ok();
 }
 
 Status Scheduler::MarkResultReturned(int64_t job_id, const std::string& package) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return NotFound("job " + std::to_string(job_id) + " does not exist");
   Job& job = jt->second;
   job.task_out = false;
-  if (job.rec.exchange != "returning") return Status::Ok();
-  job.rec.exchange = "returned";
-  job.rec.queue = "";
+  auto next = ExchangeTransition(job.rec.exchange, ExchangeEvent::kResultReturned);
+  if (!next) return Status::Ok();
+  job.rec.exchange = *next;
+  job.rec.queue = *QueueTransition(job.rec.queue, QueueEvent::kLeft);
   WriteBatch batch;
   RecordEventLocked(job,
                     "results stored in the secure location and written to hotfolders/out as " +
@@ -345,20 +324,21 @@ Status Scheduler::MarkResultReturned(int64_t job_id, const std::string& package)
   batch.job_updates.push_back(job.rec);
   AppendLocked(std::move(batch));
   BumpLocked();
-  WaitDurableLocked(lock, appended_seq_);
+  WaitDurableLocked(lock);
   return Status::Ok();
 }
 
 // ------------------------------------------------- origin: courier, poll ---
 
 void Scheduler::OnJobDelivered(int64_t job_id, const std::string& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return;
   Job& job = jt->second;
   if (job.rec.remote_site != peer) return;
-  if (job.rec.exchange != "packaging" && job.rec.exchange != "shipping") return;
-  job.rec.exchange = "delivered";
+  auto next = ExchangeTransition(job.rec.exchange, ExchangeEvent::kDelivered);
+  if (!next) return;
+  job.rec.exchange = *next;
   WriteBatch batch;
   RecordEventLocked(job, "job package delivered to " + peer + "'s hotfolders/in", batch);
   batch.job_updates.push_back(job.rec);
@@ -367,7 +347,7 @@ void Scheduler::OnJobDelivered(int64_t job_id, const std::string& peer) {
 }
 
 void Scheduler::OnJobRejected(int64_t job_id, const std::string& peer, const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return;
   Job& job = jt->second;
@@ -378,7 +358,8 @@ void Scheduler::OnJobRejected(int64_t job_id, const std::string& peer, const std
   }
   job.rec.state = JobState::kFailed;
   job.rec.error = peer + " refused the job package: " + reason;
-  job.rec.exchange = "rejected";
+  if (auto x = ExchangeTransition(job.rec.exchange, ExchangeEvent::kRejected))
+    job.rec.exchange = *x;
   job.rec.finish_time = clock_->UnixMillis();
   JobEndedLocked(job, batch);
   AppendLocked(std::move(batch));
@@ -386,11 +367,12 @@ void Scheduler::OnJobRejected(int64_t job_id, const std::string& peer, const std
 }
 
 std::map<std::string, std::vector<int64_t>> Scheduler::PollableOutsourcedJobs() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::map<std::string, std::vector<int64_t>> out;
   for (const auto& [id, job] : jobs_) {
     if (job.rec.remote_site.empty() || JobStateFinal(job.rec.state)) continue;
-    if (job.rec.exchange == "shipping" || job.rec.exchange == "delivered") {
+    if (job.rec.exchange == ExchangeState::kShipping ||
+        job.rec.exchange == ExchangeState::kDelivered) {
       out[job.rec.remote_site].push_back(id);
     }
   }
@@ -398,7 +380,7 @@ std::map<std::string, std::vector<int64_t>> Scheduler::PollableOutsourcedJobs() 
 }
 
 void Scheduler::OnRemoteStatus(int64_t job_id, const pb::RemoteJobStatus& status) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(job_id);
   if (jt == jobs_.end()) return;
   Job& job = jt->second;
@@ -407,8 +389,8 @@ void Scheduler::OnRemoteStatus(int64_t job_id, const pb::RemoteJobStatus& status
   job.remote = status;
   if (status.job_id() == 0) return;
   WriteBatch batch;
-  if (job.rec.exchange == "shipping" || job.rec.exchange == "packaging") {
-    job.rec.exchange = "delivered";
+  if (auto next = ExchangeTransition(job.rec.exchange, ExchangeEvent::kDelivered)) {
+    job.rec.exchange = *next;
     RecordEventLocked(job, "job package delivered to " + job.rec.remote_site, batch);
   }
   if (job.rec.remote_job_id == 0) {
@@ -432,7 +414,7 @@ void Scheduler::OnRemoteStatus(int64_t job_id, const pb::RemoteJobStatus& status
 // ----------------------------------------------------- remote: ingest ---
 
 bool Scheduler::HasRemoteJob(const std::string& site, int64_t origin_job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return remote_index_.count({site, origin_job_id}) > 0;
 }
 
@@ -473,7 +455,7 @@ Result<int64_t> Scheduler::AcceptRemoteJob(const JobPackageManifest& m,
   tmpl.client = m.client.empty() ? m.origin_site : m.client;
   tmpl.origin_site = m.origin_site;
   tmpl.origin_job_id = m.origin_job_id;
-  tmpl.queue = "active";
+  tmpl.queue = *QueueTransition(JobQueue::kNone, QueueEvent::kAcceptedFromPeer);
   tmpl.placement = "outsourced by " + m.origin_site + " (its job " +
                    std::to_string(m.origin_job_id) + ", package " + m.name + ")";
   const std::string key = "remote/" + m.origin_site + "/" + std::to_string(m.origin_job_id);
@@ -512,7 +494,7 @@ Result<int64_t> Scheduler::AcceptRemoteJob(const JobPackageManifest& m,
 Status Scheduler::CancelFromOrigin(const JobPackageManifest& m) {
   int64_t id = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = remote_index_.find({m.origin_site, m.origin_job_id});
     if (it != remote_index_.end()) id = it->second;
   }
@@ -536,7 +518,7 @@ Status Scheduler::RejectedByPeer(const JobPackageManifest& m) {
 
 pb::RemoteJobsResponse Scheduler::RemoteJobs(const std::string& peer,
                                              const pb::RemoteJobsRequest& req) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   pb::RemoteJobsResponse resp;
   for (int64_t oid : req.origin_job_ids()) {
     pb::RemoteJobStatus* st = resp.add_jobs();
@@ -550,7 +532,7 @@ pb::RemoteJobsResponse Scheduler::RemoteJobs(const std::string& peer,
     pb::JobInfo info = SummaryLocked(job);
     st->set_job_id(job.rec.id);
     st->set_state(info.state());
-    st->set_queue(job.rec.queue);
+    st->set_queue(JobQueueName(job.rec.queue));
     st->set_position(info.queue_position());
     st->set_frames_total(info.frames_total());
     st->set_frames_done(info.frames_done());
@@ -569,7 +551,7 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
   const int64_t id = m.origin_job_id;
   JobProfile profile;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto jt = jobs_.find(id);
     if (jt == jobs_.end() || m.origin_site != config_.site_name) {
       return NotFound(m.name + ": job " + std::to_string(id) + " of " + m.origin_site +
@@ -584,14 +566,12 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
   }
   std::set<std::string> listed;
   for (const auto& f : m.files) listed.insert(f.path);
-  nlohmann::json report;
+  ResultReport report;
   {
     FF_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(package_dir, "report.json")));
-    report = nlohmann::json::parse(text, nullptr, false);
-    if (report.is_discarded() || !report.is_object() || !report["frames"].is_array() ||
-        !report["chunks"].is_array()) {
-      return InvalidArgument(m.name + "/report.json: not a result report (frames, chunks)");
-    }
+    auto parsed = ParseResultReport(text);
+    if (!parsed.ok()) return parsed.status().WithContext(m.name + "/report.json");
+    report = std::move(parsed).value();
   }
   struct Done {
     std::string sha256;
@@ -603,31 +583,19 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
   const std::string job_dir = JobDir(id);
   FF_RETURN_IF_ERROR(MakeDirs(job_dir));
   std::set<std::string> dirs = {job_dir};
-  try {
-    for (const auto& f : report["frames"]) {
-      const int64_t frame = ReportInt(f, "frame");
-      const std::string file = f.at("file").get<std::string>();
-      if (!profile.frames.Contains(frame)) {
-        return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) +
-                               " is not a frame of the job");
-      }
-      if (!listed.count(file)) {
-        return InvalidArgument(m.name + "/report.json: frame " + std::to_string(frame) + ": '" +
-                               file + "' is not in the manifest");
-      }
-      const std::string to = JoinPath(job_dir, profile.OutputName(frame));
-      if (dirs.insert(DirName(to)).second) FF_RETURN_IF_ERROR(MakeDirs(DirName(to)));
-      FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, file), to, DirSync::kByCaller));
-      Done d;
-      d.sha256 = f.at("sha256").get<std::string>();
-      d.size = ReportInt(f, "size", std::nullopt, 0);
-      d.render_server = m.from_site + "/" + f.value("render_server", std::string());
-      d.remote_chunk =
-          static_cast<int>(ReportInt(f, "chunk", 0, 0, std::numeric_limits<int>::max()));
-      done[frame] = d;
+  for (const auto& f : report.frames) {
+    if (!profile.frames.Contains(f.frame)) {
+      return InvalidArgument(m.name + "/report.json: frame " + std::to_string(f.frame) +
+                             " is not a frame of the job");
     }
-  } catch (const std::exception& e) {
-    return InvalidArgument(m.name + "/report.json: " + e.what());
+    if (!listed.count(f.file)) {
+      return InvalidArgument(m.name + "/report.json: frame " + std::to_string(f.frame) + ": '" +
+                             f.file + "' is not in the manifest");
+    }
+    const std::string to = JoinPath(job_dir, profile.OutputName(f.frame));
+    if (dirs.insert(DirName(to)).second) FF_RETURN_IF_ERROR(MakeDirs(DirName(to)));
+    FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, f.file), to, DirSync::kByCaller));
+    done[f.frame] = Done{f.sha256, f.size, m.from_site + "/" + f.render_server, f.chunk};
   }
   // Remote chunks' logs, and which remote chunk rendered which frame.
   struct RemoteChunk {
@@ -639,32 +607,25 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
   std::vector<RemoteChunk> remote_chunks;
   const std::string log_dir = JoinPath(job_dir, "logs");
   FF_RETURN_IF_ERROR(MakeDirs(log_dir));
-  try {
-    for (const auto& c : report["chunks"]) {
-      RemoteChunk rc;
-      const int index =
-          static_cast<int>(ReportInt(c, "index", 0, 0, std::numeric_limits<int>::max()));
-      auto fs = FrameSet::Parse(c.value("frames", std::string()));
-      if (fs.ok()) rc.frames = *fs;
-      rc.render_server = m.from_site + "/" + c.value("render_server", std::string());
-      rc.error = c.value("error", std::string());
-      const std::string log = c.value("log", std::string());
-      if (!log.empty() && listed.count(log)) {
-        rc.log_rel =
-            "jobs/" + std::to_string(id) + "/logs/remote-chunk-" + std::to_string(index) + ".log";
-        FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, log),
-                                      JoinPath(config_.storage_dir(), rc.log_rel),
-                                      DirSync::kByCaller));
-      }
-      remote_chunks.push_back(std::move(rc));
+  for (const auto& c : report.chunks) {
+    RemoteChunk rc;
+    auto fs = FrameSet::Parse(c.frames);
+    if (fs.ok()) rc.frames = *fs;
+    rc.render_server = m.from_site + "/" + c.render_server;
+    rc.error = c.error;
+    if (!c.log.empty() && listed.count(c.log)) {
+      rc.log_rel =
+          "jobs/" + std::to_string(id) + "/logs/remote-chunk-" + std::to_string(c.index) + ".log";
+      FF_RETURN_IF_ERROR(LinkOrCopy(JoinPath(package_dir, c.log),
+                                    JoinPath(config_.storage_dir(), rc.log_rel),
+                                    DirSync::kByCaller));
     }
-  } catch (const std::exception& e) {
-    return InvalidArgument(m.name + "/report.json: " + e.what());
+    remote_chunks.push_back(std::move(rc));
   }
   dirs.insert(log_dir);
   for (const std::string& d : dirs) FF_RETURN_IF_ERROR(SyncDir(d));
 
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto jt = jobs_.find(id);
   if (jt == jobs_.end()) return NotFound("job " + std::to_string(id) + " vanished");
   Job& job = jt->second;
@@ -726,7 +687,7 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
         "failed at " + m.from_site + ": " +
         (m.reason.empty() ? std::to_string(job.frames_failed) + " frame(s) failed" : m.reason);
   }
-  job.rec.exchange = "returned";
+  job.rec.exchange = *ExchangeTransition(job.rec.exchange, ExchangeEvent::kResultReceived);
   job.rec.remote_job_id = m.remote_job_id ? m.remote_job_id : job.rec.remote_job_id;
   job.rec.finish_time = clock_->UnixMillis();
   RecordEventLocked(job,
@@ -737,7 +698,7 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
   AppendLocked(std::move(batch));
   spdlog::info("job {} '{}' {} at {}: {} frame(s) on storage", id, job.rec.name,
                JobStateName(job.rec.state), m.from_site, done.size());
-  WaitDurableLocked(lock, appended_seq_);
+  WaitDurableLocked(lock);
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 
 #include "base/text.h"
 #include "core/config_reader.h"
+#include "store/resource_db.h"
 #include "util/fs.h"
 
 namespace ff {
@@ -196,6 +197,17 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     }
     if (sb.tmp_bytes < (1 << 20))
       return InvalidArgument(path + ": sandbox.tmp_size: must be at least 1M");
+  }
+  FF_ASSIGN_OR_RETURN(auto database, doc.GetTable("database"));
+  if (database) {
+    FF_ASSIGN_OR_RETURN(auto url, database->GetString("url"));
+    if (url) {
+      if (Status st = CheckResourceDatabaseUrl(*url); !st.ok()) {
+        return InvalidArgument(path + ": database.url: " + st.message());
+      }
+      cfg.database_url = *url;
+    }
+    FF_RETURN_IF_ERROR(database->Finish());
   }
   FF_RETURN_IF_ERROR(doc.Finish());
   if (cfg.root.empty()) {

@@ -94,6 +94,9 @@ struct SiteConfig {
     return nullptr;
   }
 
+  // [database] url: the resource database (OpenResourceDatabase); "" is the
+  // embedded SQLite database at db_path().
+  std::string database_url;
   std::string db_path() const { return root + "/db/frameflow.db"; }
   std::string storage_dir() const { return root + "/storage"; }
   std::string blob_dir() const { return root + "/storage/blobs"; }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "transfer/result_report.h"
 #include "util/fs.h"
 
 namespace ff {
@@ -263,8 +264,13 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
   const std::string out = JoinPath(secure, "output");
   FF_RETURN_IF_ERROR(MakeDirs(JoinPath(out, "logs"), 0700));
   std::vector<JobPackageSource> sources;
-  nlohmann::json frames = nlohmann::json::array();
-  nlohmann::json chunks = nlohmann::json::array();
+  ResultReport report;
+  report.site = config_.site_name;
+  report.job_id = t.job.id;
+  report.origin_site = t.job.origin_site;
+  report.origin_job_id = t.job.origin_job_id;
+  report.state = JobStateName(t.job.state);
+  report.error = t.job.error;
   // Results are stored in the secure location first, then packaged from there.
   std::set<std::string> dirs = {out, JoinPath(out, "logs")};
   for (const auto& f : t.frames) {
@@ -275,24 +281,21 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
       FF_RETURN_IF_ERROR(LinkOrCopy(f.file, stored, DirSync::kByCaller));
     }
     sources.push_back(JobPackageSource{"frames/" + f.name, stored, ""});
-    frames.push_back({{"frame", f.frame},
-                      {"file", "frames/" + f.name},
-                      {"sha256", f.sha256},
-                      {"size", f.size},
-                      {"render_server", f.render_server},
-                      {"chunk", f.chunk}});
+    report.frames.push_back(
+        {f.frame, "frames/" + f.name, f.sha256, f.size, f.render_server, f.chunk});
   }
   for (const ChunkRecord& c : t.chunks) {
-    nlohmann::json cj = {{"index", c.index},
-                         {"frames", c.frames},
-                         {"state", ChunkStateName(c.state)},
-                         {"render_server", c.render_server},
-                         {"slot", c.slot},
-                         {"attempts", c.attempts},
-                         {"exit_code", c.exit_code},
-                         {"started_ms", c.started_at},
-                         {"ended_ms", c.ended_at},
-                         {"error", c.error}};
+    ResultReport::Chunk rc{c.index,
+                           c.frames,
+                           ChunkStateName(c.state),
+                           c.render_server,
+                           c.slot,
+                           c.attempts,
+                           c.exit_code,
+                           c.started_at,
+                           c.ended_at,
+                           c.error,
+                           ""};
     if (!c.log_path.empty()) {
       const std::string from = JoinPath(config_.storage_dir(), c.log_path);
       const std::string name = "chunk-" + std::to_string(c.index) + ".log";
@@ -300,21 +303,13 @@ Status SiteExchange::ReturnResult(const ExchangeTask& t) {
       if (PathExists(from)) {
         if (!PathExists(stored)) FF_RETURN_IF_ERROR(LinkOrCopy(from, stored, DirSync::kByCaller));
         sources.push_back(JobPackageSource{"logs/" + name, stored, ""});
-        cj["log"] = "logs/" + name;
+        rc.log = "logs/" + name;
       }
     }
-    chunks.push_back(std::move(cj));
+    report.chunks.push_back(std::move(rc));
   }
   for (const std::string& d : dirs) FF_RETURN_IF_ERROR(SyncDir(d));
-  nlohmann::json report = {{"site", config_.site_name},
-                           {"job_id", t.job.id},
-                           {"origin_site", t.job.origin_site},
-                           {"origin_job_id", t.job.origin_job_id},
-                           {"state", JobStateName(t.job.state)},
-                           {"error", t.job.error},
-                           {"frames", frames},
-                           {"chunks", chunks}};
-  sources.push_back(JobPackageSource{"report.json", "", report.dump(2) + "\n"});
+  sources.push_back(JobPackageSource{"report.json", "", ResultReportToJson(report)});
 
   JobPackageManifest m;
   m.kind = JobPackageKind::kResult;

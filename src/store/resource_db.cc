@@ -60,6 +60,14 @@ const char* JobStateName(JobState s) {
   return "unknown";
 }
 
+std::optional<JobState> ParseJobState(std::string_view name) {
+  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kDone, JobState::kFailed,
+                     JobState::kCancelled}) {
+    if (name == JobStateName(s)) return s;
+  }
+  return std::nullopt;
+}
+
 bool JobStateFinal(JobState s) {
   return s == JobState::kDone || s == JobState::kFailed || s == JobState::kCancelled;
 }
@@ -115,6 +123,29 @@ void WriteBatch::Append(WriteBatch&& other) {
   MoveAppend(chunk_updates, other.chunk_updates);
   MoveAppend(frame_updates, other.frame_updates);
   MoveAppend(meta, other.meta);
+}
+
+Status CheckResourceDatabaseUrl(const std::string& url) {
+  if (url.empty() || url == "sqlite:") return Status::Ok();
+  if (url.rfind("sqlite:", 0) == 0) {
+    const std::string path = url.substr(7);
+    if (path.empty() || path[0] != '/') {
+      return InvalidArgument("'" + url + "': a SQLite path must be absolute (sqlite:/var/lib/...)");
+    }
+    return Status::Ok();
+  }
+  const size_t colon = url.find(':');
+  const std::string scheme = colon == std::string::npos ? url : url.substr(0, colon);
+  return InvalidArgument("'" + url + "': the '" + scheme +
+                         "' database is not supported by this build; use \"sqlite:\" (the "
+                         "embedded database, the default) or \"sqlite:/absolute/path\"");
+}
+
+Result<std::unique_ptr<ResourceDatabase>> OpenResourceDatabase(
+    const std::string& url, const std::string& default_sqlite_path) {
+  FF_RETURN_IF_ERROR(CheckResourceDatabaseUrl(url).WithContext("database.url"));
+  if (url.empty() || url == "sqlite:") return OpenSqliteResourceDatabase(default_sqlite_path);
+  return OpenSqliteResourceDatabase(url.substr(7));
 }
 
 }  // namespace ff

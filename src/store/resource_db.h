@@ -8,18 +8,31 @@
 //
 // ResourceDatabase is an interface so that a PostgreSQL implementation can
 // replace the embedded SQLite one (OpenSqliteResourceDatabase) without
-// touching the scheduler. Implementations must be safe to call from several
-// threads (they serialise internally).
+// touching the scheduler; every backend passes the conformance suite in
+// resource_db_conformance_test.cc. Implementations must be safe to call from
+// several threads (they serialise internally).
+//
+// Single writer. The schedule server that opened a database is its only
+// writer, and the scheduler relies on it:
+//   - job ids are assigned in memory from MaxJobId() + 1 read at start;
+//   - after Scheduler::Resume() memory is authoritative: the database is
+//     written, never read back to decide anything;
+//   - writes are blind upserts of whole rows (the last writer wins), with
+//     no compare-and-set.
+// A backend shared by several schedule servers (PostgreSQL with standbys)
+// must therefore fence writers so that only one is active at a time.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
 #include "core/host_record.h"
+#include "core/job_states.h"
 
 namespace ff {
 
@@ -56,6 +69,8 @@ struct SlotRecord {
 
 enum class JobState { kQueued, kRunning, kDone, kFailed, kCancelled };
 const char* JobStateName(JobState s);
+// The state a JobStateName() names; nullopt for any other text.
+std::optional<JobState> ParseJobState(std::string_view name);
 bool JobStateFinal(JobState s);
 
 struct JobFile {
@@ -68,7 +83,7 @@ struct JobRecord {
   int64_t id = 0;  // > 0, assigned by the schedule server
   std::string name;
   JobState state = JobState::kQueued;
-  std::string queue = "active";  // "new" | "active" | "outsourced" | "" when final
+  JobQueue queue = JobQueue::kActive;
   int priority = 50;
   UnixMillis submit_time = 0;
   UnixMillis finish_time = 0;
@@ -85,9 +100,8 @@ struct JobRecord {
   int64_t origin_job_id = 0;  // remote job: its id at the origin site
   std::string remote_site;    // outsourced job: the peer rendering it
   int64_t remote_job_id = 0;  // outsourced job: its id at that peer, once known
-  // Where the job stands in the hot-folder exchange (ExchangeState names);
-  // "" for local jobs.
-  std::string exchange;
+  // Where the job stands in the hot-folder exchange; kNone for local jobs.
+  ExchangeState exchange = ExchangeState::kNone;
   bool notified = false;  // notify targets fired for the final state
 };
 
@@ -96,9 +110,9 @@ struct JobRecord {
 struct JobEventRecord {
   int64_t job_id = 0;
   UnixMillis time = 0;
-  std::string queue;  // queue after the step ("" once the job left every queue)
-  std::string state;  // job state after the step
-  std::string note;   // what happened, e.g. "outsourced to render-co: no local render server..."
+  JobQueue queue = JobQueue::kNone;  // queue after the step
+  std::string state;                 // job state after the step
+  std::string note;  // what happened, e.g. "outsourced to render-co: no local render server..."
 };
 
 enum class ChunkState { kQueued, kRunning, kDone, kFailed, kCancelled };
@@ -201,5 +215,15 @@ class ResourceDatabase {
 // Opens (creating if needed) a SQLite database at `path` in WAL mode with
 // synchronous=FULL and applies pending migrations.
 Result<std::unique_ptr<ResourceDatabase>> OpenSqliteResourceDatabase(const std::string& path);
+
+// Opens the resource database a site's `[database] url` names:
+//   ""  or "sqlite:"   the embedded SQLite database at `default_sqlite_path`
+//   "sqlite:PATH"      a SQLite database at the absolute PATH
+// Any other scheme is refused with a message saying what is supported.
+Result<std::unique_ptr<ResourceDatabase>> OpenResourceDatabase(
+    const std::string& url, const std::string& default_sqlite_path);
+// Ok when OpenResourceDatabase knows the url's form (checked when the site
+// configuration is loaded, before anything is opened).
+Status CheckResourceDatabaseUrl(const std::string& url);
 
 }  // namespace ff

@@ -395,6 +395,13 @@ Status ParseEnum(std::string_view text, const std::array<E, N>& values, const ch
 
 constexpr std::array<ServerStatus, 3> kServerStatuses = {ServerStatus::kUp, ServerStatus::kDown,
                                                          ServerStatus::kDraining};
+constexpr std::array<JobQueue, 4> kJobQueues = {JobQueue::kNone, JobQueue::kNew, JobQueue::kActive,
+                                                JobQueue::kOutsourced};
+constexpr std::array<ExchangeState, 10> kExchangeStates = {
+    ExchangeState::kNone,       ExchangeState::kPackaging,  ExchangeState::kShipping,
+    ExchangeState::kDelivered,  ExchangeState::kRejected,   ExchangeState::kNotSent,
+    ExchangeState::kCancelling, ExchangeState::kCancelSent, ExchangeState::kReturning,
+    ExchangeState::kReturned};
 constexpr std::array<SlotState, 3> kSlotStates = {SlotState::kIdle, SlotState::kBusy,
                                                   SlotState::kDown};
 constexpr std::array<JobState, 5> kJobStates = {JobState::kQueued, JobState::kRunning,
@@ -485,7 +492,7 @@ void BindOutsourcing(Binder& b, const JobRecord& j) {
       .Int(j.origin_job_id)
       .Text(j.remote_site)
       .Int(j.remote_job_id)
-      .Text(j.exchange)
+      .Text(ExchangeStateName(j.exchange))
       .Int(j.notified ? 1 : 0);
 }
 
@@ -494,7 +501,8 @@ Status ReadJob(sqlite3_stmt* s, JobRecord* j) {
   j->name = ColumnText(s, 1);
   FF_RETURN_IF_ERROR(
       ParseEnum(ColumnView(s, 2), kJobStates, &JobStateName, "jobs.state", &j->state));
-  j->queue = ColumnText(s, 3);
+  FF_RETURN_IF_ERROR(
+      ParseEnum(ColumnView(s, 3), kJobQueues, &JobQueueName, "jobs.queue", &j->queue));
   j->priority = ColumnInt(s, 4);
   j->submit_time = ColumnInt64(s, 5);
   j->finish_time = ColumnInt64(s, 6);
@@ -506,7 +514,8 @@ Status ReadJob(sqlite3_stmt* s, JobRecord* j) {
   j->origin_job_id = ColumnInt64(s, 12);
   j->remote_site = ColumnText(s, 13);
   j->remote_job_id = ColumnInt64(s, 14);
-  j->exchange = ColumnText(s, 15);
+  FF_RETURN_IF_ERROR(ParseEnum(ColumnView(s, 15), kExchangeStates, &ExchangeStateName,
+                               "jobs.exchange", &j->exchange));
   j->notified = ColumnInt(s, 16) != 0;
   return Status::Ok();
 }
@@ -823,7 +832,7 @@ Status SqliteResourceDatabase::WriteJobEvents(const std::vector<JobEventRecord>&
   FF_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Statement(kInsertJobEvent));
   for (const JobEventRecord& e : events) {
     Binder b(stmt);
-    b.Int(e.job_id).Int(e.time).Text(e.queue).Text(e.state).Text(e.note);
+    b.Int(e.job_id).Int(e.time).Text(JobQueueName(e.queue)).Text(e.state).Text(e.note);
     FF_RETURN_IF_ERROR(Run(stmt, b.rc(), "job_events",
                            [&] { return "insert event of job " + std::to_string(e.job_id); }));
   }
@@ -965,7 +974,7 @@ Status SqliteResourceDatabase::WriteNewJobs(const std::vector<WriteBatch::NewJob
     b.Int(id)
         .Text(j.name)
         .Text(JobStateName(j.state))
-        .Text(j.queue)
+        .Text(JobQueueName(j.queue))
         .Int(j.priority)
         .Int(j.submit_time)
         .Int(j.finish_time)
@@ -1017,7 +1026,7 @@ Status SqliteResourceDatabase::WriteJobUpdates(const std::vector<JobRecord>& job
     Binder b(stmt);
     b.Int(j.id)
         .Text(JobStateName(j.state))
-        .Text(j.queue)
+        .Text(JobQueueName(j.queue))
         .Int(j.priority)
         .Int(j.finish_time)
         .Text(j.error);
@@ -1201,7 +1210,8 @@ Result<std::vector<JobEventRecord>> SqliteResourceDatabase::LoadJobEvents(int64_
     JobEventRecord& e = out.emplace_back();
     e.job_id = ColumnInt64(s, 0);
     e.time = ColumnInt64(s, 1);
-    e.queue = ColumnText(s, 2);
+    FF_RETURN_IF_ERROR(
+        ParseEnum(ColumnView(s, 2), kJobQueues, &JobQueueName, "job_events.queue", &e.queue));
     e.state = ColumnText(s, 3);
     e.note = ColumnText(s, 4);
     return Status::Ok();

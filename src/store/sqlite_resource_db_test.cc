@@ -523,7 +523,7 @@ TEST_F(SqliteResourceDbTest, JobChunkAndFrameUpdates) {
   JobRecord job = MakeJob(1).job;
   job.name = "renamed";  // not updatable
   job.state = JobState::kFailed;
-  job.queue = "";
+  job.queue = JobQueue::kNone;
   job.priority = 10;
   job.finish_time = 99;
   job.error = "chunk 1 failed on every host";
@@ -612,7 +612,7 @@ TEST_F(SqliteResourceDbTest, LaterOperationsWinWithinABatch) {
   running.state = JobState::kRunning;
   JobRecord done = running;
   done.state = JobState::kDone;
-  done.queue = "";
+  done.queue = JobQueue::kNone;
   done.finish_time = 5;
   batch.job_updates = {running, done};
   ChunkRecord c_run = MakeJob(1).chunks[0];
