@@ -12,10 +12,9 @@
 #include "cli/client_commands.h"
 #include "cli/local_site.h"
 #include "render/render_config.h"
-#include "render/render_server.h"
 #include "rpc/grpc_status.h"
-#include "scheduler/service.h"
 #include "scheduler/site_config.h"
+#include "server/shutdown_signals.h"
 #include "util/fs.h"
 
 namespace ff {
@@ -25,20 +24,6 @@ namespace pb = frameflow::v1;
 namespace {
 
 // Prints an error as one sentence and returns the exit code for it.
-int Fail(const Status& st) {
-  std::cerr << "frameflow: " << st.message() << "\n";
-  switch (st.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kFailedPrecondition:
-      return 2;
-    case StatusCode::kNotFound:
-      return 3;
-    case StatusCode::kUnavailable:
-      return 4;
-    default:
-      return 1;
-  }
-}
 
 int ExitForJob(const pb::JobInfo& j) { return j.state() == "done" ? 0 : 1; }
 
@@ -195,20 +180,31 @@ int RunDemo(const std::string& local_job, const std::string& remote_job, bool ke
   if (keep_running) {
     std::cout << "sites running; studio: --site " << (*studio_site)->site_root()
               << ", render-co: --site " << (*remote_site)->site_root() << ". Ctrl-C to stop.\n";
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, nullptr);
-    int sig;
-    sigwait(&set, &sig);
+    auto signals = ShutdownSignals::Install();
+    if (!signals.ok()) return Fail(signals.status());
+    (*signals)->Wait();
   }
   return exit_code;
 }
 
 }  // namespace
 
-int RunCli(int argc, char** argv) {
+int Fail(const Status& st) {
+  std::cerr << "frameflow: " << st.message() << "\n";
+  switch (st.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+      return 2;
+    case StatusCode::kNotFound:
+      return 3;
+    case StatusCode::kUnavailable:
+      return 4;
+    default:
+      return 1;
+  }
+}
+
+int RunCli(int argc, char** argv, const DaemonEntryPoints& daemons) {
   CLI::App app{"frameflow: a distributed render-farm manager"};
   app.require_subcommand(1);
   ClientOptions client;
@@ -297,29 +293,10 @@ int RunCli(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
   if (ss->parsed()) {
-    auto cfg = LoadSiteConfig(config);
-    if (!cfg.ok()) return Fail(cfg.status());
-    if (!listen.empty()) {
-      const std::string problem = ListenAddressProblem(listen);
-      if (!problem.empty()) return Fail(InvalidArgument("--listen: '" + listen + "' " + problem));
-      cfg->listen = listen;
-    }
-    if (!root.empty()) cfg->root = root;
-    Status st = RunScheduleServer(*cfg);
-    return st.ok() ? 0 : Fail(st);
+    return daemons.schedule_server(DaemonArgs{config, listen, root, "", ""});
   }
   if (rs->parsed()) {
-    auto cfg = LoadRenderServerConfig(config);
-    if (!cfg.ok()) return Fail(cfg.status());
-    if (!rs_name.empty()) {
-      Status name_ok = CheckRenderServerName(rs_name);
-      if (!name_ok.ok()) return Fail(name_ok.WithContext("--name"));
-      cfg->name = rs_name;
-    }
-    if (!rs_server.empty()) cfg->schedule_server = rs_server;
-    if (!root.empty()) cfg->root = root;
-    Status st = RunRenderServer(*cfg);
-    return st.ok() ? 0 : Fail(st);
+    return daemons.render_server(DaemonArgs{config, "", root, rs_name, rs_server});
   }
   if (demo->parsed()) {
     if (example.empty()) example = DefaultExamplesDir() + "/clock/clock.toml";

@@ -201,4 +201,39 @@ Status ConfigTable::Finish() const {
   return Status::Ok();
 }
 
+namespace {
+
+void CollectSettings(const toml::table& t, const std::string& prefix,
+                     const std::set<std::string>& secret_keys, std::vector<std::string>* out) {
+  for (const auto& [k, v] : t) {
+    const std::string key = prefix + std::string(k.str());
+    if (const toml::table* sub = v.as_table()) {
+      CollectSettings(*sub, key + ".", secret_keys, out);
+      continue;
+    }
+    if (const toml::array* arr = v.as_array(); arr && arr->is_array_of_tables()) {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        CollectSettings(*(*arr)[i].as_table(), key + "[" + std::to_string(i) + "].", secret_keys,
+                        out);
+      }
+      continue;
+    }
+    if (secret_keys.count(std::string(k.str()))) {
+      out->push_back(key + " = (set, not shown)");
+      continue;
+    }
+    std::ostringstream os;
+    v.visit([&os](const auto& node) { os << node; });
+    out->push_back(key + " = " + os.str());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ConfigTable::Settings(const std::set<std::string>& secret_keys) const {
+  std::vector<std::string> out;
+  CollectSettings(*table_, prefix_, secret_keys, &out);
+  return out;
+}
+
 }  // namespace ff

@@ -48,6 +48,11 @@ class ConfigTable {
   // InvalidArgument naming the first unread key, if any.
   Status Finish() const;
 
+  // Every key the file sets, as "table.key = value" sorted by key (nested
+  // tables and arrays of tables included), for the daemon's start log. The
+  // values of keys named in `secret_keys` read "(set, not shown)".
+  std::vector<std::string> Settings(const std::set<std::string>& secret_keys) const;
+
   const std::string& source() const { return source_; }
 
   // InvalidArgument "<file>:<line>: <table.>key: <problem>", for checks a

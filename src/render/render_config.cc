@@ -79,7 +79,8 @@ Status CheckRenderServerName(const std::string& name) {
   return Status::Ok();
 }
 
-Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
+Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
+                                                  const RenderServerConfigOverrides& overrides) {
   RenderServerConfig cfg;
   FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
   FF_ASSIGN_OR_RETURN(auto name, doc.GetString("name"));
@@ -199,6 +200,21 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path) {
     }
   }
   FF_RETURN_IF_ERROR(doc.Finish());
+  cfg.settings = doc.Settings({});
+  if (!overrides.name.empty()) {
+    FF_RETURN_IF_ERROR(CheckRenderServerName(overrides.name).WithContext("--name"));
+    cfg.name = overrides.name;
+    cfg.settings.push_back("name = \"" + overrides.name + "\" (--name)");
+  }
+  if (!overrides.schedule_server.empty()) {
+    cfg.schedule_server = overrides.schedule_server;
+    cfg.settings.push_back("schedule_server = \"" + overrides.schedule_server +
+                           "\" (--schedule-server)");
+  }
+  if (!overrides.root.empty()) {
+    cfg.root = overrides.root;
+    cfg.settings.push_back("root = \"" + overrides.root + "\" (--root)");
+  }
   if (cfg.root.empty()) return InvalidArgument(path + ": root: is required");
   if (cfg.name.empty()) {
     char host[256] = {0};

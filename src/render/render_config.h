@@ -76,6 +76,8 @@ struct SandboxHostConfig {
 };
 
 struct RenderServerConfig {
+  // What the file and the flags set, for the start log.
+  std::vector<std::string> settings;
   std::string name;
   std::string root;
   std::string schedule_server;
@@ -95,7 +97,15 @@ struct RenderServerConfig {
   std::string secure_dir() const { return root + "/secure"; }
 };
 
-Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path);
+// Command-line values that replace keys of the file; applied before the
+// file is validated, so a flag can supply a missing required key.
+struct RenderServerConfigOverrides {
+  std::string name;             // --name
+  std::string schedule_server;  // --schedule-server
+  std::string root;             // --root
+};
+Result<RenderServerConfig> LoadRenderServerConfig(
+    const std::string& path, const RenderServerConfigOverrides& overrides = {});
 
 // Splits a command template into arguments (whitespace; quotes group).
 Result<std::vector<std::string>> SplitCommandTemplate(const std::string& command);

@@ -1379,29 +1379,4 @@ pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a
   return result;
 }
 
-namespace {
-std::atomic<bool> g_stop{false};
-std::atomic<bool> g_drain{false};
-// SIGTERM drains; a second SIGTERM, or SIGINT, stops at once.
-void HandleTerm(int) {
-  if (g_drain.exchange(true)) g_stop = true;
-}
-void HandleStop(int) { g_stop = true; }
-}  // namespace
-
-Status RunRenderServer(const RenderServerConfig& config) {
-  // Orphaned grandchildren of renderers are re-parented to us, not init, so
-  // process trees stay within reach.
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  struct sigaction sa {};
-  sa.sa_handler = HandleStop;
-  sigaction(SIGINT, &sa, nullptr);
-  sa.sa_handler = HandleTerm;
-  sigaction(SIGTERM, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  RenderServer server(config, DefaultProcessLauncher(), SystemClock::Default());
-  FF_RETURN_IF_ERROR(server.Init());
-  return server.Run(&g_stop, &g_drain);
-}
-
 }  // namespace ff

@@ -212,7 +212,4 @@ class RenderServer {
   std::shared_ptr<frameflow::v1::ScheduleServer::Stub> stub_;  // GUARDED_BY(stream_mu_)
 };
 
-// Runs a render server until SIGINT/SIGTERM.
-Status RunRenderServer(const RenderServerConfig& config);
-
 }  // namespace ff

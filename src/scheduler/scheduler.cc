@@ -77,12 +77,12 @@ void Scheduler::SendWhenDurableLocked(const std::shared_ptr<RenderServerLink>& l
   committer_.SendWhenDurable(link, std::move(msg));
 }
 
-void Scheduler::WaitDurableLocked(MutexLock& lock) {
+void Scheduler::WaitDurableLocked() {
   // The committer takes mu_ to announce a durable group: wait without it.
   const uint64_t seq = committer_.appended();
-  lock.Unlock();
+  mu_.Unlock();
   committer_.WaitDurable(seq);
-  lock.Lock();
+  mu_.Lock();
 }
 
 void Scheduler::Flush() { committer_.Flush(); }
@@ -609,7 +609,7 @@ Result<pb::JobInfo> Scheduler::CancelJob(int64_t job_id, const std::string& why)
   // Renderers are stopped only once the cancel is durable.
   for (auto& [link, msg] : cancels) SendWhenDurableLocked(link, std::move(msg));
   spdlog::info("job {} cancelled: {}", job_id, why);
-  WaitDurableLocked(lock);
+  WaitDurableLocked();
   return SummaryLocked(jobs_.at(job_id));
 }
 

@@ -297,8 +297,9 @@ class Scheduler {
   // is durable.
   void SendWhenDurableLocked(const std::shared_ptr<RenderServerLink>& link,
                              frameflow::v1::ScheduleServerMessage msg) FF_REQUIRES(mu_);
-  // Waits, with mu_ released, until everything appended so far is durable.
-  void WaitDurableLocked(MutexLock& lock) FF_REQUIRES(mu_);
+  // Waits, with mu_ released, until everything appended so far is durable;
+  // mu_ is held again when it returns (state may have changed meanwhile).
+  void WaitDurableLocked() FF_REQUIRES(mu_);
   // The committer made a group durable: announce the jobs it ended, wake
   // watchers.
   void OnGroupDurable(const std::vector<int64_t>& ended_jobs) FF_EXCLUDES(mu_);

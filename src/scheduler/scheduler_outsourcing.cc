@@ -284,7 +284,7 @@ Status Scheduler::MarkJobPackaged(int64_t job_id, const std::string& package) {
   }
   AppendLocked(std::move(batch));
   BumpLocked();
-  WaitDurableLocked(lock);
+  WaitDurableLocked();
   return Status::Ok();
 }
 
@@ -302,7 +302,7 @@ Status Scheduler::MarkCancelSent(int64_t job_id) {
                     batch);
   batch.job_updates.push_back(job.rec);
   AppendLocked(std::move(batch));
-  WaitDurableLocked(lock);
+  WaitDurableLocked();
   return Status::Ok();
 }
 
@@ -324,7 +324,7 @@ Status Scheduler::MarkResultReturned(int64_t job_id, const std::string& package)
   batch.job_updates.push_back(job.rec);
   AppendLocked(std::move(batch));
   BumpLocked();
-  WaitDurableLocked(lock);
+  WaitDurableLocked();
   return Status::Ok();
 }
 
@@ -698,7 +698,7 @@ Status Scheduler::CompleteOutsourcedJob(const JobPackageManifest& m,
   AppendLocked(std::move(batch));
   spdlog::info("job {} '{}' {} at {}: {} frame(s) on storage", id, job.rec.name,
                JobStateName(job.rec.state), m.from_site, done.size());
-  WaitDurableLocked(lock);
+  WaitDurableLocked();
   return Status::Ok();
 }
 

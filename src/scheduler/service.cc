@@ -281,11 +281,6 @@ grpc::Status ScheduleService::Connect(
   return grpc::Status::OK;
 }
 
-namespace {
-std::atomic<bool> g_stop{false};
-void HandleStop(int) { g_stop = true; }
-}  // namespace
-
 grpc::Status ScheduleService::ListPeers(grpc::ServerContext*, const pb::ListPeersRequest*,
                                         pb::ListPeersResponse* resp) {
   resp->set_site(scheduler_->config().site_name);
@@ -293,64 +288,6 @@ grpc::Status ScheduleService::ListPeers(grpc::ServerContext*, const pb::ListPeer
     for (auto& p : exchange_->Peers()) *resp->add_peers() = std::move(p);
   }
   return grpc::Status::OK;
-}
-
-Status RunScheduleServer(const SiteConfig& config) {
-  FF_RETURN_IF_ERROR(MakeDirs(config.root));
-  FF_ASSIGN_OR_RETURN(auto scheduler, Scheduler::Open(config, SystemClock::Default()));
-  std::unique_ptr<SiteExchange> exchange;
-  if (config.has_peers()) {
-    exchange = std::make_unique<SiteExchange>(scheduler.get(), config, SystemClock::Default());
-  }
-  ScheduleService service(scheduler.get(), exchange.get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (!config.tls_cert.empty()) {
-    grpc::SslServerCredentialsOptions ssl;
-    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    FF_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.tls_cert));
-    FF_ASSIGN_OR_RETURN(pair.private_key, ReadFile(config.tls_key));
-    ssl.pem_key_cert_pairs.push_back(std::move(pair));
-    creds = grpc::SslServerCredentials(ssl);
-  }
-  builder.AddListeningPort(config.listen, creds, &port);
-  builder.RegisterService(&service);
-  if (exchange) builder.RegisterService(exchange->service());
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.SetMaxSendMessageSize(64 << 20);
-  // Render servers send keepalive pings every 2 s (render_server.cc) to
-  // notice a hung schedule server; accept them whatever the gRPC version's
-  // default ping policy is, so they are never dropped for pinging too often.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    return Unavailable("cannot listen on '" + config.listen +
-                       "' (schedule_server.listen): address in use or invalid");
-  }
-  std::string host = config.listen.substr(0, config.listen.rfind(':'));
-  std::string address = host + ":" + std::to_string(port);
-  FF_RETURN_IF_ERROR(WriteFileAtomic(config.address_file(), address + "\n"));
-  scheduler->Start();
-  if (exchange) FF_RETURN_IF_ERROR(exchange->Start());
-  spdlog::info("schedule server of site '{}' listening on {} (root {})", config.site_name, address,
-               config.root);
-
-  struct sigaction sa {};
-  sa.sa_handler = HandleStop;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  spdlog::info("schedule server stopping");
-  service.Shutdown();
-  if (exchange) exchange->Stop();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  scheduler->Stop();
-  ::unlink(config.address_file().c_str());
-  return Status::Ok();
 }
 
 }  // namespace ff

@@ -57,9 +57,4 @@ class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
   std::atomic<bool> shutting_down_{false};
 };
 
-// Runs a schedule server until SIGINT/SIGTERM: opens the site, listens on
-// config.listen (port 0 picks one), writes the bound address to
-// <root>/schedule-server.addr, serves, and shuts down cleanly.
-Status RunScheduleServer(const SiteConfig& config);
-
 }  // namespace ff

@@ -51,7 +51,7 @@ std::string ListenAddressProblem(const std::string& listen) {
   return "";
 }
 
-Result<SiteConfig> LoadSiteConfig(const std::string& path) {
+Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverrides& overrides) {
   SiteConfig cfg;
   FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
   FF_ASSIGN_OR_RETURN(auto site, doc.GetTable("site"));
@@ -209,7 +209,30 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path) {
     }
     FF_RETURN_IF_ERROR(database->Finish());
   }
+  FF_ASSIGN_OR_RETURN(auto web, doc.GetTable("web"));
+  if (web) {
+    FF_ASSIGN_OR_RETURN(auto listen, web->GetString("listen"));
+    if (listen) {
+      const std::string problem = ListenAddressProblem(*listen);
+      if (!problem.empty()) return web->Error("listen", "'" + *listen + "' " + problem);
+      cfg.web_listen = *listen;
+    }
+    FF_RETURN_IF_ERROR(web->Finish());
+  }
   FF_RETURN_IF_ERROR(doc.Finish());
+  cfg.settings = doc.Settings({"secret"});
+  if (!overrides.listen.empty()) {
+    const std::string problem = ListenAddressProblem(overrides.listen);
+    if (!problem.empty()) {
+      return InvalidArgument("--listen: '" + overrides.listen + "' " + problem);
+    }
+    cfg.listen = overrides.listen;
+    cfg.settings.push_back("schedule_server.listen = \"" + overrides.listen + "\" (--listen)");
+  }
+  if (!overrides.root.empty()) {
+    cfg.root = overrides.root;
+    cfg.settings.push_back("site.root = \"" + overrides.root + "\" (--root)");
+  }
   if (cfg.root.empty()) {
     return InvalidArgument(path + ": site.root: is required (the directory the site owns)");
   }

@@ -97,7 +97,12 @@ struct SiteConfig {
   // [database] url: the resource database (OpenResourceDatabase); "" is the
   // embedded SQLite database at db_path().
   std::string database_url;
+  // [web] listen: the HTTP listener (/healthz, /metrics); "" for none.
+  std::string web_listen;
+  // What the file and the flags set, for the start log (secrets not shown).
+  std::vector<std::string> settings;
   std::string db_path() const { return root + "/db/frameflow.db"; }
+  std::string web_address_file() const { return root + "/web.addr"; }
   std::string storage_dir() const { return root + "/storage"; }
   std::string blob_dir() const { return root + "/storage/blobs"; }
   std::string jobs_dir() const { return root + "/storage/jobs"; }
@@ -109,7 +114,14 @@ struct SiteConfig {
   std::string secure_dir() const { return root + "/secure"; }
 };
 
-Result<SiteConfig> LoadSiteConfig(const std::string& path);
+// Command-line values that replace keys of the file; applied before the
+// file is validated, so a flag can supply a missing required key.
+struct SiteConfigOverrides {
+  std::string root;    // --root: site.root
+  std::string listen;  // --listen: schedule_server.listen
+};
+Result<SiteConfig> LoadSiteConfig(const std::string& path,
+                                  const SiteConfigOverrides& overrides = {});
 
 // Why `listen` is not an address to listen on, or "" when it is:
 // "<host>:<port>" (host a name, an IPv4 address or [IPv6]) with a port in
