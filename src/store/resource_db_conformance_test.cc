@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -18,8 +19,23 @@
 namespace ff {
 namespace {
 
+// The conformance suite of ResourceDatabase: every backend must pass every
+// TYPED_TEST below. A backend is a factory with
+//   static const char* Name();
+//   static Result<std::unique_ptr<ResourceDatabase>> Open(const std::string& dir);
+// where Open() of the same `dir` reaches the same data (a reopen). The
+// PostgreSQL backend adds its factory to ResourceDbBackends; tests of one
+// backend's own mechanics (SQLite's WAL mode, file corruption) are TEST_Fs
+// at the end.
+struct SqliteBackend {
+  static const char* Name() { return "sqlite"; }
+  static Result<std::unique_ptr<ResourceDatabase>> Open(const std::string& dir) {
+    return OpenSqliteResourceDatabase(dir + "/resources.db");
+  }
+};
+
 // A fresh directory per test, removed afterwards.
-class SqliteResourceDbTest : public ::testing::Test {
+class StoreTestBase : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TMPDIR");
@@ -34,15 +50,40 @@ class SqliteResourceDbTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
+  std::string dir_;
+  std::string path_;  // the SQLite file (SQLite-specific tests)
+};
+
+template <typename Backend>
+class ResourceDbConformance : public StoreTestBase {
+ protected:
+  std::unique_ptr<ResourceDatabase> Open() {
+    auto db = Backend::Open(dir_);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    if (!db.ok()) return nullptr;
+    return std::move(db).value();
+  }
+};
+
+using ResourceDbBackends = ::testing::Types<SqliteBackend>;
+class BackendNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) {
+    return T::Name();
+  }
+};
+TYPED_TEST_SUITE(ResourceDbConformance, ResourceDbBackends, BackendNames);
+
+// SQLite's own mechanics.
+class SqliteResourceDbTest : public StoreTestBase {
+ protected:
   std::unique_ptr<ResourceDatabase> Open() {
     auto db = OpenSqliteResourceDatabase(path_);
     EXPECT_TRUE(db.ok()) << db.status().ToString();
     if (!db.ok()) return nullptr;
     return std::move(db).value();
   }
-
-  std::string dir_;
-  std::string path_;
 };
 
 HostRecord MakeHost(const std::string& name) {
@@ -233,8 +274,8 @@ TEST(WriteBatchTest, EmptyAndAppendKeepsOrder) {
   EXPECT_EQ(c.frame_updates.size(), 1u);
 }
 
-TEST_F(SqliteResourceDbTest, FreshDatabaseIsEmptyAndMigrated) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, FreshDatabaseIsEmptyAndMigrated) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   auto version = db->SchemaVersion();
   ASSERT_TRUE(version.ok()) << version.status().ToString();
@@ -258,8 +299,8 @@ TEST_F(SqliteResourceDbTest, WalModeIsEnabled) {
   EXPECT_EQ(QueryText(path_, "PRAGMA journal_mode"), "wal");
 }
 
-TEST_F(SqliteResourceDbTest, HostsRoundTripAndUpsert) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, HostsRoundTripAndUpsert) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   HostRecord a = MakeHost("zeta");
   HostRecord b = MakeHost("alpha");
@@ -300,8 +341,8 @@ TEST_F(SqliteResourceDbTest, RejectsListEntriesWithNewlines) {
   EXPECT_TRUE(db->LoadHosts()->empty());
 }
 
-TEST_F(SqliteResourceDbTest, PackagesReplaceAllOfHost) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, PackagesReplaceAllOfHost) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.packages.push_back({"h1",
@@ -345,8 +386,8 @@ TEST_F(SqliteResourceDbTest, PackagesReplaceAllOfHost) {
   EXPECT_EQ(db->Commit(wrong).code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteResourceDbTest, RenderServersRoundTripAndUpsert) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, RenderServersRoundTripAndUpsert) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.render_servers = {MakeServer("rs-b", "h2"), MakeServer("rs-a", "h1")};
@@ -379,8 +420,8 @@ TEST_F(SqliteResourceDbTest, RenderServersRoundTripAndUpsert) {
   EXPECT_EQ(db->LoadSlots()->size(), 1u);
 }
 
-TEST_F(SqliteResourceDbTest, SlotSetsReplaceAndSlotUpdates) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, SlotSetsReplaceAndSlotUpdates) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.render_servers = {MakeServer("rs1", "h1"), MakeServer("rs2", "h2")};
@@ -438,8 +479,8 @@ TEST_F(SqliteResourceDbTest, SlotSetsReplaceAndSlotUpdates) {
   EXPECT_NE(st.message().find("slots"), std::string::npos) << st.message();
 }
 
-TEST_F(SqliteResourceDbTest, SlotsNeedTheirRenderServer) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, SlotsNeedTheirRenderServer) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.slot_sets.push_back({"ghost", {MakeSlot("ghost", "0")}});
@@ -449,8 +490,8 @@ TEST_F(SqliteResourceDbTest, SlotsNeedTheirRenderServer) {
   EXPECT_TRUE(db->LoadSlots()->empty());
 }
 
-TEST_F(SqliteResourceDbTest, NewJobRoundTrip) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, NewJobRoundTrip) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch::NewJob nj = MakeJob(5);
   nj.chunks[1].state = ChunkState::kRunning;
@@ -494,8 +535,8 @@ TEST_F(SqliteResourceDbTest, NewJobRoundTrip) {
   EXPECT_TRUE(db->LoadFrames(6)->empty());
 }
 
-TEST_F(SqliteResourceDbTest, LoadJobsInIdOrderWithFiles) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, LoadJobsInIdOrderWithFiles) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.new_jobs.push_back(MakeJob(9));
@@ -513,8 +554,8 @@ TEST_F(SqliteResourceDbTest, LoadJobsInIdOrderWithFiles) {
   ExpectJobEq((*jobs)[2], MakeJob(9).job);
 }
 
-TEST_F(SqliteResourceDbTest, JobChunkAndFrameUpdates) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, JobChunkAndFrameUpdates) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch create;
   create.new_jobs.push_back(MakeJob(1));
@@ -585,8 +626,8 @@ TEST_F(SqliteResourceDbTest, JobChunkAndFrameUpdates) {
   EXPECT_NE(st.message().find("chunks"), std::string::npos) << st.message();
 }
 
-TEST_F(SqliteResourceDbTest, LaterOperationsWinWithinABatch) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, LaterOperationsWinWithinABatch) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   HostRecord h1 = MakeHost("h1");
@@ -672,8 +713,8 @@ void ExpectNothingStored(ResourceDatabase& db) {
   EXPECT_EQ(*db.MaxJobId(), 0);
 }
 
-TEST_F(SqliteResourceDbTest, FailedFrameUpdateRollsBackTheWholeBatch) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, FailedFrameUpdateRollsBackTheWholeBatch) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch = BatchWithEverything();
   FrameRecord missing;
@@ -690,8 +731,8 @@ TEST_F(SqliteResourceDbTest, FailedFrameUpdateRollsBackTheWholeBatch) {
   EXPECT_EQ(db->LoadFrames(1)->size(), 6u);
 }
 
-TEST_F(SqliteResourceDbTest, DuplicateNewJobRollsBackTheWholeBatch) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, DuplicateNewJobRollsBackTheWholeBatch) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch = BatchWithEverything();
   batch.new_jobs.push_back(MakeJob(1));
@@ -701,8 +742,8 @@ TEST_F(SqliteResourceDbTest, DuplicateNewJobRollsBackTheWholeBatch) {
   ExpectNothingStored(*db);
 }
 
-TEST_F(SqliteResourceDbTest, DuplicateFrameKeyRollsBackTheWholeBatch) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, DuplicateFrameKeyRollsBackTheWholeBatch) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch = BatchWithEverything();
   WriteBatch::NewJob second = MakeJob(2);
@@ -716,8 +757,8 @@ TEST_F(SqliteResourceDbTest, DuplicateFrameKeyRollsBackTheWholeBatch) {
   ExpectNothingStored(*db);
 }
 
-TEST_F(SqliteResourceDbTest, ExistingJobIdIsRejectedAndOldJobKept) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, ExistingJobIdIsRejectedAndOldJobKept) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch first;
   first.new_jobs.push_back(MakeJob(3));
@@ -733,8 +774,8 @@ TEST_F(SqliteResourceDbTest, ExistingJobIdIsRejectedAndOldJobKept) {
   EXPECT_FALSE(db->GetMeta("k")->has_value());
 }
 
-TEST_F(SqliteResourceDbTest, RejectsBadJobIds) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, RejectsBadJobIds) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch zero;
   zero.new_jobs.push_back(MakeJob(0));
@@ -749,16 +790,16 @@ TEST_F(SqliteResourceDbTest, RejectsBadJobIds) {
   EXPECT_TRUE(db->LoadJobs()->empty());
 }
 
-TEST_F(SqliteResourceDbTest, ReopenKeepsDataAndSchemaVersion) {
+TYPED_TEST(ResourceDbConformance, ReopenKeepsDataAndSchemaVersion) {
   int version = 0;
   {
-    auto db = Open();
+    auto db = this->Open();
     ASSERT_NE(db, nullptr);
     version = *db->SchemaVersion();
     WriteBatch batch = BatchWithEverything();
     ASSERT_TRUE(db->Commit(batch).ok());
   }
-  auto db = Open();
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   EXPECT_EQ(*db->SchemaVersion(), version);
   EXPECT_EQ(db->LoadHosts()->size(), 1u);
@@ -772,7 +813,9 @@ TEST_F(SqliteResourceDbTest, ReopenKeepsDataAndSchemaVersion) {
   EXPECT_EQ(**db->GetMeta("k"), "v");
   EXPECT_EQ(*db->MaxJobId(), 1);
   // Migrations ran once each.
-  EXPECT_EQ(QueryText(path_, "SELECT COUNT(*) = MAX(version) FROM schema_migrations"), "1");
+  if constexpr (std::is_same_v<TypeParam, SqliteBackend>) {
+    EXPECT_EQ(QueryText(this->path_, "SELECT COUNT(*) = MAX(version) FROM schema_migrations"), "1");
+  }
 }
 
 TEST_F(SqliteResourceDbTest, RefusesSchemaNewerThanTheBuild) {
@@ -804,8 +847,8 @@ TEST_F(SqliteResourceDbTest, OpenFailsCleanlyOnGarbage) {
   EXPECT_FALSE(missing_dir.ok());
 }
 
-TEST_F(SqliteResourceDbTest, MaxJobIdIsTheLargestEverStored) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, MaxJobIdIsTheLargestEverStored) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.new_jobs.push_back(MakeJob(7, 1, 1));
@@ -818,8 +861,8 @@ TEST_F(SqliteResourceDbTest, MaxJobIdIsTheLargestEverStored) {
   EXPECT_EQ(*db->MaxJobId(), 1'000'000'000'000);
 }
 
-TEST_F(SqliteResourceDbTest, GetMetaReturnsLatestValue) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, GetMetaReturnsLatestValue) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.meta = {{"site.name", "paris"}, {"empty", ""}};
@@ -835,10 +878,10 @@ TEST_F(SqliteResourceDbTest, GetMetaReturnsLatestValue) {
   EXPECT_EQ(**db->GetMeta("site.name"), "lyon");
 }
 
-TEST_F(SqliteResourceDbTest, LargeJobInOneBatch) {
+TYPED_TEST(ResourceDbConformance, LargeJobInOneBatch) {
   constexpr int kChunks = 2'000;
   constexpr int kPerChunk = 100;  // 200,000 frames
-  auto db = Open();
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   WriteBatch batch;
   batch.new_jobs.push_back(MakeJob(77, kChunks, kPerChunk));
@@ -864,8 +907,8 @@ TEST_F(SqliteResourceDbTest, LargeJobInOneBatch) {
   EXPECT_EQ(chunks->back().frames, "199901-200000");
 }
 
-TEST_F(SqliteResourceDbTest, ConcurrentCommitsAndReadsAreSerialised) {
-  auto db = Open();
+TYPED_TEST(ResourceDbConformance, ConcurrentCommitsAndReadsAreSerialised) {
+  auto db = this->Open();
   ASSERT_NE(db, nullptr);
   constexpr int kThreads = 4;
   constexpr int kPerThread = 50;
@@ -890,6 +933,28 @@ TEST_F(SqliteResourceDbTest, ConcurrentCommitsAndReadsAreSerialised) {
   }
   EXPECT_EQ(db->LoadJobs()->size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(*db->MaxJobId(), kThreads * kPerThread);
+}
+
+}  // namespace
+}  // namespace ff
+
+namespace ff {
+namespace {
+
+TEST_F(SqliteResourceDbTest, OpenResourceDatabaseByUrl) {
+  // "" and "sqlite:" open the site's default path; "sqlite:/abs" that file.
+  ASSERT_TRUE(OpenResourceDatabase("", path_).ok());
+  ASSERT_TRUE(OpenResourceDatabase("sqlite:", path_).ok());
+  auto other = OpenResourceDatabase("sqlite:" + dir_ + "/other.db", path_);
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/other.db"));
+  EXPECT_EQ(CheckResourceDatabaseUrl("sqlite:relative.db").code(), StatusCode::kInvalidArgument);
+  Status pg = CheckResourceDatabaseUrl("postgresql://db.example/frameflow");
+  EXPECT_EQ(pg.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(pg.message().find("'postgresql' database is not supported"), std::string::npos)
+      << pg.message();
+  EXPECT_NE(OpenResourceDatabase("mysql://x", path_).status().message().find("database.url"),
+            std::string::npos);
 }
 
 }  // namespace
