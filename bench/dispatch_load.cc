@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     grpc::ClientContext* ctx = contexts.back().get();
     threads.emplace_back([&, s, ctx] {
       auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-      auto st = pb::ScheduleServer::NewStub(channel);
+      auto st = pb::RenderServerLink::NewStub(channel);
       auto stream = st->Connect(ctx);
       pb::RenderServerMessage hello;
       auto* reg = hello.mutable_register_();

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 
 namespace ff::testing {
 

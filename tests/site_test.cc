@@ -13,6 +13,7 @@
 
 #include "cli/local_site.h"
 #include "render/image_check.h"
+#include "site_client.h"
 #include "test_support.h"
 #include "util/fs.h"
 
@@ -311,6 +312,38 @@ TEST_F(SiteTest, CommandTemplateJobRendersAcrossTwoServersAndNotifies) {
 
 // A command-template job without render.output: chunks are done when the
 // command exits 0, nothing lands on storage, logs are kept.
+TEST_F(SiteTest, ValidateJobParsesOnTheServerAndNamesTheFilesToUpload) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  pb::ValidateJobRequest req;
+  req.set_description(
+      "name = \"shot\"\nframes = \"1-10x2\"\nfiles = [\"tex/wood.png\"]\n"
+      "[package]\nname = \"povray\"\n[render]\nscene = \"scene.pov\"\n"
+      "output = \"f_####.png\"\n");
+  req.set_description_name("shot.toml");
+  pb::ValidateJobResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub_->ValidateJob(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.name(), "shot");
+  EXPECT_EQ(resp.frames_total(), 5);
+  EXPECT_EQ(std::vector<std::string>(resp.files().begin(), resp.files().end()),
+            (std::vector<std::string>{"scene.pov", "tex/wood.png"}));
+  // The normalised description: frame sets as FrameSet writes them.
+  EXPECT_NE(resp.profile().find("frames = \"1-9x2\""), std::string::npos) << resp.profile();
+  // The same one-sentence error as submit, naming file, line and key.
+  req.set_description(
+      "name = \"shot\"\nframes = \"1-x\"\n[package]\nname = \"povray\"\n[render]\n"
+      "scene = \"scene.pov\"\noutput = \"f_####.png\"\n");
+  grpc::ClientContext ctx2;
+  st = stub_->ValidateJob(&ctx2, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("shot.toml:2"), std::string::npos) << st.error_message();
+  EXPECT_TRUE(testing::AllJobs(stub_.get()).empty());  // nothing was submitted
+}
+
 TEST_F(SiteTest, CommandJobWithoutOutputCompletesOnExitCodes) {
   LocalSiteOptions opts;
   opts.probe = {};

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 
 namespace ff {
 

@@ -834,4 +834,14 @@ std::string ProfileToToml(const JobProfile& p) {
   return out;
 }
 
+Result<JobProfile> ValidateJobDescription(std::string_view text, std::string source) {
+  if (source.empty()) source = "job description";
+  if (static_cast<int64_t>(text.size()) > kMaxJobDescriptionBytes) {
+    return InvalidArgument("description: " + PrintableExcerpt(source) + " is " +
+                           std::to_string(text.size()) + " bytes, more than the limit of " +
+                           std::to_string(kMaxJobDescriptionBytes));
+  }
+  return ParseJobDescription(text, source);
+}
+
 }  // namespace ff

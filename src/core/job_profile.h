@@ -141,6 +141,12 @@ constexpr int64_t kMaxJobDescriptionBytes = 1 << 20;
 // messages (usually the file name). Does not touch the filesystem.
 Result<JobProfile> ParseJobDescription(std::string_view toml_text, const std::string& source_name);
 
+// What Submit checks of a description before anything else, and what the
+// ValidateJob RPC answers: the size limit (kMaxJobDescriptionBytes), then
+// ParseJobDescription. `source_name` names it in errors ("job description"
+// when empty).
+Result<JobProfile> ValidateJobDescription(std::string_view toml_text, std::string source_name);
+
 // Checks a relative path a job names: not empty, not absolute, no "..",
 // no empty or "." components after normalisation, no NUL; returns it
 // normalised ("a//b/./c" -> "a/b/c"). `field` names the key for errors.

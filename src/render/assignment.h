@@ -10,7 +10,7 @@
 
 #include "base/status.h"
 #include "render/package_adapter.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "sandbox/spec.h"
 #include "util/process.h"
 

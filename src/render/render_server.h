@@ -37,7 +37,7 @@
 #include "render/assignment.h"
 #include "render/package_adapter.h"
 #include "render/render_config.h"
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 #include "sandbox/spec.h"
 #include "store/blob_store.h"
 #include "util/process.h"

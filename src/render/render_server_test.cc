@@ -35,9 +35,24 @@ namespace pb = frameflow::v1;
 // Counts the file service calls, so tests can see which RPCs a chunk costs.
 class FakeScheduleServer final : public pb::ScheduleServer::Service {
  public:
-  grpc::Status Connect(grpc::ServerContext* ctx,
-                       grpc::ServerReaderWriter<pb::ScheduleServerMessage, pb::RenderServerMessage>*
-                           stream) override {
+  // The RenderServerLink service of the same fake (registered beside it).
+  class Link final : public pb::RenderServerLink::Service {
+   public:
+    explicit Link(FakeScheduleServer* fake) : fake_(fake) {}
+    grpc::Status Connect(grpc::ServerContext* ctx,
+                         grpc::ServerReaderWriter<pb::ScheduleServerMessage,
+                                                  pb::RenderServerMessage>* stream) override {
+      return fake_->Connect(ctx, stream);
+    }
+
+   private:
+    FakeScheduleServer* fake_;
+  };
+  Link link{this};
+
+  grpc::Status Connect(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<pb::ScheduleServerMessage, pb::RenderServerMessage>* stream) {
     pb::RenderServerMessage in;
     if (!stream->Read(&in) || !in.has_register_()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected register");
@@ -227,6 +242,7 @@ class RenderServerTest : public TempDirFixture {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&fake_);
+    builder.RegisterService(&fake_.link);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     address_ = "127.0.0.1:" + std::to_string(port);

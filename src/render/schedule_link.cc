@@ -240,8 +240,9 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
     auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     auto stub = std::shared_ptr<pb::ScheduleServer::Stub>(pb::ScheduleServer::NewStub(channel));
+    auto link_stub = pb::RenderServerLink::NewStub(channel);
     grpc::ClientContext ctx;
-    auto stream = stub->Connect(&ctx);
+    auto stream = link_stub->Connect(&ctx);
     pb::RenderServerMessage hello;
     *hello.mutable_register_() = MakeRegister();
     pb::ScheduleServerMessage in;

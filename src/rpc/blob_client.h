@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 
 namespace ff {
 

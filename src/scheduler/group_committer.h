@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "base/mutex.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "scheduler/render_server_link.h"
 #include "store/resource_db.h"
 

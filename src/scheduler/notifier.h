@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/job_profile.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 
 namespace ff {
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "base/status.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 
 namespace ff {
 

@@ -1,7 +1,7 @@
 // The schedule server's end of one render server's stream.
 #pragma once
 
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 
 namespace ff {
 

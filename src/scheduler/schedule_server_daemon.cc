@@ -17,7 +17,8 @@ Result<std::unique_ptr<ScheduleServerDaemon>> ScheduleServerDaemon::Start(
         std::make_unique<SiteExchange>(d->scheduler_.get(), config, SystemClock::Default());
   }
   d->service_ = std::make_unique<ScheduleService>(d->scheduler_.get(), d->exchange_.get());
-  std::vector<grpc::Service*> services = {d->service_.get()};
+  d->render_link_ = std::make_unique<RenderLinkService>(d->scheduler_.get());
+  std::vector<grpc::Service*> services = {d->service_.get(), d->render_link_.get()};
   if (d->exchange_) services.push_back(d->exchange_->service());
   GrpcListenerOptions grpc;
   grpc.listen = config.listen;
@@ -53,6 +54,7 @@ void ScheduleServerDaemon::Stop() {
   spdlog::info("schedule server stopping");
   if (http_) http_->Stop();
   if (service_) service_->Shutdown();
+  if (render_link_) render_link_->Shutdown();
   if (exchange_) exchange_->Stop();
   if (grpc_.server)
     grpc_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

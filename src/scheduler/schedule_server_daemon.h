@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "base/status.h"
+#include "scheduler/render_link_service.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/service.h"
 #include "scheduler/site_config.h"
@@ -39,6 +40,7 @@ class ScheduleServerDaemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<SiteExchange> exchange_;
   std::unique_ptr<ScheduleService> service_;
+  std::unique_ptr<RenderLinkService> render_link_;
   GrpcListener grpc_;
   std::unique_ptr<HttpListener> http_;
   bool stopped_ = false;

@@ -165,13 +165,7 @@ void Scheduler::UpdateRunnableLocked(Job& job) {
 Result<int64_t> Scheduler::Submit(const pb::SubmitRequest& request) {
   std::string source =
       request.description_name().empty() ? "job description" : request.description_name();
-  if (static_cast<int64_t>(request.description().size()) > kMaxJobDescriptionBytes) {
-    return InvalidArgument("description: " + PrintableExcerpt(source) + " is " +
-                           std::to_string(request.description().size()) +
-                           " bytes, more than the limit of " +
-                           std::to_string(kMaxJobDescriptionBytes));
-  }
-  FF_ASSIGN_OR_RETURN(JobProfile profile, ParseJobDescription(request.description(), source));
+  FF_ASSIGN_OR_RETURN(JobProfile profile, ValidateJobDescription(request.description(), source));
   // Every file the description names must have been uploaded, whole.
   std::map<std::string, const pb::JobFile*> uploaded;
   for (const auto& f : request.files()) uploaded[f.path()] = &f;

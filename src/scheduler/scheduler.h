@@ -66,7 +66,7 @@
 #include "base/mutex.h"
 #include "base/status.h"
 #include "core/job_profile.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "scheduler/group_committer.h"
 #include "scheduler/notifier.h"
 #include "scheduler/render_server_link.h"

@@ -1,6 +1,6 @@
-// The gRPC face of a schedule server: client API, file service and the
-// render server link, all delegating to Scheduler. Converts ff::Status to
-// gRPC codes at this edge.
+// The gRPC face of a schedule server's client API and file service,
+// delegating to Scheduler (the render servers' stream is
+// render_link_service.h). Converts ff::Status to gRPC codes at this edge.
 #pragma once
 
 #include <atomic>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/site_exchange.h"
 
@@ -25,6 +25,8 @@ class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
 
   grpc::Status Submit(grpc::ServerContext*, const frameflow::v1::SubmitRequest*,
                       frameflow::v1::SubmitResponse*) override;
+  grpc::Status ValidateJob(grpc::ServerContext*, const frameflow::v1::ValidateJobRequest*,
+                           frameflow::v1::ValidateJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const frameflow::v1::JobRef*,
                       frameflow::v1::JobInfo*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const frameflow::v1::ListJobsRequest*,
@@ -47,9 +49,6 @@ class ScheduleService final : public frameflow::v1::ScheduleServer::Service {
                           frameflow::v1::BlobRef*) override;
   grpc::Status DownloadBlob(grpc::ServerContext*, const frameflow::v1::DownloadBlobRequest*,
                             grpc::ServerWriter<frameflow::v1::BlobChunk>*) override;
-  grpc::Status Connect(grpc::ServerContext*,
-                       grpc::ServerReaderWriter<frameflow::v1::ScheduleServerMessage,
-                                                frameflow::v1::RenderServerMessage>*) override;
 
  private:
   Scheduler* scheduler_;

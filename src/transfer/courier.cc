@@ -13,7 +13,7 @@
 #include <optional>
 #include <set>
 
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 #include "transfer/hot_folder.h"
 #include "util/fs.h"
 

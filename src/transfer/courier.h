@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "transfer/job_package.h"
 #include "transfer/peer.h"
 

@@ -9,7 +9,7 @@
 
 #include "base/clock.h"
 #include "gtest/gtest.h"
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 #include "util/fs.h"
 #include "util/test_fixtures.h"
 

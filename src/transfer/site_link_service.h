@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "rpc/frameflow.grpc.pb.h"
+#include "rpc/services.h"
 #include "store/blob_store.h"
 #include "transfer/job_package.h"
 #include "transfer/peer.h"

@@ -13,7 +13,7 @@
 #include <limits>
 #include <string>
 
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "util/sha256.h"
 
 namespace {

@@ -36,7 +36,7 @@
 #include "fuzz_common.h"
 #include "render/package_adapter.h"
 #include "render/render_server.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "sandbox/spec.h"
 #include "sandbox/wrapper.h"
 #include "util/fs.h"

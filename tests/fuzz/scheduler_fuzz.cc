@@ -44,12 +44,12 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "core/job_profile.h"
 #include "fuzz_common.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "scheduler/scheduler.h"
 #include "store/blob_store.h"
-#include "base/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 

@@ -47,15 +47,15 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "fuzz_common.h"
-#include "rpc/frameflow.pb.h"
+#include "rpc/protocol.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/site_exchange.h"
 #include "store/blob_store.h"
 #include "transfer/job_package.h"
 #include "transfer/peer.h"
 #include "transfer/site_link_service.h"
-#include "base/clock.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -167,8 +167,8 @@ ff::SiteConfig ConfigAt(const std::string& root) {
   return c;
 }
 
-ff::JobPackageManifest Manifest(ff::JobPackageKind kind, const std::string& name, int64_t origin_job,
-                             const std::string& origin) {
+ff::JobPackageManifest Manifest(ff::JobPackageKind kind, const std::string& name,
+                                int64_t origin_job, const std::string& origin) {
   ff::JobPackageManifest m;
   m.kind = kind;
   m.name = name;
@@ -216,7 +216,8 @@ void MakeBaselines() {
   AddFile(&result, "frames/o_2.png", frame);
   AddFile(&result, "logs/chunk-0.log", "rendered\n");
 
-  ff::JobPackageManifest cancel = Manifest(ff::JobPackageKind::kCancel, "cancel-studio-7", 7, "studio");
+  ff::JobPackageManifest cancel =
+      Manifest(ff::JobPackageKind::kCancel, "cancel-studio-7", 7, "studio");
   cancel.reason = "cancelled by the client";
   ff::JobPackageManifest rejection =
       Manifest(ff::JobPackageKind::kRejection, "rejection-studio-job-render-co-1", 1, "render-co");
