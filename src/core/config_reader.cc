@@ -190,6 +190,31 @@ Result<std::vector<ConfigTable>> ConfigTable::GetTableArray(const std::string& k
   return out;
 }
 
+namespace {
+
+template <typename T>
+Status Store(Result<std::optional<T>> got, T* out) {
+  if (!got.ok()) return got.status();
+  if (got->has_value()) *out = std::move(**got);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ConfigTable::ReadString(const std::string& key, std::string* out) {
+  return Store(GetString(key), out);
+}
+Status ConfigTable::ReadBool(const std::string& key, bool* out) { return Store(GetBool(key), out); }
+Status ConfigTable::ReadDurationMillis(const std::string& key, int64_t* out) {
+  return Store(GetDurationMillis(key), out);
+}
+Status ConfigTable::ReadBytes(const std::string& key, int64_t* out) {
+  return Store(GetBytes(key), out);
+}
+Status ConfigTable::ReadStringArray(const std::string& key, std::vector<std::string>* out) {
+  return Store(GetStringArray(key), out);
+}
+
 Status ConfigTable::Finish() const {
   for (const auto& [k, v] : *table_) {
     std::string key(k.str());

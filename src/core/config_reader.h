@@ -40,6 +40,21 @@ class ConfigTable {
   // A byte size string ("2G") or a non-negative integer of bytes.
   Result<std::optional<int64_t>> GetBytes(const std::string& key);
   Result<std::optional<std::vector<std::string>>> GetStringArray(const std::string& key);
+  // The same getters for the common case: when the key is present, its
+  // value is stored in *out (converted to *out's type for ReadInt);
+  // absent, *out keeps its default.
+  Status ReadString(const std::string& key, std::string* out);
+  Status ReadBool(const std::string& key, bool* out);
+  Status ReadDurationMillis(const std::string& key, int64_t* out);
+  Status ReadBytes(const std::string& key, int64_t* out);
+  Status ReadStringArray(const std::string& key, std::vector<std::string>* out);
+  template <typename T>
+  Status ReadInt(const std::string& key, int64_t min, int64_t max, T* out) {
+    FF_ASSIGN_OR_RETURN(auto v, GetInt(key, min, max));
+    if (v) *out = static_cast<T>(*v);
+    return Status::Ok();
+  }
+
   // A sub-table; absent -> nullopt.
   Result<std::optional<ConfigTable>> GetTable(const std::string& key);
   // An array of tables ([[key]]); absent -> empty.

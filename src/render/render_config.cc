@@ -90,18 +90,12 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
     }
     cfg.name = *name;
   }
-  FF_ASSIGN_OR_RETURN(auto root, doc.GetString("root"));
-  if (root) cfg.root = *root;
-  FF_ASSIGN_OR_RETURN(auto ss, doc.GetString("schedule_server"));
-  if (ss) cfg.schedule_server = *ss;
-  FF_ASSIGN_OR_RETURN(auto ssf, doc.GetString("schedule_server_file"));
-  if (ssf) cfg.schedule_server_file = *ssf;
-  FF_ASSIGN_OR_RETURN(auto hb, doc.GetDurationMillis("heartbeat_interval"));
-  if (hb) cfg.heartbeat_interval_ms = *hb;
-  FF_ASSIGN_OR_RETURN(auto drain, doc.GetDurationMillis("drain_timeout"));
-  if (drain) cfg.drain_timeout_ms = *drain;
-  FF_ASSIGN_OR_RETURN(auto probe, doc.GetStringArray("probe"));
-  if (probe) cfg.probe = *probe;
+  FF_RETURN_IF_ERROR(doc.ReadString("root", &cfg.root));
+  FF_RETURN_IF_ERROR(doc.ReadString("schedule_server", &cfg.schedule_server));
+  FF_RETURN_IF_ERROR(doc.ReadString("schedule_server_file", &cfg.schedule_server_file));
+  FF_RETURN_IF_ERROR(doc.ReadDurationMillis("heartbeat_interval", &cfg.heartbeat_interval_ms));
+  FF_RETURN_IF_ERROR(doc.ReadDurationMillis("drain_timeout", &cfg.drain_timeout_ms));
+  FF_RETURN_IF_ERROR(doc.ReadStringArray("probe", &cfg.probe));
   FF_ASSIGN_OR_RETURN(auto slots, doc.GetTableArray("slots"));
   for (auto& t : slots) {
     SlotConfig s;
@@ -115,12 +109,9 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
       if (problem) return t.Error("name", "'" + PrintableExcerpt(*sname) + "' " + problem);
     }
     s.name = sname ? *sname : std::to_string(cfg.slots.size());
-    FF_ASSIGN_OR_RETURN(auto cores, t.GetInt("cores", 1, 4096));
-    if (cores) s.cores = static_cast<int>(*cores);
-    FF_ASSIGN_OR_RETURN(auto mem, t.GetBytes("memory"));
-    if (mem) s.memory_bytes = *mem;
-    FF_ASSIGN_OR_RETURN(auto gpus, t.GetInt("gpus", 0, 64));
-    if (gpus) s.gpus = static_cast<int>(*gpus);
+    FF_RETURN_IF_ERROR(t.ReadInt("cores", 1, 4096, &s.cores));
+    FF_RETURN_IF_ERROR(t.ReadBytes("memory", &s.memory_bytes));
+    FF_RETURN_IF_ERROR(t.ReadInt("gpus", 0, 64, &s.gpus));
     FF_ASSIGN_OR_RETURN(auto count, t.GetInt("count", 1, 100000));
     FF_RETURN_IF_ERROR(t.Finish());
     if (count) {
@@ -165,11 +156,9 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
   FF_ASSIGN_OR_RETURN(auto sandbox, doc.GetTable("sandbox"));
   if (sandbox) {
     SandboxHostConfig& sb = cfg.sandbox;
-    FF_ASSIGN_OR_RETURN(auto wrapper, sandbox->GetString("wrapper"));
-    if (wrapper) sb.wrapper = *wrapper;
+    FF_RETURN_IF_ERROR(sandbox->ReadString("wrapper", &sb.wrapper));
     // Far above login accounts and the usual subordinate-id ranges.
-    FF_ASSIGN_OR_RETURN(auto uid_base, sandbox->GetInt("uid_base", 100000000, 4294000000LL));
-    if (uid_base) sb.uid_base = *uid_base;
+    FF_RETURN_IF_ERROR(sandbox->ReadInt("uid_base", 100000000, 4294000000LL, &sb.uid_base));
     FF_ASSIGN_OR_RETURN(auto parent, sandbox->GetString("cgroup_parent"));
     if (parent) {
       if (parent->empty() || (*parent)[0] == '/' || parent->find("..") != std::string::npos) {
@@ -180,12 +169,9 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
       }
       sb.cgroup_parent = *parent;
     }
-    FF_ASSIGN_OR_RETURN(auto abi, sandbox->GetInt("landlock_min_abi", 1, 100));
-    if (abi) sb.landlock_min_abi = static_cast<int>(*abi);
-    FF_ASSIGN_OR_RETURN(auto system, sandbox->GetStringArray("system_paths"));
-    if (system) sb.system_paths = *system;
-    FF_ASSIGN_OR_RETURN(auto extra, sandbox->GetStringArray("extra_paths"));
-    if (extra) sb.extra_paths = *extra;
+    FF_RETURN_IF_ERROR(sandbox->ReadInt("landlock_min_abi", 1, 100, &sb.landlock_min_abi));
+    FF_RETURN_IF_ERROR(sandbox->ReadStringArray("system_paths", &sb.system_paths));
+    FF_RETURN_IF_ERROR(sandbox->ReadStringArray("extra_paths", &sb.extra_paths));
     FF_RETURN_IF_ERROR(sandbox->Finish());
     for (const auto& p : sb.system_paths) {
       if (p.empty() || p[0] != '/') {

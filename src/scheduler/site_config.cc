@@ -56,10 +56,8 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
   FF_ASSIGN_OR_RETURN(ConfigTable doc, ConfigTable::ParseFile(path));
   FF_ASSIGN_OR_RETURN(auto site, doc.GetTable("site"));
   if (site) {
-    FF_ASSIGN_OR_RETURN(auto name, site->GetString("name"));
-    if (name) cfg.site_name = *name;
-    FF_ASSIGN_OR_RETURN(auto root, site->GetString("root"));
-    if (root) cfg.root = *root;
+    FF_RETURN_IF_ERROR(site->ReadString("name", &cfg.site_name));
+    FF_RETURN_IF_ERROR(site->ReadString("root", &cfg.root));
     FF_RETURN_IF_ERROR(site->Finish());
     if (!ValidSiteName(cfg.site_name)) {
       return InvalidArgument(path + ": site.name: '" + cfg.site_name +
@@ -70,16 +68,11 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
   if (ss) {
     FF_ASSIGN_OR_RETURN(auto listen, ss->GetString("listen"));
     if (listen) cfg.listen = *listen;
-    FF_ASSIGN_OR_RETURN(auto hb, ss->GetDurationMillis("heartbeat_timeout"));
-    if (hb) cfg.heartbeat_timeout_ms = *hb;
-    FF_ASSIGN_OR_RETURN(auto hbi, ss->GetDurationMillis("heartbeat_interval"));
-    if (hbi) cfg.heartbeat_interval_ms = *hbi;
-    FF_ASSIGN_OR_RETURN(auto grace, ss->GetDurationMillis("reconnect_grace"));
-    if (grace) cfg.reconnect_grace_ms = *grace;
-    FF_ASSIGN_OR_RETURN(auto attempts, ss->GetInt("max_attempts", 1, 100));
-    if (attempts) cfg.max_attempts = static_cast<int>(*attempts);
-    FF_ASSIGN_OR_RETURN(auto upload, ss->GetBytes("max_upload"));
-    if (upload) cfg.max_upload_bytes = *upload;
+    FF_RETURN_IF_ERROR(ss->ReadDurationMillis("heartbeat_timeout", &cfg.heartbeat_timeout_ms));
+    FF_RETURN_IF_ERROR(ss->ReadDurationMillis("heartbeat_interval", &cfg.heartbeat_interval_ms));
+    FF_RETURN_IF_ERROR(ss->ReadDurationMillis("reconnect_grace", &cfg.reconnect_grace_ms));
+    FF_RETURN_IF_ERROR(ss->ReadInt("max_attempts", 1, 100, &cfg.max_attempts));
+    FF_RETURN_IF_ERROR(ss->ReadBytes("max_upload", &cfg.max_upload_bytes));
     FF_ASSIGN_OR_RETURN(auto cert, ss->GetString("tls_cert"));
     if (cert) cfg.tls_cert = ResolvePath(path, *cert);
     FF_ASSIGN_OR_RETURN(auto key, ss->GetString("tls_key"));
@@ -87,8 +80,7 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
     if (cert.has_value() != key.has_value()) {
       return InvalidArgument(path + ": schedule_server.tls_cert and tls_key: set both or neither");
     }
-    FF_ASSIGN_OR_RETURN(auto quote, ss->GetDurationMillis("quote_timeout"));
-    if (quote) cfg.quote_timeout_ms = *quote;
+    FF_RETURN_IF_ERROR(ss->ReadDurationMillis("quote_timeout", &cfg.quote_timeout_ms));
     FF_RETURN_IF_ERROR(ss->Finish());
     if (listen) {
       // gRPC would otherwise pick a random port for a bad one, silently.
@@ -108,8 +100,7 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
       return InvalidArgument(where + ".name: required, [A-Za-z0-9._-]{1,64}");
     }
     p.name = *name;
-    FF_ASSIGN_OR_RETURN(auto address, t.GetString("address"));
-    if (address) p.address = *address;
+    FF_RETURN_IF_ERROR(t.ReadString("address", &p.address));
     FF_ASSIGN_OR_RETURN(auto address_file, t.GetString("address_file"));
     if (address_file) p.address_file = ResolvePath(path, *address_file);
     if (p.address.empty() == p.address_file.empty()) {
@@ -135,20 +126,16 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
     }
     FF_ASSIGN_OR_RETURN(auto ca, t.GetString("tls_ca"));
     if (ca) p.tls_ca = ResolvePath(path, *ca);
-    FF_ASSIGN_OR_RETURN(auto sn, t.GetString("tls_server_name"));
-    if (sn) p.tls_server_name = *sn;
+    FF_RETURN_IF_ERROR(t.ReadString("tls_server_name", &p.tls_server_name));
     FF_RETURN_IF_ERROR(t.Finish());
     if (cfg.FindPeer(p.name)) return InvalidArgument(where + ".name: '" + p.name + "' twice");
     cfg.peers.push_back(std::move(p));
   }
   FF_ASSIGN_OR_RETURN(auto hot, doc.GetTable("hotfolders"));
   if (hot) {
-    FF_ASSIGN_OR_RETURN(auto mp, hot->GetBytes("max_package"));
-    if (mp) cfg.limits.max_package_bytes = *mp;
-    FF_ASSIGN_OR_RETURN(auto mf, hot->GetBytes("max_file"));
-    if (mf) cfg.limits.max_file_bytes = *mf;
-    FF_ASSIGN_OR_RETURN(auto mn, hot->GetInt("max_files", 1, 10'000'000));
-    if (mn) cfg.limits.max_files = static_cast<int>(*mn);
+    FF_RETURN_IF_ERROR(hot->ReadBytes("max_package", &cfg.limits.max_package_bytes));
+    FF_RETURN_IF_ERROR(hot->ReadBytes("max_file", &cfg.limits.max_file_bytes));
+    FF_RETURN_IF_ERROR(hot->ReadInt("max_files", 1, 10'000'000, &cfg.limits.max_files));
     FF_RETURN_IF_ERROR(hot->Finish());
   }
   FF_ASSIGN_OR_RETURN(auto courier, doc.GetTable("courier"));
@@ -160,8 +147,7 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
       }
       cfg.courier_chunk_bytes = *chunk;
     }
-    FF_ASSIGN_OR_RETURN(auto rate, courier->GetBytes("max_rate"));
-    if (rate) cfg.courier_max_rate = *rate;
+    FF_RETURN_IF_ERROR(courier->ReadBytes("max_rate", &cfg.courier_max_rate));
     FF_ASSIGN_OR_RETURN(auto poll, courier->GetDurationMillis("poll"));
     if (poll) cfg.remote_poll_ms = std::max<int64_t>(*poll, 50);
     FF_RETURN_IF_ERROR(courier->Finish());
@@ -177,20 +163,14 @@ Result<SiteConfig> LoadSiteConfig(const std::string& path, const SiteConfigOverr
       }
       sb.wrap_local_jobs = *local == "wrapped";
     }
-    FF_ASSIGN_OR_RETURN(auto memory, sandbox->GetBytes("memory"));
-    if (memory) sb.memory_bytes = *memory;
-    FF_ASSIGN_OR_RETURN(auto processes, sandbox->GetInt("processes", 0, 1'000'000));
-    if (processes) sb.processes = *processes;
+    FF_RETURN_IF_ERROR(sandbox->ReadBytes("memory", &sb.memory_bytes));
+    FF_RETURN_IF_ERROR(sandbox->ReadInt("processes", 0, 1'000'000, &sb.processes));
     FF_ASSIGN_OR_RETURN(auto cpu, sandbox->GetDurationMillis("cpu_time"));
     if (cpu) sb.cpu_seconds = (*cpu + 999) / 1000;
-    FF_ASSIGN_OR_RETURN(auto wall, sandbox->GetDurationMillis("wall_time"));
-    if (wall) sb.wall_ms = *wall;
-    FF_ASSIGN_OR_RETURN(auto output, sandbox->GetBytes("output_size"));
-    if (output) sb.output_bytes = *output;
-    FF_ASSIGN_OR_RETURN(auto file, sandbox->GetBytes("file_size"));
-    if (file) sb.file_bytes = *file;
-    FF_ASSIGN_OR_RETURN(auto tmp, sandbox->GetBytes("tmp_size"));
-    if (tmp) sb.tmp_bytes = *tmp;
+    FF_RETURN_IF_ERROR(sandbox->ReadDurationMillis("wall_time", &sb.wall_ms));
+    FF_RETURN_IF_ERROR(sandbox->ReadBytes("output_size", &sb.output_bytes));
+    FF_RETURN_IF_ERROR(sandbox->ReadBytes("file_size", &sb.file_bytes));
+    FF_RETURN_IF_ERROR(sandbox->ReadBytes("tmp_size", &sb.tmp_bytes));
     FF_RETURN_IF_ERROR(sandbox->Finish());
     if (sb.output_bytes < (1 << 20)) {
       return InvalidArgument(path + ": sandbox.output_size: must be at least 1M");
