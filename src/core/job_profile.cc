@@ -1,3 +1,9 @@
+// Parsing and validating job descriptions (job_profile.h).
+//
+// Long because it is the one reader of the description format: every key's
+// check sits next to the error that names it, and the format's rules (frame
+// sets, paths, central paths, notify targets, requirements) are kept in one
+// place so Submit, ValidateJob and the CLI cannot disagree.
 #include "core/job_profile.h"
 
 #include <toml++/toml.h>

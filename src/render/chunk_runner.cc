@@ -139,8 +139,8 @@ void RenderServer::SlotLoop(SlotWorker* w) {
   while (true) {
     pb::Assignment a;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      w->cv.wait(lock, [&] { return stopping_ || !w->next.empty(); });
+      MutexLock lock(&mu_);
+      while (!stopping_ && w->next.empty()) w->cv.Wait(lock);
       if (stopping_) return;
       a = std::move(w->next.front());
       w->next.pop_front();
@@ -150,7 +150,7 @@ void RenderServer::SlotLoop(SlotWorker* w) {
     pb::ChunkResult result = RenderChunk(w, a);
     bool stopping;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       w->current.reset();
       stopping = stopping_;
     }
@@ -507,7 +507,7 @@ class ChunkRun {
     const int code = Watch(proc->get());
     std::string cancel_reason;
     {
-      std::lock_guard<std::mutex> lock(rs_->mu_);
+      MutexLock lock(&rs_->mu_);
       w_->process = nullptr;
       cancel_reason = w_->cancel_reason;
     }
@@ -537,14 +537,14 @@ class ChunkRun {
   // Returns its exit code.
   int Watch(RunningProcess* proc) {
     {
-      std::lock_guard<std::mutex> lock(rs_->mu_);
+      MutexLock lock(&rs_->mu_);
       w_->process = proc;
       if (!w_->cancel_reason.empty()) proc->KillTree(0);
     }
     while (true) {
       int64_t wait_ms = kProgressEveryMs;
       {
-        std::lock_guard<std::mutex> lock(rs_->mu_);
+        MutexLock lock(&rs_->mu_);
         if (!w_->cancel_reason.empty()) {
           const int64_t left = w_->cancel_at_ms + kCancelGraceMs - rs_->clock_->MonotonicMillis();
           if (left <= 0) {

@@ -50,10 +50,10 @@ RenderServer::~RenderServer() { StopSlots(); }
 
 void RenderServer::StopSlots() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
-    for (auto& w : slots_) w->cv.notify_all();
-    stream_cv_.notify_all();
+    for (auto& w : slots_) w->cv.SignalAll();
+    stream_cv_.SignalAll();
   }
   for (auto& w : slots_) {
     if (w->thread.joinable()) w->thread.join();

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "base/status.h"
 #include "core/host_record.h"
 #include "render/assignment.h"
@@ -65,7 +66,7 @@ class RenderServer {
     SlotConfig config;
     std::string id;
     std::thread thread;
-    std::condition_variable cv;  // work for this slot, or stopping_; waits on mu_
+    CondVar cv;  // work for this slot, or stopping_; waits on mu_
     // Assignments not started yet, in arrival order: normally at most one,
     // after a schedule server lost track of the slot (restart) or when it
     // sends the next chunk before the current one ends.
@@ -162,23 +163,23 @@ class RenderServer {
   std::string plain_blocked_;  // why plain chunks cannot run here, if so
   std::mutex secure_mu_;       // creating and removing secure location directories
 
-  std::mutex mu_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  bool draining_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  bool stopping_ FF_GUARDED_BY(mu_) = false;
+  bool draining_ FF_GUARDED_BY(mu_) = false;
   // A result could not be sent (no stream); cleared when all were re-sent.
-  bool undelivered_ = false;          // GUARDED_BY(mu_)
+  bool undelivered_ FF_GUARDED_BY(mu_) = false;
   std::atomic<bool> drained_{false};  // drain over: Run returns
   // A new stream registered, or stopping_; waits on mu_ (file transfers
   // waiting for the schedule server in WithScheduleServer).
-  std::condition_variable stream_cv_;
+  CondVar stream_cv_;
   std::vector<std::unique_ptr<SlotWorker>> slots_;
   // Results not known to have reached the schedule server.
-  std::deque<std::pair<int64_t, frameflow::v1::ChunkResult>> unconfirmed_;  // GUARDED_BY(mu_)
+  std::deque<std::pair<int64_t, frameflow::v1::ChunkResult>> unconfirmed_ FF_GUARDED_BY(mu_);
 
-  std::mutex stream_mu_;  // serialises writes on the stream
+  Mutex stream_mu_ FF_ACQUIRED_AFTER(mu_);  // serialises writes on the stream
   grpc::ClientReaderWriter<frameflow::v1::RenderServerMessage,
                            frameflow::v1::ScheduleServerMessage>* stream_ = nullptr;
-  std::shared_ptr<frameflow::v1::ScheduleServer::Stub> stub_;  // GUARDED_BY(stream_mu_)
+  std::shared_ptr<frameflow::v1::ScheduleServer::Stub> stub_ FF_GUARDED_BY(stream_mu_);
 };
 
 }  // namespace ff

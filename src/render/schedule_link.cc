@@ -73,7 +73,7 @@ pb::Register RenderServer::MakeRegister() {
     pk->set_executable(p.executable);
     pk->set_kind(p.kind);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const auto& w : slots_) {
     auto* s = reg.add_slots();
     s->set_name(w->config.name);
@@ -103,18 +103,18 @@ pb::Register RenderServer::MakeRegister() {
 }
 
 bool RenderServer::Send(const pb::RenderServerMessage& msg) {
-  std::lock_guard<std::mutex> lock(stream_mu_);
+  MutexLock lock(&stream_mu_);
   if (!stream_) return false;
   return stream_->Write(msg);
 }
 
 void RenderServer::DeliverResult(const pb::ChunkResult& r) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const int64_t now = clock_->MonotonicMillis();
     bool connected;
     {
-      std::lock_guard<std::mutex> stream_lock(stream_mu_);
+      MutexLock stream_lock(&stream_mu_);
       connected = stream_ != nullptr;
     }
     // While connected, results sent long ago have arrived (the stream is
@@ -129,7 +129,7 @@ void RenderServer::DeliverResult(const pb::ChunkResult& r) {
   *msg.mutable_result() = r;
   if (!Send(msg)) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       undelivered_ = true;
     }
     spdlog::warn("result of job {} chunk {} kept until the schedule server is back", r.job_id(),
@@ -141,7 +141,7 @@ void RenderServer::BeginDrain() {
   pb::RenderServerMessage msg;
   int running = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     draining_ = true;
     for (auto& w : slots_) {
       for (const auto& a : w->next) AddHeld(a, w->id, msg.mutable_drain());
@@ -160,7 +160,7 @@ void RenderServer::BeginDrain() {
 void RenderServer::HandBackAll(const std::string& reason) {
   pb::RenderServerMessage msg;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& w : slots_) {
       if (w->current) AddHeld(*w->current, w->id, msg.mutable_drain());
       for (const auto& a : w->next) AddHeld(a, w->id, msg.mutable_drain());
@@ -177,7 +177,7 @@ bool RenderServer::WaitDrained(const std::atomic<bool>* stop) {
   const int64_t deadline = clock_->MonotonicMillis() + config_.drain_timeout_ms;
   while (!stop->load()) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       bool busy = undelivered_;
       for (const auto& w : slots_) busy = busy || w->current || !w->next.empty();
       if (!busy) return true;
@@ -326,16 +326,16 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
     {
       // Under mu_ too, so a file transfer waiting in WithScheduleServer
       // cannot miss the notification: it goes at once.
-      std::lock_guard<std::mutex> lock(mu_);
-      std::lock_guard<std::mutex> stream_lock(stream_mu_);
+      MutexLock lock(&mu_);
+      MutexLock stream_lock(&stream_mu_);
       stream_ = stream.get();
       stub_ = stub;
     }
-    stream_cv_.notify_all();
+    stream_cv_.SignalAll();
     // Re-send results that may have been lost with the previous stream.
     std::vector<pb::ChunkResult> resend;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       for (const auto& [t, r] : unconfirmed_) resend.push_back(r);
     }
     bool all_sent = true;
@@ -346,7 +346,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
     }
     bool draining;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (all_sent) undelivered_ = false;
       draining = draining_;
     }
@@ -384,7 +384,7 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
     stream_done = true;
     heartbeat.join();
     {
-      std::lock_guard<std::mutex> lock(stream_mu_);
+      MutexLock lock(&stream_mu_);
       stream_ = nullptr;
       stub_.reset();  // file transfers wait for the next registered stream
     }
@@ -397,9 +397,9 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
   drain_watch.join();
   // Shutting down: kill every chunk's process tree.
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
-    stream_cv_.notify_all();
+    stream_cv_.SignalAll();
     for (auto& w : slots_) {
       w->next.clear();
       if (w->process) {
@@ -413,12 +413,12 @@ Status RenderServer::Run(const std::atomic<bool>* stop, const std::atomic<bool>*
 }
 
 void RenderServer::HandleAssignment(const pb::Assignment& a) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (draining_) {
     pb::RenderServerMessage msg;
     AddHeld(a, a.slot(), msg.mutable_drain());
     msg.mutable_drain()->set_reason("stopping (SIGTERM): no new chunks");
-    lock.unlock();
+    lock.Unlock();
     Send(msg);
     return;
   }
@@ -431,14 +431,14 @@ void RenderServer::HandleAssignment(const pb::Assignment& a) {
                     w->next.size() + (w->current ? 1 : 0));
     }
     w->next.push_back(a);
-    w->cv.notify_one();
+    w->cv.Signal();
     return;
   }
   spdlog::error("assignment {} names unknown slot '{}'", ChunkName(a), a.slot());
 }
 
 void RenderServer::HandleCancel(const pb::CancelChunk& c) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto& w : slots_) {
     auto matches = [&](const pb::Assignment& a) {
       return a.job_id() == c.job_id() && a.chunk() == c.chunk() && a.attempt() == c.attempt();
@@ -464,7 +464,7 @@ Status RenderServer::WithScheduleServer(
   for (int attempt = 0; clock_->MonotonicMillis() < deadline; ++attempt) {
     std::shared_ptr<pb::ScheduleServer::Stub> stub;
     {
-      std::lock_guard<std::mutex> lock(stream_mu_);
+      MutexLock lock(&stream_mu_);
       stub = stub_;
     }
     if (stub) {
@@ -479,11 +479,14 @@ Status RenderServer::WithScheduleServer(
     // Back off, but go again as soon as a new stream registers (Run notifies
     // stream_cv_): a chunk that ended while the schedule server was away reports at once.
     const auto delay = std::chrono::milliseconds(std::min(100 << std::min(attempt, 4), 1000));
-    std::unique_lock<std::mutex> lock(mu_);
-    stream_cv_.wait_for(lock, delay, [&] {
-      std::lock_guard<std::mutex> stream_lock(stream_mu_);  // order: mu_, then stream_mu_
+    const auto deadline = std::chrono::steady_clock::now() + delay;
+    MutexLock lock(&mu_);
+    auto ready = [&]() FF_REQUIRES(mu_) {
+      MutexLock stream_lock(&stream_mu_);  // order: mu_, then stream_mu_
       return stopping_ || (stub_ != nullptr && stub_ != stub);
-    });
+    };
+    while (!ready() && stream_cv_.WaitUntil(lock, deadline)) {
+    }
     if (stopping_) return Cancelled("render server shutting down");
   }
   return st;

@@ -92,9 +92,9 @@ class FakeDatabase : public ResourceDatabase {
 };
 
 // Records what it was sent, and what the database held at that moment.
-class RecordingLink : public RenderServerLink {
+class ProbeLink : public RenderServerLink {
  public:
-  explicit RecordingLink(FakeDatabase* db) : db_(db) {}
+  explicit ProbeLink(FakeDatabase* db) : db_(db) {}
   void Send(const pb::ScheduleServerMessage& msg) override {
     sent.push_back(msg.assign().job_id());
     committed_when_sent.push_back(db_->Committed().size());
@@ -153,7 +153,7 @@ TEST(GroupCommitterTest, ChangesMadeWhileAGroupIsWrittenShareTheNextCommit) {
 
 TEST(GroupCommitterTest, MessagesLeaveOnlyOnceTheirChangeIsDurableAndInOrder) {
   Harness h;
-  auto link = std::make_shared<RecordingLink>(&h.db);
+  auto link = std::make_shared<ProbeLink>(&h.db);
   h.committer.Start();
   h.db.Hold();
   h.committer.Append(JobUpdate(1));
@@ -188,7 +188,7 @@ TEST(GroupCommitterTest, DirectoriesAreSyncedAndEndsAnnouncedWithTheGroup) {
 
 TEST(GroupCommitterTest, AfterStopChangesCommitAtOnce) {
   Harness h;
-  auto link = std::make_shared<RecordingLink>(&h.db);
+  auto link = std::make_shared<ProbeLink>(&h.db);
   h.committer.Start();
   h.committer.Stop();
   h.committer.Append(JobUpdate(9));

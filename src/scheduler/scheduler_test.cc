@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "scheduler/chunk_planner.h"
+#include "scheduler/recording_link.h"
 #include "store/blob_store.h"
 #include "store/resource_db.h"
 #include "util/fs.h"
@@ -39,63 +40,7 @@ namespace pb = frameflow::v1;
 // message (thread-safe) so tests can inspect what was sent. Messages leave
 // the scheduler once their state change is durable (group commit), so every
 // read first waits for that (`flush`).
-class FakeLink final : public RenderServerLink {
- public:
-  std::function<void()> flush;
-
-  void Send(const pb::ScheduleServerMessage& msg) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    messages_.push_back(msg);
-  }
-  void Close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-  }
-
-  std::vector<pb::ScheduleServerMessage> Messages() const {
-    if (flush) flush();
-    std::lock_guard<std::mutex> lock(mu_);
-    return messages_;
-  }
-  // Every assignment sent so far.
-  std::vector<pb::Assignment> Assignments() const {
-    std::vector<pb::Assignment> out;
-    for (const auto& m : Messages()) {
-      if (m.has_assign()) out.push_back(m.assign());
-    }
-    return out;
-  }
-  // Assignments sent since the previous call.
-  std::vector<pb::Assignment> TakeAssignments() {
-    std::vector<pb::Assignment> all = Assignments();
-    std::vector<pb::Assignment> out(all.begin() + static_cast<std::ptrdiff_t>(taken_), all.end());
-    taken_ = all.size();
-    return out;
-  }
-  std::vector<pb::CancelChunk> Cancels() const {
-    std::vector<pb::CancelChunk> out;
-    for (const auto& m : Messages()) {
-      if (m.has_cancel()) out.push_back(m.cancel());
-    }
-    return out;
-  }
-  int RegisteredCount() const {
-    int n = 0;
-    for (const auto& m : Messages()) n += m.has_registered() ? 1 : 0;
-    return n;
-  }
-  bool closed() const {
-    if (flush) flush();
-    std::lock_guard<std::mutex> lock(mu_);
-    return closed_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<pb::ScheduleServerMessage> messages_;
-  bool closed_ = false;
-  size_t taken_ = 0;
-};
+using FakeLink = RecordingLink;
 
 // A job description; Toml() renders it in the format of job_profile.h.
 struct Desc {

@@ -1,5 +1,10 @@
 // The embedded SQLite implementation of ResourceDatabase.
 //
+// Long because it is one backend whole: the schema and its migrations, the
+// prepared statements, and one writer and one reader per table, which
+// must change together when a column does (the conformance suite,
+// resource_db_conformance_test.cc, is what a second backend shares).
+//
 // Thread-safety: each database object owns one sqlite3 connection, opened in
 // SQLite's multi-thread mode (SQLITE_OPEN_NOMUTEX). Every public method holds
 // mu_ for its whole duration, so calls from several threads are serialised and

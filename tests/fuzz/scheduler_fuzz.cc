@@ -48,6 +48,7 @@
 #include "core/job_profile.h"
 #include "fuzz_common.h"
 #include "rpc/protocol.h"
+#include "scheduler/recording_link.h"
 #include "scheduler/scheduler.h"
 #include "store/blob_store.h"
 #include "util/fs.h"
@@ -102,23 +103,8 @@ name = "sim"
 scene = "scene.pov"
 )";
 
-// The schedule server's end of one stream: keeps the assignments it got.
-class RecordingLink final : public ff::RenderServerLink {
- public:
-  void Send(const pb::ScheduleServerMessage& msg) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (msg.has_assign() && assignments_.size() < 256) assignments_.push_back(msg.assign());
-  }
-  void Close() override {}
-  std::vector<pb::Assignment> Assignments() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return assignments_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<pb::Assignment> assignments_;
-};
+// The schedule server's end of one stream: keeps the first 256 messages.
+using ff::RecordingLink;
 
 struct Stream {
   std::string name;
@@ -401,7 +387,7 @@ class Run {
   }
 
   void Connect(const pb::Register& reg) {
-    auto link = std::make_shared<RecordingLink>();
+    auto link = std::make_shared<RecordingLink>(256);
     if (!g->sched->Register(reg, link).ok()) return;
     streams_.push_back(Stream{reg.render_server(), link});
     current_ = last_ = &streams_.back();

@@ -50,6 +50,7 @@
 #include "base/clock.h"
 #include "fuzz_common.h"
 #include "rpc/protocol.h"
+#include "scheduler/recording_link.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/site_exchange.h"
 #include "store/blob_store.h"
@@ -108,22 +109,7 @@ scene = "scene.pov"
 output = "o_#.png"
 )";
 
-class NullLink final : public ff::RenderServerLink {
- public:
-  void Send(const pb::ScheduleServerMessage& msg) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (msg.has_assign() && assignments_.size() < 256) assignments_.push_back(msg.assign());
-  }
-  void Close() override {}
-  std::vector<pb::Assignment> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(assignments_, {});
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<pb::Assignment> assignments_;
-};
+using ff::RecordingLink;
 
 struct Package {
   std::string name;
@@ -278,7 +264,7 @@ class Run {
     slot->set_name("s0");
     slot->set_cores(4);
     slot->set_memory_bytes(int64_t{16} << 30);
-    link_ = std::make_shared<NullLink>();
+    link_ = std::make_shared<RecordingLink>(256);
     FUZZ_CHECK(sched_->Register(reg, link_).ok(), "register");
   }
 
@@ -504,7 +490,7 @@ class Run {
   // The site's render server renders (or fails) what it was assigned.
   void Render(bool fail) {
     sched_->Flush();
-    for (const pb::Assignment& a : link_->Take()) {
+    for (const pb::Assignment& a : link_->DrainAssignments()) {
       pb::ChunkResult r;
       r.set_job_id(a.job_id());
       r.set_chunk(a.chunk());
@@ -527,7 +513,7 @@ class Run {
   std::unique_ptr<ff::Scheduler> sched_;
   std::unique_ptr<ff::SiteExchange> exchange_;
   ff::SiteLinkService* service_ = nullptr;
-  std::shared_ptr<NullLink> link_;
+  std::shared_ptr<RecordingLink> link_;
   std::vector<std::string> blobs_;  // op 8, for @SHAk@ / @SIZEk@
 };
 
