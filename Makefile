@@ -1,7 +1,10 @@
-# frameflow quick start (Debian 12, as root):
+# frameflow quick start (Debian 12, as root): ./quickstart demo | test, which
+# installs make when it is missing, then runs one of these:
 #   make demo   install missing Debian packages, build, run the demo site
 #   make test   install missing Debian packages, build, run every test
 #               (and a short run of every fuzz target, built with clang)
+# fresh: the two quick-start commands on a new minimal Debian 12 root made by
+#   debootstrap (downloads a whole root; not part of test; tests/machine/fresh.sh).
 # Other targets: build, deps, unit, sanitize, format, clean, chaos (RELIABILITY.md),
 #   bench (run every benchmark, regenerate BENCHMARKS.md), bench-quick (smoke run, < 2 min),
 #   fuzz (every fuzz target for FUZZ_SECONDS each, default 600; tests/fuzz/README.md).
@@ -21,9 +24,9 @@ DEB_PACKAGES := build-essential cmake pkg-config git \
   libsqlite3-dev sqlite3 libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev \
   nlohmann-json3-dev libcpp-httplib-dev libpng-dev libssl-dev libgtest-dev libgmock-dev \
   libseccomp-dev povray povray-includes blender clang-format clang-14 libclang-rt-14-dev \
-  iproute2 nftables
+  iproute2 nftables openssl
 
-.PHONY: all deps build demo test unit sanitize format clean bench bench-quick chaos fuzz fuzz-build
+.PHONY: all deps build demo test unit sanitize format clean bench bench-quick chaos fuzz fuzz-build fresh
 
 all: build
 
@@ -85,6 +88,10 @@ bench: build
 
 bench-quick: build
 	bench/run.sh --quick $(BUILD_DIR)
+
+# The README's quick start on a fresh minimal Debian 12 (debootstrap), in a chroot.
+fresh:
+	tests/machine/fresh.sh .
 
 format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
