@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -792,6 +793,145 @@ TEST_F(SiteTest, ASecondRenderServerWithTheSameNameIsRefusedAndLosesNothing) {
   auto hosts = RunFrameflow({"hosts", "--site", site_->site_root()});
   EXPECT_NE(hosts.out.find("rs1 on"), std::string::npos) << hosts.out;
   EXPECT_EQ(hosts.out.find(": down"), std::string::npos) << hosts.out;
+}
+
+// The same host.toml started twice (same name, same root) while the first
+// renders: the second process is refused before it touches the root (the
+// root lock), so the first one's secure locations, work directories and
+// cgroups are left alone and no running chunk loses an attempt.
+TEST_F(SiteTest, ASecondRenderServerOnTheSameRootIsRefusedAndTouchesNothing) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(0.5);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  int64_t id = Submit(SlowCopyJob("1-8", 1, "sameroot"));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const pb::JobInfo now = Get(id);
+        for (const auto& c : now.chunks()) {
+          if (c.state() == "running" && c.render_server() == "rs1") return true;
+        }
+        return false;
+      },
+      30000));
+  auto dup = site_->StartExtraRenderServer(site_->root() + "/config/rs1.toml", "rs1-dup");
+  ASSERT_TRUE(dup.ok()) << dup.status().message();
+  const std::optional<int> exit_code = (*dup)->WaitFor(60000);
+  ASSERT_TRUE(exit_code.has_value()) << "the duplicate did not exit";
+  EXPECT_NE(*exit_code, 0);
+  auto log = ReadFile(site_->log_path("rs1-dup"));
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("is in use by render server pid"), std::string::npos) << *log;
+  EXPECT_NE(log->find("frameflow.lock"), std::string::npos) << *log;
+
+  pb::JobInfo job = Wait(id);
+  ASSERT_EQ(job.state(), "done") << job.error();
+  EXPECT_EQ(StoredFiles(job.storage_dir()).size(), 8u);
+  for (const auto& c : job.chunks()) {
+    EXPECT_EQ(c.attempts(), 1) << "chunk " << c.index() << " lost an attempt: " << c.error();
+  }
+}
+
+// Frames rendered before a cancel are kept: `show` counts them as done,
+// they stay in the job's storage, and `fetch` of the cancelled job gives
+// them (exit 1: the job is not done). `cancel` of a job that had already
+// ended says so and exits non-zero.
+TEST_F(SiteTest, CancelKeepsTheFramesFinishedBeforeIt) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(0.3);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  // One chunk of 40 frames, one command per frame.
+  int64_t id = Submit(SlowCopyJob("1-40", 40, "keep"));
+  ASSERT_TRUE(WaitUntil([&] { return Get(id).frames_done() >= 3; }, 60000));
+  const std::string job_id = std::to_string(id);
+  auto cancelled = RunFrameflow({"cancel", job_id, "--site", site_->site_root()});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  // The render server reports the cancelled chunk with what it finished.
+  ASSERT_TRUE(WaitUntil([&] { return Get(id).chunks(0).state() == "cancelled"; }, 60000));
+  pb::JobInfo job = Get(id);
+  ASSERT_EQ(job.state(), "cancelled");
+  const int kept = job.frames_done();
+  EXPECT_GE(kept, 3);
+  EXPECT_LT(kept, 40);
+  int done_rows = 0;
+  for (const auto& f : job.frame_info()) done_rows += f.state() == "done" ? 1 : 0;
+  EXPECT_EQ(done_rows, kept);
+  EXPECT_EQ(static_cast<int>(StoredFiles(job.storage_dir()).size()), kept);
+
+  auto fetched =
+      RunFrameflow({"fetch", job_id, dir_.path() + "/fetched", "--site", site_->site_root()});
+  EXPECT_EQ(fetched.exit_code, 1) << fetched.out << fetched.err;
+  EXPECT_NE(fetched.out.find("fetched " + std::to_string(kept) + " frame(s)"), std::string::npos)
+      << fetched.out;
+  EXPECT_NE(fetched.err.find("is cancelled"), std::string::npos) << fetched.err;
+  EXPECT_EQ(static_cast<int>(StoredFiles(dir_.path() + "/fetched").size()), kept);
+
+  // Kept across a restart of the schedule server (from the frame rows).
+  site_->StopScheduleServer(SIGKILL);
+  ASSERT_TRUE(site_->StartScheduleServer().ok());
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  EXPECT_EQ(Get(id).frames_done(), kept);
+
+  // The history records the cancel once.
+  int cancels = 0;
+  const pb::JobInfo after = Get(id);
+  for (const auto& e : after.history()) cancels += e.state() == "cancelled" ? 1 : 0;
+  EXPECT_EQ(cancels, 1);
+
+  // A finished job cannot be cancelled: said, and a non-zero exit.
+  int64_t quick = Submit(SlowCopyJob("1", 1, "quick"));
+  ASSERT_EQ(Wait(quick).state(), "done");
+  auto late = RunFrameflow({"cancel", std::to_string(quick), "--site", site_->site_root()});
+  EXPECT_NE(late.exit_code, 0);
+  EXPECT_NE(late.err.find("had already ended (done)"), std::string::npos) << late.err;
+  EXPECT_EQ(Get(quick).state(), "done");
+}
+
+// Every --json output is one JSON document (nothing before or after it),
+// pretty-printed, and every number in it is a JSON number (64-bit ids and
+// times too): docs/configuration.md's rule.
+TEST_F(SiteTest, JsonOutputIsOneDocumentWithNumbersAsNumbers) {
+  LocalSiteOptions opts;
+  opts.probe = {};
+  opts.render_servers = 1;
+  opts.render_server_extra = SlowCopyPackage(0);
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  auto submitted = RunFrameflow(
+      {"submit", SlowCopyJob("1-2", 1, "json"), "--json", "--site", site_->site_root()});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  auto sub = nlohmann::json::parse(submitted.out, nullptr, false);
+  ASSERT_FALSE(sub.is_discarded()) << submitted.out;
+  ASSERT_TRUE(sub["job_id"].is_number_integer()) << submitted.out;
+  EXPECT_NE(submitted.out.find("\n  \"job_id\""), std::string::npos) << "pretty: " << submitted.out;
+  const std::string id = std::to_string(sub["job_id"].get<int64_t>());
+  ASSERT_EQ(Wait(sub["job_id"].get<int64_t>()).state(), "done");
+
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"show", id},
+                                               {"jobs", "--all"},
+                                               {"logs", id, "1"},
+                                               {"hosts"},
+                                               {"fetch", id, dir_.path() + "/json-fetched"}}) {
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"--json", "--site", site_->site_root()});
+    auto r = RunFrameflow(full);
+    ASSERT_EQ(r.exit_code, 0) << args[0] << ": " << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << args[0] << " is not one JSON document: " << r.out;
+    if (args[0] == "show") {
+      EXPECT_TRUE(j["job_id"].is_number_integer()) << r.out;
+      EXPECT_TRUE(j["submit_time_ms"].is_number_integer()) << r.out;
+      EXPECT_TRUE(j["frame_info"][0]["frame"].is_number_integer()) << r.out;
+    }
+    if (args[0] == "logs") {
+      EXPECT_TRUE(j["text"].is_string()) << r.out;
+    }
+    if (args[0] == "fetch") {
+      EXPECT_EQ(j["fetched"], 2) << r.out;
+    }
+  }
 }
 
 TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {

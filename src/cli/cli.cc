@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/client_commands.h"
 #include "cli/local_site.h"
@@ -313,7 +314,7 @@ int RunCli(int argc, char** argv, const DaemonEntryPoints& daemons) {
     auto id = SubmitJob(s, file);
     if (!id.ok()) return Fail(id.status());
     if (client.json && !wait) {
-      std::cout << "{\"job_id\": " << *id << "}\n";
+      std::cout << nlohmann::json({{"job_id", *id}}).dump(2) << "\n";
     } else {
       std::cout << *id << "\n";
     }
@@ -364,10 +365,10 @@ int RunCli(int argc, char** argv, const DaemonEntryPoints& daemons) {
     grpc::Status gs = s->GetLogs(&ctx, req, &resp);
     if (!gs.ok()) return Fail(FromGrpc(gs, "GetLogs"));
     if (client.json) {
-      std::cout << "{\"render_server\": \"" << resp.render_server()
-                << "\", \"attempt\": " << resp.attempt() << "}\n";
+      std::cout << ToJson(resp) << "\n";  // one document, the text in it
+    } else {
+      std::cout << resp.text();
     }
-    std::cout << resp.text();
     return 0;
   }
   if (cancel->parsed()) {
@@ -377,6 +378,11 @@ int RunCli(int argc, char** argv, const DaemonEntryPoints& daemons) {
     grpc::ClientContext ctx;
     grpc::Status gs = s->CancelJob(&ctx, ref, &info);
     if (!gs.ok()) return Fail(FromGrpc(gs, "CancelJob"));
+    if (info.state() == "done" || info.state() == "failed") {
+      // It had ended before: nothing was cancelled.
+      return Fail(FailedPrecondition("job " + std::to_string(job_id) + " had already ended (" +
+                                     info.state() + "); nothing to cancel"));
+    }
     if (client.json) {
       PrintJob(info, true, std::cout);
     } else {
@@ -388,12 +394,32 @@ int RunCli(int argc, char** argv, const DaemonEntryPoints& daemons) {
     int count = 0;
     Status st = FetchOutputs(s, job_id, dir, &count);
     if (!st.ok()) return Fail(st);
+    auto info = GetJobInfo(s, job_id);
+    if (!info.ok()) return Fail(info.status());
+    // Exit 0 only for every frame of a finished job, as `wait` does; a
+    // cancelled, failed or unfinished job gives what it has and says so.
+    const std::string state = info->state();
+    std::string note;
+    if (state != "done") {
+      note = "job " + std::to_string(job_id) + " is " + state +
+             (info->error().empty() ? "" : " (" + info->error() + ")") + ": " +
+             std::to_string(count) + " of " + std::to_string(info->frames_total()) +
+             " frame(s) finished";
+    }
     if (client.json) {
-      std::cout << "{\"fetched\": " << count << ", \"dir\": \"" << dir << "\"}\n";
+      nlohmann::json j = {{"fetched", count},
+                          {"frames_total", info->frames_total()},
+                          {"dir", dir},
+                          {"state", state}};
+      if (!note.empty()) j["note"] = note;
+      std::cout << j.dump(2) << "\n";
+    } else if (count == 0 && !note.empty()) {
+      std::cerr << "frameflow: " << note << "; nothing to fetch\n";
     } else {
       std::cout << "fetched " << count << " frame(s) into " << dir << "\n";
+      if (!note.empty()) std::cerr << "frameflow: " << note << "\n";
     }
-    return 0;
+    return state == "done" ? 0 : 1;
   }
   if (peers->parsed()) {
     pb::ListPeersRequest req;

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
@@ -24,15 +25,60 @@ namespace pb = frameflow::v1;
 
 namespace {
 
+void NumbersAsNumbers(const google::protobuf::Descriptor* d, nlohmann::json& j);
+
+// One value of field `f` (an element, for a repeated field).
+void NumberAsNumber(const google::protobuf::FieldDescriptor* f, nlohmann::json& v) {
+  using FD = google::protobuf::FieldDescriptor;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT64:
+      if (v.is_string()) v = std::stoll(v.get<std::string>());
+      break;
+    case FD::CPPTYPE_UINT64:
+      if (v.is_string()) v = std::stoull(v.get<std::string>());
+      break;
+    case FD::CPPTYPE_MESSAGE:
+      if (v.is_object()) NumbersAsNumbers(f->message_type(), v);
+      break;
+    default:
+      break;
+  }
+}
+
+// protobuf's JSON mapping writes 64-bit integers as strings. frameflow's
+// rule (docs: "--json"): every number is a JSON number — ids, frame
+// numbers, times in ms and byte counts all stay far below 2^53.
+void NumbersAsNumbers(const google::protobuf::Descriptor* d, nlohmann::json& j) {
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    auto it = j.find(f->name());
+    if (it == j.end()) continue;
+    if (f->is_map()) {
+      const auto* value = f->message_type()->FindFieldByName("value");
+      for (auto& [key, v] : it->items()) NumberAsNumber(value, v);
+    } else if (f->is_repeated()) {
+      for (auto& v : *it) NumberAsNumber(f, v);
+    } else {
+      NumberAsNumber(f, *it);
+    }
+  }
+}
+
+}  // namespace
+
 std::string ToJson(const google::protobuf::Message& m) {
   std::string out;
   google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
   opts.preserve_proto_field_names = true;
   opts.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  return out;
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return out;
+  NumbersAsNumbers(m.GetDescriptor(), j);
+  return j.dump(2);
 }
+
+namespace {
 
 std::string FormatTime(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";
@@ -254,17 +300,24 @@ void PrintJobs(const std::vector<pb::JobInfo>& jobs, bool json, std::ostream& ou
     out << ToJson(resp) << "\n";
     return;
   }
-  out << std::left << std::setw(6) << "ID" << std::setw(20) << "NAME" << std::setw(11) << "STATE"
+  // Names and queues are never cut: their columns are as wide as the
+  // longest one (at least the heading).
+  size_t name_w = 4, queue_w = 5;
+  for (const auto& j : jobs) {
+    name_w = std::max(name_w, j.name().size());
+    queue_w = std::max(queue_w, QueueText(j).size());
+  }
+  const int nw = static_cast<int>(name_w) + 2, qw = static_cast<int>(queue_w) + 2;
+  out << std::left << std::setw(6) << "ID" << std::setw(nw) << "NAME" << std::setw(11) << "STATE"
       << std::setw(5) << "PRI" << std::setw(12) << "FRAMES" << std::setw(14) << "DONE"
-      << std::setw(16) << "PACKAGE" << std::setw(22) << "QUEUE"
+      << std::setw(16) << "PACKAGE" << std::setw(qw) << "QUEUE"
       << "SUBMITTED\n";
   for (const auto& j : jobs) {
     std::string done = std::to_string(j.frames_done()) + "/" + std::to_string(j.frames_total());
-    out << std::left << std::setw(6) << j.job_id() << std::setw(20) << j.name().substr(0, 19)
-        << std::setw(11) << j.state() << std::setw(5) << j.priority() << std::setw(12)
-        << j.frames().substr(0, 11) << std::setw(14) << done << std::setw(16)
-        << j.package().substr(0, 15) << std::setw(22) << QueueText(j).substr(0, 21)
-        << FormatTime(j.submit_time_ms()) << "\n";
+    out << std::left << std::setw(6) << j.job_id() << std::setw(nw) << j.name() << std::setw(11)
+        << j.state() << std::setw(5) << j.priority() << std::setw(12) << j.frames().substr(0, 11)
+        << std::setw(14) << done << std::setw(16) << j.package().substr(0, 15) << std::setw(qw)
+        << QueueText(j) << FormatTime(j.submit_time_ms()) << "\n";
   }
 }
 

@@ -34,6 +34,11 @@ Result<int64_t> SubmitJob(frameflow::v1::ScheduleServer::Stub* stub,
 Result<frameflow::v1::JobInfo> WaitForJob(frameflow::v1::ScheduleServer::Stub* stub, int64_t job_id,
                                           bool show_progress, int64_t timeout_ms = 0);
 
+// `m` as pretty-printed JSON with proto field names, every field present,
+// and every number a JSON number (64-bit integers too, unlike protobuf's
+// own mapping): the one rule of every `--json` output.
+std::string ToJson(const google::protobuf::Message& m);
+
 Result<frameflow::v1::JobInfo> GetJobInfo(frameflow::v1::ScheduleServer::Stub* stub,
                                           int64_t job_id);
 

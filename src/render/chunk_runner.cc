@@ -312,57 +312,55 @@ class ChunkRun {
       Status made = rs_->MakeOutputDirs(w_, spec_.out_dir, dirs_);
       if (!made.ok()) FailStatus(made);
     }
+    // One command per frame (a per-frame template, or POV-Ray's runs of
+    // single frames): each command that succeeded is one frame done, which
+    // progress reports even when the renderer prints nothing about it.
+    const bool one_per_frame = commands.ok() && commands->size() == spec_.frames.size();
     for (size_t i = 0; commands.ok() && i < commands->size() && ok(); ++i) {
       RunCommand((*commands)[i], static_cast<int>(i));
+      if (one_per_frame && ok()) {
+        std::lock_guard<std::mutex> lock(progress_mu_);
+        progress_.frames_done = std::max(progress_.frames_done, static_cast<int>(i) + 1);
+        progress_.current_frame = -1;  // the next command's output names its frame
+      }
     }
   }
 
   // Every expected frame must exist and be a valid image. A job without an
   // output pattern writes no files: its chunk is done when the commands
-  // exited 0.
+  // exited 0. Of a cancelled chunk, the frames finished before the cancel
+  // are kept (those that pass the same checks); the rest are dropped.
   void CheckFrames() {
-    if (!ok() || !collects()) return;
+    if ((!ok() && !cancelled_) || !collects()) return;
     auto outputs = adapter_->FindOutputs(host_spec_);
-    if (!outputs.ok()) Fail(-1, outputs.status().message());
+    if (!outputs.ok()) {
+      if (!cancelled_) Fail(-1, outputs.status().message());
+      return;
+    }
     for (int64_t f : spec_.frames) {
-      if (!ok()) break;
       auto it = outputs->find(f);
-      if (it == outputs->end()) {
-        Fail(0, "frame " + std::to_string(f) + ": the renderer wrote no output file");
+      Result<pb::FrameOutput> out =
+          it == outputs->end()
+              ? Result<pb::FrameOutput>(FailedPrecondition("the renderer wrote no output file"))
+              : CheckFrame(f, it->second);
+      if (out.ok()) {
+        *result_.add_outputs() = std::move(*out);
+      } else if (!cancelled_) {
+        Fail(out.status().code() == StatusCode::kIoError ? -1 : 0,
+             "frame " + std::to_string(f) + ": " + out.status().message());
         break;
       }
-      struct stat st {};
-      if (::lstat(it->second.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        Fail(0, "frame " + std::to_string(f) + ": the output is not a regular file (" +
-                    BaseName(it->second) + ")");
-        break;
-      }
-      auto img = CheckImage(it->second);
-      if (!img.ok()) {
-        Fail(0, "frame " + std::to_string(f) + ": " + img.status().message());
-        break;
-      }
-      int64_t size = 0;
-      auto sha = Sha256File(it->second, &size);
-      if (!sha.ok()) {
-        Fail(-1, sha.status().message());
-        break;
-      }
-      pb::FrameOutput* o = result_.add_outputs();
-      o->set_frame(f);
-      o->set_sha256(*sha);
-      o->set_size(size);
-      o->set_name(ExpandOutputPattern(spec_.output_pattern, f));
-      AppendLog("frameflow: frame " + std::to_string(f) + " ok (" + img->format + " " +
-                std::to_string(img->width) + "x" + std::to_string(img->height) + ", sha256 " +
-                *sha + ")");
+    }
+    if (cancelled_ && result_.outputs_size() > 0) {
+      AppendLog("frameflow: keeping " + std::to_string(result_.outputs_size()) +
+                " frame(s) finished before the cancel");
     }
   }
 
   // Frames the site lacks go to its file service.
   void Upload() {
     if (ok()) result_.set_ok(true);
-    if (!result_.ok() || !collects()) return;
+    if ((!result_.ok() && !cancelled_) || !collects()) return;
     auto outputs = adapter_->FindOutputs(host_spec_);
     if (!outputs.ok()) Fail(-1, outputs.status().message());
     for (int i = 0; outputs.ok() && i < result_.outputs_size(); ++i) {
@@ -371,7 +369,12 @@ class ChunkRun {
           UploadBlob((*outputs)[frame], result_.outputs(i).sha256(), result_.outputs(i).size());
       if (!up.ok()) {
         result_.clear_outputs();
-        FailStatus(up, "cannot upload frame " + std::to_string(frame) + ": ");
+        if (cancelled_) {
+          AppendLog("frameflow: cannot upload frame " + std::to_string(frame) + ": " +
+                    up.message() + "; no frame of the cancelled chunk is kept");
+        } else {
+          FailStatus(up, "cannot upload frame " + std::to_string(frame) + ": ");
+        }
         break;
       }
     }
@@ -424,6 +427,29 @@ class ChunkRun {
 
  private:
   bool ok() const { return result_.error().empty(); }
+
+  // Frame `f`'s output at `path`, checked: a regular file holding a valid
+  // image. kIoError when it cannot be read, kFailedPrecondition when bad.
+  Result<pb::FrameOutput> CheckFrame(int64_t f, const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return FailedPrecondition("the output is not a regular file (" + BaseName(path) + ")");
+    }
+    auto img = CheckImage(path);
+    if (!img.ok()) return FailedPrecondition(img.status().message());
+    int64_t size = 0;
+    auto sha = Sha256File(path, &size);
+    if (!sha.ok()) return IoError(sha.status().message());
+    pb::FrameOutput o;
+    o.set_frame(f);
+    o.set_sha256(*sha);
+    o.set_size(size);
+    o.set_name(ExpandOutputPattern(spec_.output_pattern, f));
+    AppendLog("frameflow: frame " + std::to_string(f) + " ok (" + img->format + " " +
+              std::to_string(img->width) + "x" + std::to_string(img->height) + ", sha256 " + *sha +
+              ")");
+    return o;
+  }
   bool collects() const { return !spec_.output_pattern.empty(); }
 
   void AppendLog(const std::string& line) {
@@ -513,6 +539,7 @@ class ChunkRun {
     }
     const sandbox::WrapReport report = wrap_ ? ReadWrapReport(i) : sandbox::WrapReport();
     if (!cancel_reason.empty()) {
+      cancelled_ = true;
       Fail(code, "cancelled: " + cancel_reason);
     } else if (report.limit == "wall_time" && a_.sandbox().wall_ms() > 0) {
       // The limit is the chunk's, over all its commands.
@@ -605,6 +632,7 @@ class ChunkRun {
   std::vector<std::string> pending_lines_;
   int64_t last_sent_ = 0;
   bool sent_any_progress_ = false;
+  bool cancelled_ = false;  // a cancel stopped the commands
 };
 
 pb::ChunkResult RenderServer::RenderChunk(SlotWorker* w, const pb::Assignment& a) {

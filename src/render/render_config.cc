@@ -108,7 +108,8 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
       }
       if (problem) return t.Error("name", "'" + PrintableExcerpt(*sname) + "' " + problem);
     }
-    s.name = sname ? *sname : std::to_string(cfg.slots.size());
+    // Unnamed slots are s0, s1, ... by their place on the render server.
+    s.name = sname ? *sname : "s" + std::to_string(cfg.slots.size());
     FF_RETURN_IF_ERROR(t.ReadInt("cores", 1, 4096, &s.cores));
     FF_RETURN_IF_ERROR(t.ReadBytes("memory", &s.memory_bytes));
     FF_RETURN_IF_ERROR(t.ReadInt("gpus", 0, 64, &s.gpus));
@@ -117,7 +118,7 @@ Result<RenderServerConfig> LoadRenderServerConfig(const std::string& path,
     if (count) {
       for (int64_t i = 0; i < *count; ++i) {
         SlotConfig c = s;
-        c.name = s.name + "-" + std::to_string(i);
+        c.name = sname ? s.name + "-" + std::to_string(i) : "s" + std::to_string(cfg.slots.size());
         cfg.slots.push_back(c);
       }
     } else {

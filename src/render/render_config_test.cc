@@ -114,7 +114,7 @@ memory = 1048576
   EXPECT_TRUE(cfg->probe.empty());
   std::vector<std::string> names;
   for (const auto& s : cfg->slots) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"0", "gpu-0", "gpu-1", "gpu-2", "4"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"s0", "gpu-0", "gpu-1", "gpu-2", "s4"}));
   EXPECT_EQ(cfg->slots[0].cores, 2);
   EXPECT_EQ(cfg->slots[0].gpus, 0);
   EXPECT_EQ(cfg->slots[2].cores, 4);

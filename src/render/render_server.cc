@@ -21,6 +21,7 @@
 #include "render/reconnect.h"
 #include "rpc/blob_client.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/mounts.h"
 #include "sandbox/spec.h"
 #include "sandbox/wrapper.h"
 #include "util/fs.h"
@@ -61,6 +62,10 @@ void RenderServer::StopSlots() {
 }
 
 Status RenderServer::Init() {
+  // Before anything touches the root: a refused duplicate must leave the
+  // running render server's work, secure locations and cgroups alone.
+  FF_RETURN_IF_ERROR(MakeDirs(config_.root));
+  FF_ASSIGN_OR_RETURN(root_lock_, LockRoot(config_.root, "render server"));
   FF_RETURN_IF_ERROR(MakeDirs(config_.work_dir()));
   FF_ASSIGN_OR_RETURN(cache_, BlobStore::Open(config_.cache_dir()));
   // Work directories of a previous life are abandoned attempts.
@@ -104,7 +109,7 @@ Status RenderServer::Init() {
     packages_.push_back(p);
   }
   std::vector<SlotConfig> slots = config_.slots;
-  if (slots.empty()) slots.push_back(SlotConfig{"0", std::max(1, hardware_.cores), 0, 0});
+  if (slots.empty()) slots.push_back(SlotConfig{"s0", std::max(1, hardware_.cores), 0, 0});
   for (const auto& sc : slots) {
     auto w = std::make_unique<SlotWorker>();
     w->config = sc;
@@ -165,6 +170,8 @@ Result<int64_t> ClaimUidBlock(int* lock_fd) {
 
 Status RenderServer::InitSandbox() {
   const SandboxHostConfig& sb = config_.sandbox;
+  // Refused here, once and clearly, rather than by every wrapped chunk.
+  if (::geteuid() == 0) FF_RETURN_IF_ERROR(sandbox::CheckRootIsMountPoint());
   wrapper_ = sb.wrapper;
   if (wrapper_.empty()) {
     char self[4096];
@@ -231,7 +238,12 @@ Status RenderServer::InitSandbox() {
   (void)RemoveAll(config_.secure_dir());
   FF_RETURN_IF_ERROR(MakeDirs(config_.secure_dir(), 0700));
   ::chmod(config_.secure_dir().c_str(), 0700);
-  sandbox::RemoveEmptyCgroups(CgroupParent());
+  if (const int swept = sandbox::RemoveRunCgroups(CgroupParent()); swept > 0) {
+    spdlog::warn(
+        "removed {} cgroup(s) a previous life of this render server left (and killed "
+        "what still ran in them)",
+        swept);
+  }
   if (::access(wrapper_.c_str(), X_OK) != 0) {
     spdlog::warn(
         "I/O wrapper '{}' not found: chunks the site wraps will fail (set sandbox.wrapper)",

@@ -34,6 +34,7 @@
 #include "base/clock.h"
 #include "base/mutex.h"
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "core/host_record.h"
 #include "render/assignment.h"
 #include "render/package_adapter.h"
@@ -152,6 +153,7 @@ class RenderServer {
   std::vector<PackageRecord> packages_;
   std::map<std::string, std::unique_ptr<PackageAdapter>> adapters_;
   std::unique_ptr<BlobStore> cache_;
+  UniqueFd root_lock_;  // LockRoot(config_.root), taken first thing in Init
 
   // The I/O wrapper: its path, the read-only system paths present on this
   // host, the first slot uid, and the lock that holds the uid block.

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace ff::sandbox {
 
@@ -273,18 +275,25 @@ void RemoveRunCgroup(const std::string& parent, const std::string& name) {
   }
 }
 
-void RemoveEmptyCgroups(const std::string& parent) {
+int RemoveRunCgroups(const std::string& parent) {
   Hierarchies h = Detect();
+  std::set<std::string> removed;
   for (const std::string& root : {h.unified, h.memory, h.pids, h.cpuacct}) {
     if (root.empty()) continue;
     const std::string dir = root + "/" + parent;
+    std::vector<std::string> runs;
     DIR* d = ::opendir(dir.c_str());
     if (!d) continue;
     while (struct dirent* e = ::readdir(d)) {
-      if (e->d_type == DT_DIR && e->d_name[0] != '.') ::rmdir((dir + "/" + e->d_name).c_str());
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') runs.emplace_back(e->d_name);
     }
     ::closedir(d);
+    for (const auto& run : runs) {
+      EmptyAndRemove(dir + "/" + run, root == h.unified);
+      removed.insert(run);
+    }
   }
+  return static_cast<int>(removed.size());
 }
 
 std::string RunCgroup::Describe() const {

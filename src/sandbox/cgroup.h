@@ -68,9 +68,11 @@ std::string DescribeHierarchies();
 // every hierarchy (after a wrapper that was killed before its cleanup).
 void RemoveRunCgroup(const std::string& parent, const std::string& name);
 
-// Removes the empty cgroups directly under `parent` in every hierarchy
-// (left by wrappers that were killed); busy ones stay. For a render server
-// at start, before it runs anything.
-void RemoveEmptyCgroups(const std::string& parent);
+// Kills whatever is left in every run cgroup directly under `parent` and
+// removes them, in every hierarchy: for a render server starting after its
+// previous life was killed hard (kill -9), whose renderers may still run.
+// REQUIRES: `parent` is the caller's alone (the render server holds its
+// root lock and uid block). Returns how many run cgroups it removed.
+int RemoveRunCgroups(const std::string& parent);
 
 }  // namespace ff::sandbox

@@ -81,6 +81,20 @@ Status MoveInto(int mount_fd, const std::string& to) {
 
 }  // namespace
 
+Status CheckRootIsMountPoint() {
+  struct statx stx {};
+  if (::statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &stx) != 0) {
+    return ErrnoError("cannot stat", "/", errno);
+  }
+  if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) == 0) return Status::Ok();  // unknown
+  if ((stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0) return Status::Ok();
+  return FailedPrecondition(
+      "the I/O wrapper cannot run here: '/' is not a mount point (this process runs in a chroot "
+      "whose directory is a plain directory); run the render server on the host or in a "
+      "container, or bind the chroot's directory onto itself before entering it "
+      "(mount --bind DIR DIR)");
+}
+
 Result<int> MakeDetachedTmpfs(int64_t bytes, int mode, uid_t uid, gid_t gid) {
   int fs = ::fsopen("tmpfs", FSOPEN_CLOEXEC);
   if (fs < 0) return ErrnoError("fsopen failed for", "tmpfs", errno);
@@ -118,6 +132,7 @@ Result<std::vector<LandlockRule>> BuildSandboxRoot(const WrapSpec& spec, int out
   std::vector<LandlockRule> rules;
   const std::string root = kStagingDir;
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    if (errno == EINVAL) FF_RETURN_IF_ERROR(CheckRootIsMountPoint());
     return Errno("cannot make the mount namespace private", "/");
   }
   if (::mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m") != 0) {

@@ -36,6 +36,14 @@
 
 namespace ff::sandbox {
 
+// Ok when this process's "/" is the root of a mount, as on a host or in a
+// container. Inside a chroot whose directory is not a mount point the I/O
+// wrapper cannot work — it could neither keep its mounts from propagating
+// to the host nor pivot_root — so the render server refuses to start there
+// (and the wrapper to run), with this error, instead of failing every
+// chunk.
+Status CheckRootIsMountPoint();
+
 // A detached tmpfs of `bytes` (mode, owner as given; nosuid, nodev,
 // noexec), returned as a mount fd.
 Result<int> MakeDetachedTmpfs(int64_t bytes, int mode, uid_t uid, gid_t gid);

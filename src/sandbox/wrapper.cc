@@ -230,6 +230,7 @@ WrapReport RunWrapped(const WrapSpec& spec) {
         std::to_string(spec.uid)));
   }
   if (Status st = CheckLandlockAbi(spec.landlock_min_abi); !st.ok()) return setup_failed(st);
+  if (Status st = CheckRootIsMountPoint(); !st.ok()) return setup_failed(st);
   for (const char* d : {"/run/frameflow-wrap", kStagingDir}) {
     if (::mkdir(d, 0755) != 0 && errno != EEXIST)
       return setup_failed(ErrnoError("cannot create", d, errno));

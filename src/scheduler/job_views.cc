@@ -179,12 +179,13 @@ void Scheduler::FillChunksLocked(const Job& job, pb::JobInfo* out) const {
       fi->set_frame(f);
       fi->set_chunk(c.rec.index);
       std::string state = ChunkStateName(c.rec.state);
-      if (c.rec.state == ChunkState::kRunning && static_cast<int>(i) < c.frames_done) {
-        state = "done";
+      auto ot = outs.find(f);
+      if ((c.rec.state == ChunkState::kRunning && static_cast<int>(i) < c.frames_done) ||
+          ot != outs.end()) {
+        state = "done";  // rendered in a running chunk, or kept from a cancelled one
       }
       fi->set_state(state);
       if (c.rec.state != ChunkState::kQueued) fi->set_render_server(c.rec.render_server);
-      auto ot = outs.find(f);
       if (ot != outs.end()) {
         fi->set_output(JoinPath(JobDir(job.rec.id), job.profile.OutputName(f)));
         fi->set_sha256(ot->second->sha256());
@@ -258,7 +259,15 @@ pb::ListHostsResponse Scheduler::ListHosts() {
     std::string status = ServerStatusName(s.rec.status);
     if (s.rec.status == ServerStatus::kUp && !s.link) status = "reconnecting";
     h->set_status(status);
-    h->set_last_heartbeat_ms(s.rec.last_heartbeat);
+    // The in-memory time of the last message, not the row (written every
+    // few seconds only): `hosts` never shows an up server as long silent.
+    int64_t heard = s.rec.last_heartbeat;
+    {
+      MutexLock seen_lock(&seen_mu_);
+      auto it = last_seen_.find(name);
+      if (it != last_seen_.end()) heard = std::max(heard, it->second.second);
+    }
+    h->set_last_heartbeat_ms(heard);
     auto* hw = h->mutable_hardware();
     hw->set_cpu_model(s.hardware.cpu_model);
     hw->set_cores(s.hardware.cores);

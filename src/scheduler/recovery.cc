@@ -117,6 +117,8 @@ Status Scheduler::Resume() {
           break;
         default:
           ++job.final_chunks;
+          // A cancelled chunk keeps the frames it finished before the cancel.
+          job.frames_done += static_cast<int64_t>(c.outputs.size());
       }
     }
     if (!JobStateFinal(jr.state)) {

@@ -445,7 +445,8 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
     cancelled = job.rec.state == JobState::kCancelled;
     collects = !job.profile.output.empty();
     log_rel = ChunkLogRel(job.rec.id, c.rec.index, c.rec.attempts);
-    if (r.ok() && collects) {
+    // A cancelled job keeps the frames its chunks finished before the cancel.
+    if ((r.ok() || cancelled) && collects) {
       for (int64_t f : c.frames) {
         wanted.emplace_back(f, JoinPath(JobDir(job.rec.id), job.profile.OutputName(f)));
       }
@@ -469,34 +470,47 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
   std::string error = r.ok() ? "" : (r.error().empty() ? "renderer failed" : r.error());
   bool disk_full = !r.ok() && r.disk_full();
   std::vector<pb::FrameOutput> placed;
-  if (error.empty() && collects) {
-    // Every frame of the chunk must come back as a verified blob.
+  std::vector<std::string> dests;  // placed[i] goes to dests[i]
+  // Every frame of a chunk must come back as a verified blob; of a chunk
+  // cancelled mid-way, those that came back are kept and the rest dropped.
+  const bool partial = cancelled && !(r.ok() && error.empty());
+  if ((error.empty() || partial) && collects) {
     std::map<int64_t, const pb::FrameOutput*> by_frame;
     for (const auto& o : r.outputs()) by_frame[o.frame()] = &o;
     for (const auto& [f, dest] : wanted) {
       auto ot = by_frame.find(f);
+      std::string missing;
       if (ot == by_frame.end()) {
-        error = "frame " + std::to_string(f) + " produced no output";
-        break;
+        missing = "frame " + std::to_string(f) + " produced no output";
+      } else if (!blobs_->Has(ot->second->sha256())) {
+        missing = "output of frame " + std::to_string(f) + " was not uploaded";
       }
-      if (!blobs_->Has(ot->second->sha256())) {
-        error = "output of frame " + std::to_string(f) + " was not uploaded";
+      if (!missing.empty()) {
+        if (partial) continue;
+        error = missing;
         break;
       }
       placed.push_back(*ot->second);
+      dests.push_back(dest);
     }
   }
-  if (error.empty() && collects && !cancelled) {
+  if ((error.empty() || partial) && collects) {
     // Place frames on site storage: link from the verified blob under a temp
     // name, then rename, so a frame file is either absent or complete.
     for (size_t i = 0; i < placed.size(); ++i) {
-      const std::string& dest = wanted[i].second;
+      const std::string& dest = dests[i];
       Status st = MakeDirs(DirName(dest));
       if (st.ok()) st = LinkOrCopy(blobs_->PathOf(placed[i].sha256()), dest, DirSync::kByCaller);
       if (!st.ok()) {
-        error = "cannot place frame " + std::to_string(placed[i].frame()) +
-                " on storage: " + st.message();
-        disk_full = IsDiskFull(st);
+        const std::string why = "cannot place frame " + std::to_string(placed[i].frame()) +
+                                " on storage: " + st.message();
+        placed.resize(i);  // what was placed before is kept
+        if (partial) {
+          spdlog::warn("job {}: {}", r.job_id(), why);
+        } else {
+          error = why;
+          disk_full = IsDiskFull(st);
+        }
         break;
       }
       dirs.insert(DirName(dest));
@@ -535,27 +549,27 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
   c.rec.exit_code = r.exit_code();
   if (!log_rel.empty()) c.rec.log_path = log_rel;
 
-  if (job.rec.state == JobState::kCancelled) {
+  if (job.rec.state == JobState::kCancelled && !(r.ok() && error.empty())) {
+    // Frames finished before the cancel stay the job's (and fetchable).
+    c.outputs = placed;
+    RecordFinishedFramesLocked(render_server, job, c, placed, batch);
+    job.frames_done += static_cast<int64_t>(placed.size());
     FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
   } else if (error.empty()) {
     c.outputs = placed;
-    // Frame rows are written once, when the frame is final. `placed` is in
-    // frame order, one per frame, or empty for a job that collects no files.
-    for (size_t i = 0; i < c.frames.size(); ++i) {
-      FrameRecord fr;
-      fr.job_id = job.rec.id;
-      fr.frame = c.frames[i];
-      fr.chunk = c.rec.index;
-      fr.state = FrameState::kDone;
-      fr.render_server = render_server;
-      if (i < placed.size()) {
-        fr.output_path =
-            "jobs/" + std::to_string(job.rec.id) + "/" + job.profile.OutputName(placed[i].frame());
-        fr.sha256 = placed[i].sha256();
-        fr.size = placed[i].size();
+    if (placed.empty()) {
+      // A job that collects no files: every frame is done when the chunk is.
+      for (int64_t f : c.frames) {
+        FrameRecord fr;
+        fr.job_id = job.rec.id;
+        fr.frame = f;
+        fr.chunk = c.rec.index;
+        fr.state = FrameState::kDone;
+        fr.render_server = render_server;
+        batch.frame_updates.push_back(std::move(fr));
       }
-      batch.frame_updates.push_back(std::move(fr));
     }
+    RecordFinishedFramesLocked(render_server, job, c, placed, batch);
     c.rec.error.clear();
     FinishChunkLocked(job, c, ChunkState::kDone, batch);
     if (c.rec.started_at > 0 && c.rec.ended_at > c.rec.started_at && !c.frames.empty()) {
@@ -600,12 +614,34 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
   DispatchLocked();
 }
 
+void Scheduler::RecordFinishedFramesLocked(const std::string& render_server, const Job& job,
+                                           const Chunk& c,
+                                           const std::vector<pb::FrameOutput>& placed,
+                                           WriteBatch& batch) {
+  // Frame rows are written once, when the frame is final.
+  for (const auto& o : placed) {
+    FrameRecord fr;
+    fr.job_id = job.rec.id;
+    fr.frame = o.frame();
+    fr.chunk = c.rec.index;
+    fr.state = FrameState::kDone;
+    fr.render_server = render_server;
+    fr.output_path = "jobs/" + std::to_string(job.rec.id) + "/" + job.profile.OutputName(o.frame());
+    fr.sha256 = o.sha256();
+    fr.size = o.size();
+    batch.frame_updates.push_back(std::move(fr));
+  }
+}
+
 void Scheduler::FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBatch& batch) {
   SetChunkStateLocked(job, c, state);
   ++job.final_chunks;
   batch.chunk_updates.push_back(c.rec);
   if (state != ChunkState::kDone) {
+    std::set<int64_t> kept;  // frames a cancelled chunk finished: done, not cancelled
+    for (const auto& o : c.outputs) kept.insert(o.frame());
     for (int64_t f : c.frames) {
+      if (kept.count(f) != 0) continue;
       FrameRecord fr;
       fr.job_id = job.rec.id;
       fr.frame = f;
@@ -618,7 +654,9 @@ void Scheduler::FinishChunkLocked(Job& job, Chunk& c, ChunkState state, WriteBat
 }
 
 void Scheduler::MaybeFinishJobLocked(Job& job, WriteBatch& batch) {
-  if (JobStateFinal(job.rec.state) && job.rec.state != JobState::kCancelled) return;
+  // A cancelled job ended (and was recorded so) when it was cancelled; its
+  // running chunks ending later change nothing of that.
+  if (JobStateFinal(job.rec.state)) return;
   if (job.final_chunks < static_cast<int>(job.chunks.size())) return;
   if (job.rec.state != JobState::kCancelled) {
     const int64_t failed_frames = job.frames_failed;

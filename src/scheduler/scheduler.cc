@@ -32,9 +32,11 @@ Scheduler::Scheduler(SiteConfig config, Clock* clock, std::unique_ptr<ResourceDa
 Scheduler::~Scheduler() { Stop(); }
 
 Result<std::unique_ptr<Scheduler>> Scheduler::Open(const SiteConfig& config, Clock* clock) {
+  FF_RETURN_IF_ERROR(MakeDirs(config.root));
+  FF_ASSIGN_OR_RETURN(UniqueFd root_lock, LockRoot(config.root, "schedule server"));
   FF_RETURN_IF_ERROR(MakeSiteDirs(config));
   FF_ASSIGN_OR_RETURN(auto db, OpenResourceDatabase(config.database_url, config.db_path()));
-  return Create(config, clock, std::move(db));
+  return Create(config, clock, std::move(db), std::move(root_lock));
 }
 
 Status Scheduler::MakeSiteDirs(const SiteConfig& config) {
@@ -45,10 +47,16 @@ Status Scheduler::MakeSiteDirs(const SiteConfig& config) {
 }
 
 Result<std::unique_ptr<Scheduler>> Scheduler::Create(const SiteConfig& config, Clock* clock,
-                                                     std::unique_ptr<ResourceDatabase> db) {
+                                                     std::unique_ptr<ResourceDatabase> db,
+                                                     UniqueFd root_lock) {
+  if (!root_lock.valid()) {
+    FF_RETURN_IF_ERROR(MakeDirs(config.root));
+    FF_ASSIGN_OR_RETURN(root_lock, LockRoot(config.root, "schedule server"));
+  }
   FF_RETURN_IF_ERROR(MakeSiteDirs(config));
   FF_ASSIGN_OR_RETURN(auto blobs, BlobStore::Open(config.blob_dir()));
   std::unique_ptr<Scheduler> s(new Scheduler(config, clock, std::move(db), std::move(blobs)));
+  s->root_lock_ = std::move(root_lock);
   FF_RETURN_IF_ERROR(s->Resume());
   s->committer_.Start();
   return s;

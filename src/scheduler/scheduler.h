@@ -65,6 +65,7 @@
 #include "base/clock.h"
 #include "base/mutex.h"
 #include "base/status.h"
+#include "base/unique_fd.h"
 #include "core/job_profile.h"
 #include "rpc/protocol.h"
 #include "scheduler/group_committer.h"
@@ -125,13 +126,16 @@ struct ExchangeTask {
 
 class Scheduler {
  public:
-  // Opens the site root (creating db/, storage/), opens the resource
-  // database `config.database_url` names (OpenResourceDatabase), and
-  // resumes every unfinished job from it.
+  // Opens the site root (creating db/, storage/), claims it (LockRoot: a
+  // second schedule server on the same root is refused before it opens or
+  // touches anything), opens the resource database `config.database_url`
+  // names (OpenResourceDatabase), and resumes every unfinished job from it.
   static Result<std::unique_ptr<Scheduler>> Open(const SiteConfig& config, Clock* clock);
-  // The same on an open, migrated database `db` (any backend).
+  // The same on an open, migrated database `db` (any backend); claims the
+  // root itself unless `root_lock` already holds it.
   static Result<std::unique_ptr<Scheduler>> Create(const SiteConfig& config, Clock* clock,
-                                                   std::unique_ptr<ResourceDatabase> db);
+                                                   std::unique_ptr<ResourceDatabase> db,
+                                                   UniqueFd root_lock = UniqueFd());
   ~Scheduler();
 
   // Starts the background timeout checker (heartbeats, reconnect grace).
@@ -362,6 +366,10 @@ class Scheduler {
   // the slot and dispatches. `log_rel` is empty when no log was stored.
   // `disk_full`: the attempt stopped on a full filesystem; the chunk is
   // requeued after a backoff and the attempt does not count as failed.
+  // The frame rows of `placed` (done, with their output), for `batch`.
+  void RecordFinishedFramesLocked(const std::string& render_server, const Job& job, const Chunk& c,
+                                  const std::vector<frameflow::v1::FrameOutput>& placed,
+                                  WriteBatch& batch) FF_REQUIRES(mu_);
   void RecordResultLocked(const std::string& render_server, const frameflow::v1::ChunkResult& r,
                           Job& job, Chunk& c, std::string error,
                           const std::vector<frameflow::v1::FrameOutput>& placed,
@@ -408,6 +416,7 @@ class Scheduler {
 
   const SiteConfig config_;
   Clock* const clock_;
+  UniqueFd root_lock_;  // LockRoot(config_.root): this process owns the root
   std::unique_ptr<ResourceDatabase> db_;
   std::unique_ptr<BlobStore> blobs_;
 

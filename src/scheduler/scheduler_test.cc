@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -896,6 +897,26 @@ TEST_F(SchedulerTest, SilentServerIsMarkedDownAndItsChunkRequeued) {
   EXPECT_EQ(content->find("stale"), std::string::npos);
 }
 
+// A second schedule server on the same root (started by mistake) is refused
+// before it opens the database; the first one keeps working, and once it is
+// gone the root can be opened again.
+TEST_F(SchedulerTest, ASecondScheduleServerOnTheSameRootIsRefused) {
+  Desc d;
+  d.frames = "1-2";
+  int64_t id = Submit(d);
+  auto second = Scheduler::Open(config_, &clock_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(HasSubstr(second.status().message(), "root '" + root_ +
+                                                       "' is in use by "
+                                                       "schedule server pid " +
+                                                       std::to_string(::getpid())))
+      << second.status().message();
+  EXPECT_EQ(Detail(id).state(), "queued");
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Detail(id).state(), "queued");
+}
+
 TEST_F(SchedulerTest, SecondProcessWithALiveServersNameIsRefusedAndDisturbsNothing) {
   pb::Register first = MakeRegister("rs-a", "host-a");
   first.set_instance("100-aaaa");
@@ -1250,6 +1271,43 @@ TEST_F(SchedulerTest, ResumedChunkOfAServerThatNeverReturnsIsRequeued) {
 
 // ---------------------------------------------------------------- cancel ---
 
+// A chunk stopped by a cancel reports the frames it had finished: they are
+// placed and kept (done, with their output, across a restart); the rest of
+// the chunk is cancelled.
+TEST_F(SchedulerTest, ACancelledChunkKeepsTheFramesItFinished) {
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  Desc d;
+  d.frames = "1-4";
+  d.chunk_size = 4;
+  int64_t id = Submit(d);
+  auto got = a->TakeAssignments();
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(sched_->Cancel(id).ok());
+  pb::ChunkResult r = OkResult(got[0]);
+  r.set_ok(false);
+  r.set_exit_code(143);
+  r.set_error("cancelled: job cancelled");
+  r.mutable_outputs()->DeleteSubrange(2, 2);  // frames 1 and 2 were finished
+  sched_->OnResult("rs-a", r);
+  for (int round = 0; round < 2; ++round) {
+    pb::JobInfo info = Detail(id);
+    EXPECT_EQ(info.state(), "cancelled");
+    EXPECT_EQ(info.frames_done(), 2) << "round " << round;
+    EXPECT_EQ(info.chunks(0).state(), "cancelled");
+    ASSERT_EQ(info.frame_info_size(), 4);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(info.frame_info(i).state(), i < 2 ? "done" : "cancelled") << i;
+      EXPECT_EQ(PathExists(FramePath(id, i + 1)), i < 2) << i;
+    }
+    auto outputs = sched_->ListOutputs(id);
+    ASSERT_TRUE(outputs.ok());
+    EXPECT_EQ(outputs->outputs_size(), 2);
+    if (round == 0) {
+      ASSERT_NO_FATAL_FAILURE(Reopen());
+    }
+  }
+}
+
 TEST_F(SchedulerTest, CancelStopsPendingAndRunningChunks) {
   auto a = Connect(MakeRegister("rs-a", "host-a"));
   Desc d;
@@ -1279,21 +1337,30 @@ TEST_F(SchedulerTest, CancelStopsPendingAndRunningChunks) {
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(a->Cancels().size(), 1u);
 
-  // The result arriving afterwards (even a successful one) places nothing,
-  // nor does one for a chunk that never ran.
+  // A result arriving afterwards for the chunk that was running: its frame
+  // was rendered before the render server heard of the cancel, so it is
+  // kept (the job stays cancelled, and ends only once). A result for a
+  // chunk that never ran places nothing.
   sched_->OnResult("rs-a", OkResult(got[0]));
   pb::Assignment never = got[0];
   never.set_chunk(1);
   sched_->OnResult("rs-a", OkResult(never));
-  for (int64_t f = 1; f <= 3; ++f) EXPECT_FALSE(PathExists(FramePath(id, f))) << f;
+  EXPECT_TRUE(PathExists(FramePath(id, 1)));
+  for (int64_t f = 2; f <= 3; ++f) EXPECT_FALSE(PathExists(FramePath(id, f))) << f;
   info = Detail(id);
   EXPECT_EQ(info.state(), "cancelled");
-  EXPECT_EQ(info.frames_done(), 0);
-  for (const auto& c : info.chunks()) EXPECT_EQ(c.state(), "cancelled") << c.index();
-  for (const auto& f : info.frame_info()) EXPECT_EQ(f.output(), "") << f.frame();
+  EXPECT_EQ(info.frames_done(), 1);
+  EXPECT_EQ(info.chunks(0).state(), "done");
+  EXPECT_EQ(info.chunks(1).state(), "cancelled");
+  EXPECT_EQ(info.chunks(2).state(), "cancelled");
+  EXPECT_NE(info.frame_info(0).output(), "");
+  EXPECT_EQ(info.frame_info(1).output(), "");
   auto outputs = sched_->ListOutputs(id);
   ASSERT_TRUE(outputs.ok());
-  EXPECT_EQ(outputs->outputs_size(), 0);
+  EXPECT_EQ(outputs->outputs_size(), 1);
+  int ended = 0;
+  for (const auto& e : info.history()) ended += e.state() == "cancelled" ? 1 : 0;
+  EXPECT_EQ(ended, 1) << "the cancel is recorded once";
 
   // The slot is free for other work.
   Desc other;

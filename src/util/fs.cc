@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -336,6 +337,29 @@ std::string BaseName(const std::string& path) {
   size_t slash = p.rfind('/');
   if (slash == std::string_view::npos) return std::string(p);
   return std::string(p.substr(slash + 1));
+}
+
+Result<UniqueFd> LockRoot(const std::string& dir, const std::string& what) {
+  const std::string path = JoinPath(dir, "frameflow.lock");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.valid()) return PathError("cannot open the root lock", path, errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err != EWOULDBLOCK) return PathError("cannot lock", path, err);
+    char owner[128] = {0};
+    const ssize_t n = ::pread(fd.get(), owner, sizeof owner - 1, 0);
+    std::string who = n > 0 ? std::string(owner, static_cast<size_t>(n)) : "another process";
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    return FailedPrecondition("root '" + dir + "' is in use by " + who + " (it holds " + path +
+                              "): one root belongs to one " + what +
+                              "; give this one its own root, or stop the other first");
+  }
+  const std::string owner = what + " pid " + std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 ||
+      ::pwrite(fd.get(), owner.data(), owner.size(), 0) != static_cast<ssize_t>(owner.size())) {
+    return PathError("cannot write the root lock", path, errno);
+  }
+  return fd;
 }
 
 Result<std::string> MakeTempDir(const std::string& prefix) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/unique_fd.h"
 
 namespace ff {
 
@@ -51,6 +52,13 @@ Result<std::vector<std::string>> ListDir(const std::string& path);
 std::string JoinPath(std::string_view a, std::string_view b);
 std::string DirName(const std::string& path);
 std::string BaseName(const std::string& path);
+// Claims the daemon root `dir` for this process: an exclusive flock(2) on
+// `dir`/frameflow.lock, which records the owner ("<what> pid N"). Held until
+// the returned descriptor is closed (or the process dies: the kernel drops
+// it, so a kill -9 leaves no stale lock). A second claim — by another process
+// or another open in this one — fails with kFailedPrecondition naming the
+// root and the owner. Take it before anything else touches the root.
+Result<UniqueFd> LockRoot(const std::string& dir, const std::string& what);
 // A fresh directory under $TMPDIR (or /tmp) named prefix-XXXXXX.
 Result<std::string> MakeTempDir(const std::string& prefix);
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/cgroup.h"
 #include "test_support.h"
 #include "util/fs.h"
 #include "util/process.h"
@@ -930,6 +932,81 @@ TEST_F(EscapeTest, TwoJobsAtOnceCannotSeeEachOther) {
 
 namespace ff::testing {
 namespace {
+
+// A render server killed with kill -9 leaves its runs' cgroups behind, with
+// whatever still runs in them; the next start (RemoveRunCgroups) kills those
+// processes and removes the cgroups, in every hierarchy.
+TEST(EscapeConfigTest, LeftoverRunCgroupsAreKilledAndRemoved) {
+  ASSERT_EQ(geteuid(), 0u) << "the escape suite must run as root";
+  const std::string parent = "frameflow-sweep-" + std::to_string(::getpid());
+  std::vector<std::string> roots;
+  if (PathExists("/sys/fs/cgroup/cgroup.controllers")) {
+    roots = {"/sys/fs/cgroup"};
+  } else {
+    for (const char* h : {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"}) {
+      if (PathExists(h)) roots.push_back(h);
+    }
+  }
+  ASSERT_FALSE(roots.empty()) << "no cgroup hierarchy";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  for (const auto& r : roots) {
+    const std::string run = r + "/" + parent + "/run-1";
+    ASSERT_TRUE(MakeDirs(run).ok()) << run;
+    std::ofstream(run + "/cgroup.procs") << child << std::endl;
+  }
+  EXPECT_EQ(ff::sandbox::RemoveRunCgroups(parent), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  for (const auto& r : roots) {
+    EXPECT_FALSE(PathExists(r + "/" + parent + "/run-1")) << r;
+    ::rmdir((r + "/" + parent).c_str());
+  }
+}
+
+// Inside a chroot whose directory is not a mount point the wrapper cannot
+// work: the render server refuses to start there, saying why and what to
+// do, instead of failing every chunk it would run.
+TEST(EscapeConfigTest, RenderServerInAPlainChrootRefusesToStart) {
+  ASSERT_EQ(geteuid(), 0u) << "the escape suite must run as root";
+  TempDir dir;
+  const std::string bin_dir = DirName(kWrapper);
+  const std::string root = dir.path() + "/chroot";
+  WriteText(dir.path() + "/host.toml",
+            "name = \"rs-chroot\"\nroot = \"/tmp/rs\"\nschedule_server = \"127.0.0.1:1\"\n");
+  // A private mount namespace (unshare) so nothing bound here reaches the host.
+  WriteText(dir.path() + "/enter.sh",
+            "set -e; r='" + root +
+                "'; mkdir -p $r/usr $r/etc $r/proc $r/dev $r/tmp $r/ff\n"
+                "for l in bin lib lib64 sbin; do [ -L /$l ] && ln -s \"$(readlink /$l)\" $r/$l || "
+                "true; done\n"
+                "mount --bind /usr $r/usr; mount --bind /etc $r/etc; mount -t proc proc $r/proc\n"
+                "mount --rbind /dev $r/dev; mount --bind '" +
+                bin_dir +
+                "' $r/ff\n"
+                "cp '" +
+                dir.path() +
+                "/host.toml' $r/tmp/host.toml\n"
+                "exec chroot $r /ff/" +
+                BaseName(FRAMEFLOW_BINARY) + " render-server --config /tmp/host.toml\n");
+  const std::string cmd =
+      "unshare --mount --propagation private /bin/sh '" + dir.path() + "/enter.sh' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_NE(WEXITSTATUS(status), 0) << out;
+  EXPECT_NE(out.find("'/' is not a mount point"), std::string::npos) << out;
+  EXPECT_NE(out.find("mount --bind DIR DIR"), std::string::npos) << out;
+}
 
 // A kernel whose Landlock ABI is below the configured minimum makes the
 // wrapper refuse to run anything, naming the minimum.
