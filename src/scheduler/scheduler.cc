@@ -40,7 +40,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Open(const SiteConfig& config, Clo
 }
 
 Status Scheduler::MakeSiteDirs(const SiteConfig& config) {
-  for (const char* d : {"db", "storage", "storage/jobs", "logs"}) {
+  for (const char* d : {"db", "storage", "storage/jobs"}) {
     FF_RETURN_IF_ERROR(MakeDirs(JoinPath(config.root, d)));
   }
   return Status::Ok();

@@ -2,7 +2,7 @@
 //
 //   [site]
 //   name = "studio"              # default "site"
-//   root = "/srv/frameflow"      # required: db/, storage/, hotfolders/, logs/ live here
+//   root = "/srv/frameflow"      # required: db/, storage/, hotfolders/ live here
 //
 //   [schedule_server]
 //   listen = "127.0.0.1:7450"    # port 0 picks a free port

@@ -28,11 +28,18 @@ fi
 
 root=${FRESH_DIR:-$(mktemp -d /var/tmp/frameflow-fresh.XXXXXX)}
 mkdir -p "$root"
+chmod 0755 "$root" # mktemp made it 0700: a machine's / lets every uid through
 root=$(cd "$root" && pwd)
 mounted=""
 
 cleanup() {
   status=$?
+  # First whatever still runs inside the root (an interrupted run).
+  for p in /proc/[0-9]*; do
+    case "$(readlink "$p/root" 2>/dev/null)" in
+      "$root" | "$root"/*) kill -9 "${p#/proc/}" 2>/dev/null || true ;;
+    esac
+  done
   # Undo every mount under the root, deepest first (the reverse of mountinfo).
   for m in $(awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo |
     sort -r); do
