@@ -934,6 +934,48 @@ TEST_F(SiteTest, JsonOutputIsOneDocumentWithNumbersAsNumbers) {
   }
 }
 
+// A bare .pov maps frames to its clock over the animation's range, which
+// is the scene's ([render] animation), not the subset a job renders: frames
+// 2 and 5 re-rendered alone are pixel-identical to the same frames of the
+// whole animation. Without the key the subset is its own animation.
+TEST_F(SiteTest, PartialRerenderOfAPovAnimationIsPixelIdentical) {
+  LocalSiteOptions opts;
+  opts.probe = {"povray"};
+  opts.render_servers = 1;
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  const std::string d = dir_.path() + "/anim";
+  ASSERT_TRUE(MakeDirs(d).ok());
+  WriteText(d + "/ball.pov",
+            "camera { location <0, 0, -3> look_at <0, 0, 0> }\n"
+            "light_source { <2, 4, -3> color rgb 1 }\n"
+            "background { color rgb 0 }\n"
+            "sphere { <clock * 2 - 1, 0, 0>, 0.4 pigment { color rgb <1, 0.5, 0> } }\n");
+  auto job = [&](const std::string& name, const std::string& frames, const std::string& extra) {
+    WriteText(d + "/" + name + ".toml",
+              "name = \"" + name + "\"\nframes = \"" + frames +
+                  "\"\nchunk_size = 3\n[package]\nname = \"povray\"\n[render]\n"
+                  "scene = \"ball.pov\"\nwidth = 32\nheight = 24\noutput = \"" +
+                  name + "_####.png\"\n" + extra);
+    pb::JobInfo info = Wait(Submit(d + "/" + name + ".toml"));
+    EXPECT_EQ(info.state(), "done") << info.error();
+    std::map<int64_t, std::vector<uint8_t>> pixels;
+    for (const auto& f : info.frame_info()) {
+      auto img = ReadPngRgba(f.output());
+      EXPECT_TRUE(img.ok()) << f.output();
+      if (img.ok()) pixels[f.frame()] = img->rgba;
+    }
+    return pixels;
+  };
+  auto whole = job("whole", "1-6", "");
+  auto subset = job("subset", "2,5", "animation = \"1-6\"\n");
+  auto alone = job("alone", "2,5", "");
+  ASSERT_EQ(whole.size(), 6u);
+  ASSERT_EQ(subset.size(), 2u);
+  EXPECT_TRUE(subset[2] == whole[2]) << "frame 2 differs from the whole animation's";
+  EXPECT_TRUE(subset[5] == whole[5]) << "frame 5 differs from the whole animation's";
+  EXPECT_FALSE(alone[2] == whole[2]) << "without animation the subset is its own clock";
+}
+
 TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
   LocalSiteOptions opts;
   opts.probe = {};

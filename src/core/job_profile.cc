@@ -242,6 +242,13 @@ class DescriptionReader {
                              "omit it");
     }
     CheckCentral();
+    if (animation_line_ != 0 && have_frames && !p_.frames.empty() &&
+        (p_.frames.first() < p_.animation_first || p_.frames.last() > p_.animation_last)) {
+      errors_.Add(animation_line_, "render.animation",
+                  "the job's frames " + std::to_string(p_.frames.first()) + ".." +
+                      std::to_string(p_.frames.last()) + " are not all inside the animation " +
+                      std::to_string(p_.animation_first) + "-" + std::to_string(p_.animation_last));
+    }
     if (remote_site_line != 0 && have_placement_ok && p_.placement != Placement::kRemote) {
       errors_.Add(remote_site_line, "remote_site",
                   std::string("is only allowed with placement = \"remote\", placement is \"") +
@@ -387,6 +394,21 @@ class DescriptionReader {
             errors_.Add(LineOf(node), path,
                         "must contain at least one '#' (replaced by the frame number), got '" +
                             Printable(*s) + "'");
+          }
+        }
+      } else if (k == "animation") {
+        if (auto s = String(node, path)) {
+          auto range = FrameSet::Parse(*s);
+          if (!range.ok()) {
+            errors_.Add(LineOf(node), path, range.status().message());
+          } else if (range->size() != static_cast<size_t>(range->last() - range->first() + 1)) {
+            errors_.Add(
+                LineOf(node), path,
+                "must be one range of consecutive frames (\"1-240\"), got '" + Printable(*s) + "'");
+          } else {
+            p_.animation_first = range->first();
+            p_.animation_last = range->last();
+            animation_line_ = LineOf(node);
           }
         }
       } else if (k == "args") {
@@ -613,6 +635,7 @@ class DescriptionReader {
   uint32_t files_line_ = 0;
   // render.output was given (even if invalid: that error is reported instead).
   bool have_output_ = false;
+  uint32_t animation_line_ = 0;  // line of render.animation, 0 when absent
   uint32_t output_line_ = 0;
   std::vector<uint32_t> central_lines_;
 };
@@ -816,8 +839,12 @@ std::string ProfileToToml(const JobProfile& p) {
 
   out += "\n[render]\n";
   line("scene", Quote(p.scene));
-  line("width", std::to_string(p.width));
-  line("height", std::to_string(p.height));
+  if (p.width > 0) line("width", std::to_string(p.width));
+  if (p.height > 0) line("height", std::to_string(p.height));
+  if (p.animation_last > 0) {
+    line("animation",
+         Quote(std::to_string(p.animation_first) + "-" + std::to_string(p.animation_last)));
+  }
   if (!p.output.empty()) line("output", Quote(p.output));
   if (!p.args.empty()) line("args", QuoteArray(p.args));
 

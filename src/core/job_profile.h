@@ -94,8 +94,20 @@ struct JobProfile {
   std::string package;   // lower-case package name
   VersionConstraint package_version;
   std::string scene;  // relative path, normalised, inside the job
-  int width = 320;
-  int height = 240;
+  // Image size; 0 = not set: Blender keeps the .blend's own resolution,
+  // POV-Ray and command templates use kDefaultWidth x kDefaultHeight.
+  int width = 0;
+  int height = 0;
+  static constexpr int kDefaultWidth = 320;
+  static constexpr int kDefaultHeight = 240;
+  // The animation's whole frame range ([render] animation = "1-24"): a
+  // property of the scene, not of the frames this job renders, so a partial
+  // re-render maps each frame to the same clock as the full one. 0, 0 = not
+  // set: the job's own first and last frame. AnimationFirst/Last say which.
+  int64_t animation_first = 0;
+  int64_t animation_last = 0;
+  int64_t AnimationFirst() const { return animation_last > 0 ? animation_first : frames.first(); }
+  int64_t AnimationLast() const { return animation_last > 0 ? animation_last : frames.last(); }
   // Output pattern with at least one '#', or empty: the job writes no files
   // (command-template packages only), and a chunk is done when its commands
   // exit 0. Relative to the renderer's output directory, or absolute: a

@@ -109,6 +109,8 @@ void ExpectProfilesEqual(const JobProfile& a, const JobProfile& b) {
   EXPECT_EQ(a.scene, b.scene);
   EXPECT_EQ(a.width, b.width);
   EXPECT_EQ(a.height, b.height);
+  EXPECT_EQ(a.animation_first, b.animation_first);
+  EXPECT_EQ(a.animation_last, b.animation_last);
   EXPECT_EQ(a.output, b.output);
   EXPECT_EQ(a.args, b.args);
   EXPECT_EQ(a.requirements.cores, b.requirements.cores);
@@ -172,8 +174,10 @@ TEST(ParseJobDescription, MinimalGetsDefaults) {
   EXPECT_EQ(p.chunk_size, 1);
   EXPECT_EQ(p.max_attempts, 0);
   EXPECT_TRUE(p.package_version.MatchesAny());
-  EXPECT_EQ(p.width, 320);
-  EXPECT_EQ(p.height, 240);
+  EXPECT_EQ(p.width, 0) << "not set: the renderer's or the scene's own";
+  EXPECT_EQ(p.height, 0);
+  EXPECT_EQ(p.AnimationFirst(), p.frames.first());
+  EXPECT_EQ(p.AnimationLast(), p.frames.last());
   EXPECT_TRUE(p.args.empty());
   EXPECT_EQ(p.requirements.cores, 1);
   EXPECT_EQ(p.requirements.memory_bytes, 0);
@@ -1060,6 +1064,35 @@ TEST(ParseJobDescription, LongBadValuesAreQuotedCutShort) {
   EXPECT_NE(Error(WithTop("placement = \"" + std::string(80, 'r') + "\""))
                 .find("got '" + std::string(80, 'r') + "'"),
             std::string::npos);
+}
+
+// [render] animation: the animation's whole range, a property of the
+// scene, so a subset of its frames maps to the same clock as the full job.
+TEST(ParseJobDescription, AnimationRangeIsTheScenesNotTheJobs) {
+  JobProfile p = ParseOk(WithFrames("\"2-4,17\"") + "animation = \"1-24\"\n");
+  EXPECT_EQ(p.AnimationFirst(), 1);
+  EXPECT_EQ(p.AnimationLast(), 24);
+  ExpectRoundTrip(p);
+  JobProfile unset = ParseOk(WithFrames("\"2-4,17\""));
+  EXPECT_EQ(unset.AnimationFirst(), 2);
+  EXPECT_EQ(unset.AnimationLast(), 17);
+  ExpectRoundTrip(unset);
+  EXPECT_NE(Error(WithTail("animation = \"1-5\"\n"))
+                .find("clock.toml:10: render.animation: the job's frames 1..24 are not all inside "
+                      "the animation 1-5"),
+            std::string::npos);
+  EXPECT_NE(Error(WithTail("animation = \"1,3\"\n")).find("render.animation: must be one range"),
+            std::string::npos);
+}
+
+// width and height are applied only when the description sets them.
+TEST(ParseJobDescription, SizeIsOnlySetWhenTheDescriptionSetsIt) {
+  JobProfile p = ParseOk(kMinimal);
+  EXPECT_EQ(ProfileToToml(p).find("width"), std::string::npos);
+  JobProfile sized = ParseOk(WithTail("width = 64\nheight = 48\n"));
+  EXPECT_EQ(sized.width, 64);
+  EXPECT_EQ(sized.height, 48);
+  ExpectRoundTrip(sized);
 }
 
 }  // namespace

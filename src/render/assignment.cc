@@ -62,8 +62,9 @@ Status CheckAssignment(const pb::Assignment& a) {
       return bad("output", "not a clean relative or central path");
     }
   }
-  if (a.width() < 1 || a.width() > 65536 || a.height() < 1 || a.height() > 65536) {
-    return bad("width, height", "outside 1..65536");
+  // 0: not set by the job (Blender keeps the scene's own resolution).
+  if (a.width() < 0 || a.width() > 65536 || a.height() < 0 || a.height() > 65536) {
+    return bad("width, height", "outside 0..65536");
   }
   const pb::SandboxPolicy& p = a.sandbox();
   if (!p.wrap()) return Status::Ok();

@@ -29,6 +29,12 @@ std::string ExpandOutputPattern(const std::string& pattern, int64_t frame) {
 
 namespace {
 
+// The job's size, or `fallback` when the job sets none (0).
+int WidthOr(const ChunkSpec& spec, int fallback) { return spec.width > 0 ? spec.width : fallback; }
+int HeightOr(const ChunkSpec& spec, int fallback) {
+  return spec.height > 0 ? spec.height : fallback;
+}
+
 // Frame numbers from renderer output; absurd lengths map to -1 instead of
 // throwing (output is untrusted text).
 int64_t ParseFrameNumber(const std::string& digits) {
@@ -138,8 +144,8 @@ class PovrayAdapter final : public PackageAdapter {
       // .pov gets the job's frame range mapped to clock 0..1. +SF/+EF then
       // pick this chunk's frames without redefining the animation.
       p.argv.push_back(ini ? BaseName(scene_path) : "+I" + BaseName(scene_path));
-      for (const auto& arg : spec.args) p.argv.push_back(arg);
       if (!ini) {
+        // The animation's range ([render] animation, else the job's frames).
         p.argv.push_back("+KFI" + std::to_string(spec.job_first_frame));
         p.argv.push_back("+KFF" + std::to_string(spec.job_last_frame));
         p.argv.push_back("+KI0");
@@ -147,8 +153,11 @@ class PovrayAdapter final : public PackageAdapter {
       }
       p.argv.push_back("-D");  // the system ini turns the display on
       p.argv.push_back("-P");  // never pause
-      p.argv.push_back("+W" + std::to_string(spec.width));
-      p.argv.push_back("+H" + std::to_string(spec.height));
+      p.argv.push_back("+W" + std::to_string(WidthOr(spec, JobProfile::kDefaultWidth)));
+      p.argv.push_back("+H" + std::to_string(HeightOr(spec, JobProfile::kDefaultHeight)));
+      // The job's own arguments come after frameflow's defaults, so they can
+      // change the clock or the size; the frames and the output stay ours.
+      for (const auto& arg : spec.args) p.argv.push_back(arg);
       p.argv.push_back("+SF" + std::to_string(a));
       p.argv.push_back("+EF" + std::to_string(b));
       p.argv.push_back("+FN");
@@ -196,9 +205,7 @@ class PovrayAdapter final : public PackageAdapter {
 constexpr const char* kBlenderPrelude = R"PY(
 import bpy, os
 scene = bpy.context.scene
-scene.render.resolution_x = {W}
-scene.render.resolution_y = {H}
-scene.render.resolution_percentage = 100
+{RESOLUTION}
 missing = []
 for img in bpy.data.images:
     if img.source in ('FILE', 'SEQUENCE', 'MOVIE') and img.packed_file is None and img.filepath:
@@ -223,8 +230,13 @@ class BlenderAdapter final : public PackageAdapter {
       size_t pos = prelude.find(key);
       if (pos != std::string::npos) prelude.replace(pos, key.size(), v);
     };
-    replace("{W}", std::to_string(spec.width));
-    replace("{H}", std::to_string(spec.height));
+    if (spec.width > 0 && spec.height > 0) {
+      replace("{RESOLUTION}", "scene.render.resolution_x = " + std::to_string(spec.width) +
+                                  "\nscene.render.resolution_y = " + std::to_string(spec.height) +
+                                  "\nscene.render.resolution_percentage = 100");
+    } else {
+      replace("{RESOLUTION}", "# the job sets no size: the scene's own resolution");
+    }
     std::string scene_path = JoinPath(spec.job_dir, spec.scene);
     ProcessSpec p;
     p.cwd = DirName(scene_path);
@@ -281,8 +293,8 @@ class CommandAdapter final : public PackageAdapter {
           {"{last}", std::to_string(last)},
           {"{outdir}", spec.out_dir},
           {"{scene}", JoinPath(spec.job_dir, spec.scene)},
-          {"{width}", std::to_string(spec.width)},
-          {"{height}", std::to_string(spec.height)},
+          {"{width}", std::to_string(WidthOr(spec, JobProfile::kDefaultWidth))},
+          {"{height}", std::to_string(HeightOr(spec, JobProfile::kDefaultHeight))},
           {"{threads}", std::to_string(std::max(1, spec.threads))},
           {"{job}", std::to_string(spec.job_id)},
           {"{chunk}", std::to_string(spec.chunk)},

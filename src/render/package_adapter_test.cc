@@ -74,6 +74,25 @@ TEST(BuiltInAdapterTest, JobWithoutOutputFailsNamingRenderOutput) {
   }
 }
 
+// A job that sets no size: POV-Ray renders 320x240, Blender keeps the
+// .blend's own resolution (the prelude sets none).
+TEST(PovrayAdapterTest, SizeDefaultsOnlyWhereTheRendererNeedsOne) {
+  ChunkSpec s = PovSpec();
+  s.width = s.height = 0;
+  auto pov = MakePovrayAdapter("/usr/bin/povray")->Commands(s);
+  ASSERT_TRUE(pov.ok());
+  EXPECT_GE(IndexOf((*pov)[0].argv, "+W320"), 0);
+  EXPECT_GE(IndexOf((*pov)[0].argv, "+H240"), 0);
+  s.scene = "b/shot.blend";
+  s.output_pattern = "f_####.png";
+  auto blend = MakeBlenderAdapter("/usr/bin/blender")->Commands(s);
+  ASSERT_TRUE(blend.ok());
+  const auto& a = (*blend)[0].argv;
+  const std::string& prelude = a[IndexOf(a, "--python-expr") + 1];
+  EXPECT_FALSE(HasSubstr(prelude, "resolution_x")) << prelude;
+  EXPECT_FALSE(HasSubstr(prelude, "{RESOLUTION}")) << prelude;
+}
+
 TEST(PovrayAdapterTest, OneProcessPerConsecutiveRun) {
   auto adapter = MakePovrayAdapter("/usr/bin/povray");
   EXPECT_EQ(adapter->kind(), "povray");
@@ -81,11 +100,11 @@ TEST(PovrayAdapterTest, OneProcessPerConsecutiveRun) {
   ASSERT_TRUE(cmds.ok()) << cmds.status().ToString();
   ASSERT_EQ(cmds->size(), 3u);
 
-  // The whole command line of the first run.
+  // The whole command line of the first run: the job's arguments after
+  // frameflow's clock and size (so they can change them), before the frames
+  // and the output (which stay frameflow's).
   const std::vector<std::string> first = {"/usr/bin/povray",
                                           "+Iclock.pov",
-                                          "+A0.3",
-                                          "Declare=Speed=2",
                                           "+KFI1",
                                           "+KFF10",
                                           "+KI0",
@@ -94,6 +113,8 @@ TEST(PovrayAdapterTest, OneProcessPerConsecutiveRun) {
                                           "-P",
                                           "+W64",
                                           "+H48",
+                                          "+A0.3",
+                                          "Declare=Speed=2",
                                           "+SF1",
                                           "+EF3",
                                           "+FN",

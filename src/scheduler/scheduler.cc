@@ -480,8 +480,8 @@ void Scheduler::DispatchLocked() {
       a->set_width(job.profile.width);
       a->set_height(job.profile.height);
       a->set_output(job.profile.output);
-      a->set_job_first_frame(job.profile.frames.first());
-      a->set_job_last_frame(job.profile.frames.last());
+      a->set_job_first_frame(job.profile.AnimationFirst());
+      a->set_job_last_frame(job.profile.AnimationLast());
       for (const auto& arg : job.profile.args) a->add_args(arg);
       a->set_client(job.rec.client);
       FillSandboxPolicyLocked(job, a->mutable_sandbox());
