@@ -976,6 +976,37 @@ TEST_F(SiteTest, PartialRerenderOfAPovAnimationIsPixelIdentical) {
   EXPECT_FALSE(alone[2] == whole[2]) << "without animation the subset is its own clock";
 }
 
+// A scene that cannot be parsed (a missing include) fails on every host:
+// the chunk's error is POV-Ray's own line naming the file (not "Render
+// failed"), and the job fails as soon as two hosts agree, without every
+// chunk spending every attempt.
+TEST_F(SiteTest, ASceneErrorNamesTheFileAndFailsTheJobFast) {
+  LocalSiteOptions opts;
+  opts.probe = {"povray"};
+  ASSERT_NO_FATAL_FAILURE(StartSite(opts));
+  const std::string d = dir_.path() + "/broken";
+  ASSERT_TRUE(MakeDirs(d).ok());
+  WriteText(d + "/broken.pov", "#include \"missing_parts.inc\"\nsphere { 0, 1 }\n");
+  WriteText(d + "/job.toml",
+            "name = \"broken\"\nframes = \"1-12\"\nmax_attempts = 3\n[package]\n"
+            "name = \"povray\"\n[render]\nscene = \"broken.pov\"\nwidth = 32\n"
+            "height = 24\noutput = \"b_####.png\"\n");
+  pb::JobInfo job = Wait(Submit(d + "/job.toml"));
+  ASSERT_EQ(job.state(), "failed");
+  EXPECT_NE(job.error().find("the scene fails the same way"), std::string::npos) << job.error();
+  EXPECT_NE(job.error().find("Parse Error: Cannot open include file missing_parts.inc"),
+            std::string::npos)
+      << job.error();
+  int attempts = 0;
+  for (const auto& c : job.chunks()) {
+    attempts += c.attempts();
+    if (!c.error().empty()) {
+      EXPECT_EQ(c.error().find("Render failed"), std::string::npos) << c.error();
+    }
+  }
+  EXPECT_LT(attempts, 12) << "12 chunks x 3 attempts would be 36";
+}
+
 TEST_F(SiteTest, BadDescriptionsAreRefusedNamingFieldOrFile) {
   LocalSiteOptions opts;
   opts.probe = {};

@@ -555,6 +555,8 @@ class ChunkRun {
     } else if (code != 0) {
       std::string why = progress_.last_error_line.empty() ? "" : ": " + progress_.last_error_line;
       Fail(code, BaseName(ps.argv[0]) + " exited with code " + std::to_string(code) + why);
+      // The package's own error line (rank 2) is about the scene.
+      if (progress_.last_error_rank >= 2) result_.set_scene_error(true);
     }
   }
 

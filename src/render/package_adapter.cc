@@ -169,14 +169,33 @@ class PovrayAdapter final : public PackageAdapter {
   }
 
   void ObserveLine(const std::string& line, ChunkProgressState* s) const override {
+    // POV-Ray wraps its messages at 80 columns: lines after its error line
+    // that start no message of their own are the rest of it.
+    const bool continues = s->error_may_continue;
+    s->error_may_continue = false;
+    if (continues && !line.empty() && line.rfind("File '", 0) != 0 && !LooksLikeError(line) &&
+        PovrayOutputFrame(line).empty() && line.rfind("==", 0) != 0) {
+      size_t from = line.find_first_not_of(' ');
+      if (from != std::string::npos) s->last_error_line += " " + line.substr(from);
+      s->error_may_continue = true;
+      return;
+    }
     // "  Output file........../dir/f07.png, 24 bpp PNG" starts a frame.
     if (const std::string frame = PovrayOutputFrame(line); !frame.empty()) {
       if (s->current_frame != -1) ++s->frames_done;
       s->current_frame = ParseFrameNumber(frame);
     } else if (IsBenign(line)) {
       // Matches the error pattern but is printed by every run.
+    } else if (line.find("Possible Parse Error") != std::string::npos) {
+      s->NoteError(line, 1);  // a warning that precedes the real error
+    } else if (line.find("Parse Error:") != std::string::npos ||
+               line.find("Fatal error") != std::string::npos) {
+      // "File 'clock.pov' line 3: Parse Error: Cannot open include file x.inc."
+      const bool first = s->last_error_rank < 2;
+      s->NoteError(line, 2);
+      s->error_may_continue = first;
     } else if (LooksLikeError(line)) {
-      s->last_error_line = line;
+      s->NoteError(line, 1);  // e.g. "Render failed", after the real error
     }
   }
 
@@ -256,8 +275,14 @@ class BlenderAdapter final : public PackageAdapter {
       ++s->frames_done;
     } else if (const std::string frame = BlenderFrame(line); !frame.empty()) {
       s->current_frame = ParseFrameNumber(frame);
+    } else if (line.rfind("Error: script failed, expr:", 0) == 0) {
+      // Blender quoting frameflow's own prelude back: never the cause.
+    } else if (const size_t at = line.find("RuntimeError: frameflow: "); at != std::string::npos) {
+      s->NoteError(line.substr(at + 14), 2);  // the prelude's check: missing files
+    } else if (line.rfind("Error: ", 0) == 0 && line.rfind("Error: Python: Traceback", 0) != 0) {
+      s->NoteError(line, 2);  // "Error: Cannot read file '…': No such file or directory"
     } else if (LooksLikeError(line)) {
-      s->last_error_line = line;
+      s->NoteError(line, 1);
     }
   }
 

@@ -39,7 +39,20 @@ struct ChunkSpec {
 struct ChunkProgressState {
   int64_t current_frame = -1;
   int frames_done = 0;
-  std::string last_error_line;  // the most recent line that looks like an error
+  // The line that best says why the renderer failed: the package's own
+  // error line (POV-Ray's "Parse Error: …", Blender's "Error: Cannot read
+  // file …") once seen is kept — a later generic line ("Render failed")
+  // does not replace it; otherwise the most recent line that looks like an
+  // error. Use NoteError() to update both.
+  std::string last_error_line;
+  int last_error_rank = 0;          // 2: the package's own error line; 1: generic
+  bool error_may_continue = false;  // the next line may be the error's wrapped rest
+  void NoteError(const std::string& line, int rank) {
+    if (rank > last_error_rank || (rank == 1 && last_error_rank == 1)) {
+      last_error_line = line;
+      last_error_rank = rank;
+    }
+  }
 };
 
 class PackageAdapter {

@@ -229,11 +229,61 @@ TEST(PovrayAdapterTest, ObserveLineRecordsErrorsButNotTheOptionListing) {
       "File 'clock.pov' line 3: Parse Error: No matching } in 'sphere', undeclared", &s);
   EXPECT_EQ(s.last_error_line,
             "File 'clock.pov' line 3: Parse Error: No matching } in 'sphere', undeclared");
+  // The parser's own error stays the chunk's error: what POV-Ray prints
+  // after it ("Fatal error in parser", "Render failed") says less.
   adapter->ObserveLine("Fatal error in parser: Cannot parse input.", &s);
-  EXPECT_EQ(s.last_error_line, "Fatal error in parser: Cannot parse input.");
+  adapter->ObserveLine("Render failed", &s);
   adapter->ObserveLine(" identifier 'pigmnt' found instead", &s);
-  EXPECT_EQ(s.last_error_line, "Fatal error in parser: Cannot parse input.");
+  EXPECT_EQ(s.last_error_line,
+            "File 'clock.pov' line 3: Parse Error: No matching } in 'sphere', undeclared");
   EXPECT_EQ(s.current_frame, -1);
+}
+
+// What POV-Ray 3.7 prints for a missing include: the "Possible Parse Error"
+// warning, then the error, then generic lines; the error is the one kept.
+TEST(RendererOutputTest, PovrayMissingIncludeNamesTheFile) {
+  auto pov = MakePovrayAdapter("povray");
+  ChunkProgressState s;
+  for (const char* line :
+       {"File 's.pov' line 1: Possible Parse Error: Cannot find file 'missing.inc', even",
+        " after trying to append file type extension.",
+        "File 's.pov' line 1: Parse Error: Cannot open include file missing.inc.",
+        "Fatal error in parser: Cannot parse input.", "Render failed"}) {
+    pov->ObserveLine(line, &s);
+  }
+  EXPECT_EQ(s.last_error_line,
+            "File 's.pov' line 1: Parse Error: Cannot open include file missing.inc.");
+  // A longer name: POV-Ray wraps the line at 80 columns; the rest is joined.
+  ChunkProgressState w;
+  for (const char* line :
+       {"File 'broken.pov' line 1: Parse Error: Cannot open include file", "missing_parts.inc.",
+        "Fatal error in parser: Cannot parse input.", "Render failed"}) {
+    pov->ObserveLine(line, &w);
+  }
+  EXPECT_EQ(w.last_error_line,
+            "File 'broken.pov' line 1: Parse Error: Cannot open include file missing_parts.inc.");
+}
+
+// Blender: frameflow's missing-file check and Blender's own "Error: " lines
+// are the cause; Blender quoting the check script back never is.
+TEST(RendererOutputTest, BlenderErrorIsTheCauseNotTheScriptEcho) {
+  auto blender = MakeBlenderAdapter("blender");
+  ChunkProgressState s;
+  for (const char* line :
+       {"Error: Python: Traceback (most recent call last):",
+        "  File \"<string>\", line 16, in <module>",
+        "RuntimeError: frameflow: missing file(s) the scene needs: //textures/wood.png", "",
+        "Error: script failed, expr: '", "import bpy, os",
+        "    raise RuntimeError('frameflow: "
+        "missing file(s) the scene needs: ' + ', '.join(missing))"}) {
+    blender->ObserveLine(line, &s);
+  }
+  EXPECT_EQ(s.last_error_line, "frameflow: missing file(s) the scene needs: //textures/wood.png");
+  ChunkProgressState t;
+  blender->ObserveLine("Error: Cannot read file '/job/shot.blend': No such file or directory", &t);
+  blender->ObserveLine("Blender quit", &t);
+  EXPECT_EQ(t.last_error_line,
+            "Error: Cannot read file '/job/shot.blend': No such file or directory");
 }
 
 TEST(RendererOutputTest, LongLinesAreMatchedWithoutRecursion) {

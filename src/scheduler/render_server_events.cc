@@ -94,7 +94,7 @@ Status Scheduler::Register(const pb::Register& reg, std::shared_ptr<RenderServer
       if (c.rec.state != ChunkState::kRunning || c.rec.render_server != s.rec.name) continue;
       // A cancelled job's chunk is not kept: it stays in still_running so the
       // (possibly lost) cancel is sent again below.
-      if (job.rec.state != JobState::kCancelled && offered_slots.count(c.rec.slot) &&
+      if (!JobStateFinal(job.rec.state) && offered_slots.count(c.rec.slot) &&
           still_running.erase({job.rec.id, c.rec.index, c.rec.attempts})) {
         kept_slot_work[c.rec.slot] = {job.rec.id, c.rec.index};
       } else {
@@ -311,7 +311,7 @@ void Scheduler::LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std
   // Attempts that did not fail were lost with their render server.
   const int losses = c.rec.attempts - static_cast<int>(c.rec.failed_hosts.size()) - c.returned -
                      c.disk_full_retries;
-  if (job.rec.state != JobState::kCancelled && losses >= kMaxServerLosses) {
+  if (!JobStateFinal(job.rec.state) && losses >= kMaxServerLosses) {
     c.rec.error = "lost its render server " + std::to_string(losses) + " times (last: " + why +
                   "); a chunk that takes hosts down is not retried further";
     c.rec.ended_at = clock_->UnixMillis();
@@ -326,8 +326,8 @@ void Scheduler::LoseChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std
 
 void Scheduler::RequeueChunkLocked(Job& job, Chunk& c, WriteBatch& batch, const std::string& why) {
   if (c.rec.state != ChunkState::kRunning) return;
-  if (job.rec.state == JobState::kCancelled) {
-    // Nothing runs a chunk of a cancelled job again: it ends here.
+  if (JobStateFinal(job.rec.state)) {
+    // Nothing runs a chunk of a cancelled (or failed-fast) job again: it ends here.
     c.rec.ended_at = clock_->UnixMillis();
     --job.running;
     FinishChunkLocked(job, c, ChunkState::kCancelled, batch);
@@ -442,7 +442,7 @@ void Scheduler::OnResult(const std::string& render_server, const pb::ChunkResult
       DispatchLocked();
       return;
     }
-    cancelled = job.rec.state == JobState::kCancelled;
+    cancelled = JobStateFinal(job.rec.state);  // cancelled, or failed fast
     collects = !job.profile.output.empty();
     log_rel = ChunkLogRel(job.rec.id, c.rec.index, c.rec.attempts);
     // A cancelled job keeps the frames its chunks finished before the cancel.
@@ -549,7 +549,7 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
   c.rec.exit_code = r.exit_code();
   if (!log_rel.empty()) c.rec.log_path = log_rel;
 
-  if (job.rec.state == JobState::kCancelled && !(r.ok() && error.empty())) {
+  if (JobStateFinal(job.rec.state) && !(r.ok() && error.empty())) {
     // Frames finished before the cancel stay the job's (and fetchable).
     c.outputs = placed;
     RecordFinishedFramesLocked(render_server, job, c, placed, batch);
@@ -594,6 +594,27 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
       if (c.not_before_ms == 0) ++deferred_chunks_;
       c.not_before_ms = clock_->MonotonicMillis() + backoff;
     }
+  } else if (r.scene_error() &&
+             SceneErrorFailsJob(job, c, servers_[render_server].rec.host, error)) {
+    // The scene fails the same way on two hosts (or in two chunks): every
+    // other chunk would too. The job fails now, with that reason.
+    c.rec.error = error;
+    c.rec.failed_hosts.push_back(servers_[render_server].rec.host);
+    FinishChunkLocked(job, c, ChunkState::kFailed, batch);
+    const auto& seen = job.scene_errors[error];
+    std::string where;
+    for (const auto& h : seen.hosts) where += (where.empty() ? "" : " and ") + h;
+    const std::string why = "the scene fails the same way " +
+                            (seen.hosts.size() >= 2 ? "on " + where
+                                                    : "in " + std::to_string(seen.chunks.size()) +
+                                                          " chunks on " + where) +
+                            ", so no chunk is retried: " + error;
+    spdlog::warn("job {} failed: {}", job.rec.id, why);
+    auto cancels = EndJobLocked(job, JobState::kFailed, why, batch);
+    AppendLocked(std::move(batch));
+    for (auto& [link, msg] : cancels) SendWhenDurableLocked(link, std::move(msg));
+    DispatchLocked();
+    return;
   } else {
     c.rec.error = error;
     c.rec.failed_hosts.push_back(servers_[render_server].rec.host);
@@ -612,6 +633,14 @@ void Scheduler::RecordResultLocked(const std::string& render_server, const pb::C
   MaybeFinishJobLocked(job, batch);
   AppendLocked(std::move(batch));
   DispatchLocked();
+}
+
+bool Scheduler::SceneErrorFailsJob(Job& job, const Chunk& c, const std::string& host,
+                                   const std::string& error) {
+  auto& seen = job.scene_errors[error];
+  seen.hosts.insert(host);
+  seen.chunks.insert(c.rec.index);
+  return seen.hosts.size() >= 2 || seen.chunks.size() >= 2;
 }
 
 void Scheduler::RecordFinishedFramesLocked(const std::string& render_server, const Job& job,

@@ -564,7 +564,19 @@ Result<pb::JobInfo> Scheduler::CancelJob(int64_t job_id, const std::string& why)
   Job& job = jt->second;
   if (JobStateFinal(job.rec.state)) return SummaryLocked(job);
   WriteBatch batch;
-  job.rec.state = JobState::kCancelled;
+  auto cancels = EndJobLocked(job, JobState::kCancelled, why, batch);
+  AppendLocked(std::move(batch));
+  // Renderers are stopped only once the cancel is durable.
+  for (auto& [link, msg] : cancels) SendWhenDurableLocked(link, std::move(msg));
+  spdlog::info("job {} cancelled: {}", job_id, why);
+  WaitDurableLocked();
+  return SummaryLocked(jobs_.at(job_id));
+}
+
+std::vector<std::pair<std::shared_ptr<RenderServerLink>, pb::ScheduleServerMessage>>
+Scheduler::EndJobLocked(Job& job, JobState state, const std::string& why, WriteBatch& batch) {
+  const int64_t job_id = job.rec.id;
+  job.rec.state = state;
   job.rec.error = why;
   for (int idx : job.pending)
     FinishChunkLocked(job, job.chunks[idx], ChunkState::kCancelled, batch);
@@ -584,7 +596,7 @@ Result<pb::JobInfo> Scheduler::CancelJob(int64_t job_id, const std::string& why)
       cancel->set_job_id(job_id);
       cancel->set_chunk(c.rec.index);
       cancel->set_attempt(c.rec.attempts);
-      cancel->set_reason("job cancelled");
+      cancel->set_reason(state == JobState::kCancelled ? "job cancelled" : "job failed");
       cancels.emplace_back(st->second.link, std::move(msg));
     } else {
       // Nobody is there to report back: the chunk ends now.
@@ -607,12 +619,7 @@ Result<pb::JobInfo> Scheduler::CancelJob(int64_t job_id, const std::string& why)
     }
   }
   JobEndedLocked(job, batch);
-  AppendLocked(std::move(batch));
-  // Renderers are stopped only once the cancel is durable.
-  for (auto& [link, msg] : cancels) SendWhenDurableLocked(link, std::move(msg));
-  spdlog::info("job {} cancelled: {}", job_id, why);
-  WaitDurableLocked();
-  return SummaryLocked(jobs_.at(job_id));
+  return cancels;
 }
 
 }  // namespace ff

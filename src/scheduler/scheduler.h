@@ -264,6 +264,14 @@ class Scheduler {
     // Whether a render server's packages can render this job, cached per
     // server registration (Server::generation).
     std::map<const Server*, std::pair<uint64_t, bool>> package_ok;
+    // Scene errors (ChunkResult.scene_error) by error text: the hosts and
+    // chunks that reported each. The same one from two hosts, or from two
+    // chunks, fails the job at once (SceneErrorFailsJob).
+    struct SceneErrorSeen {
+      std::set<std::string> hosts;
+      std::set<int> chunks;
+    };
+    std::map<std::string, SceneErrorSeen> scene_errors;
   };
   struct Slot {
     SlotRecord rec;
@@ -324,6 +332,13 @@ class Scheduler {
   bool OtherCapableHostUp(const Job& job, const Chunk& c) const FF_REQUIRES(mu_);
   void UpdateRunnableLocked(Job& job) FF_REQUIRES(mu_);
   Result<frameflow::v1::JobInfo> CancelJob(int64_t job_id, const std::string& why) FF_EXCLUDES(mu_);
+  // Ends an unfinished job now as `state` (cancelled, or failed) with `why`:
+  // queued chunks are cancelled, running ones are told to stop (the
+  // messages are returned: send each once `batch` is durable), an
+  // outsourced job's peer is told. Frames already rendered are kept.
+  std::vector<std::pair<std::shared_ptr<RenderServerLink>, frameflow::v1::ScheduleServerMessage>>
+  EndJobLocked(Job& job, JobState state, const std::string& why, WriteBatch& batch)
+      FF_REQUIRES(mu_);
   // Builds a job (chunks, frames) from a profile; shared by Submit and
   // AcceptRemoteJob.
   Result<int64_t> CreateJob(JobProfile profile, std::vector<JobFile> files,
@@ -366,6 +381,10 @@ class Scheduler {
   // the slot and dispatches. `log_rel` is empty when no log was stored.
   // `disk_full`: the attempt stopped on a full filesystem; the chunk is
   // requeued after a backoff and the attempt does not count as failed.
+  // Records a scene error of chunk `c` on `host`; true once the same error
+  // came from two hosts or two chunks of the job (fail it now).
+  bool SceneErrorFailsJob(Job& job, const Chunk& c, const std::string& host,
+                          const std::string& error) FF_REQUIRES(mu_);
   // The frame rows of `placed` (done, with their output), for `batch`.
   void RecordFinishedFramesLocked(const std::string& render_server, const Job& job, const Chunk& c,
                                   const std::vector<frameflow::v1::FrameOutput>& placed,

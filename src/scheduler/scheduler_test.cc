@@ -1308,6 +1308,51 @@ TEST_F(SchedulerTest, ACancelledChunkKeepsTheFramesItFinished) {
   }
 }
 
+// A scene error (a parse error, a missing texture) is the scene's, not the
+// host's: the same one from two hosts fails the job at once with that
+// reason, instead of every chunk burning every attempt.
+TEST_F(SchedulerTest, TheSameSceneErrorOnTwoHostsFailsTheJobAtOnce) {
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  auto b = Connect(MakeRegister("rs-b", "host-b"));
+  Desc d;
+  d.frames = "1-6";
+  d.max_attempts = 3;
+  int64_t id = Submit(d);
+  auto on_a = a->TakeAssignments();
+  auto on_b = b->TakeAssignments();
+  ASSERT_EQ(on_a.size(), 1u);
+  ASSERT_EQ(on_b.size(), 1u);
+  const std::string error =
+      "povray exited with code 1: File 'clock.pov' line 1: Parse Error: Cannot open include "
+      "file missing.inc.";
+  pb::ChunkResult ra = FailResult(on_a[0], error);
+  ra.set_scene_error(true);
+  sched_->OnResult("rs-a", ra);
+  EXPECT_EQ(Detail(id).state(), "running") << "one host could be the host's fault";
+  pb::ChunkResult rb = FailResult(on_b[0], error);
+  rb.set_scene_error(true);
+  sched_->OnResult("rs-b", rb);
+  pb::JobInfo info = Detail(id);
+  EXPECT_EQ(info.state(), "failed");
+  EXPECT_TRUE(HasSubstr(info.error(), "the scene fails the same way on host-a and host-b"))
+      << info.error();
+  EXPECT_TRUE(HasSubstr(info.error(), "Cannot open include file missing.inc")) << info.error();
+  int attempts = 0;
+  for (const auto& c : info.chunks()) attempts += c.attempts();
+  EXPECT_LE(attempts, 4) << "chunks kept being retried";
+  // The slots are free for other work (a retry given to rs-a before the
+  // second report was cancelled with the job).
+  (void)a->TakeAssignments();
+  (void)b->TakeAssignments();
+  Desc other;
+  other.frames = "1";
+  int64_t id2 = Submit(other);
+  auto next = a->TakeAssignments();
+  if (next.empty()) next = b->TakeAssignments();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].job_id(), id2);
+}
+
 TEST_F(SchedulerTest, CancelStopsPendingAndRunningChunks) {
   auto a = Connect(MakeRegister("rs-a", "host-a"));
   Desc d;
