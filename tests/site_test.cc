@@ -932,6 +932,22 @@ TEST_F(SiteTest, JsonOutputIsOneDocumentWithNumbersAsNumbers) {
       EXPECT_EQ(j["fetched"], 2) << r.out;
     }
   }
+  // A package no render server has: accepted, with a warning (stderr, and
+  // in the JSON document).
+  const std::string typo = SlowCopyJob("1", 1, "typo");
+  auto toml = ReadFile(typo);
+  ASSERT_TRUE(toml.ok());
+  std::string text = *toml;
+  text.replace(text.find("name = \"slowcopy\""), 17, "name = \"slowcopi\"");
+  WriteText(typo, text);
+  auto warned = RunFrameflow({"submit", typo, "--json", "--site", site_->site_root()});
+  ASSERT_EQ(warned.exit_code, 0) << warned.err;
+  EXPECT_NE(warned.err.find("warning: no render server of this site has package 'slowcopi'"),
+            std::string::npos)
+      << warned.err;
+  auto wj = nlohmann::json::parse(warned.out, nullptr, false);
+  ASSERT_FALSE(wj.is_discarded()) << warned.out;
+  EXPECT_EQ(wj["warnings"].size(), 1u) << warned.out;
 }
 
 // A bare .pov maps frames to its clock over the animation's range, which

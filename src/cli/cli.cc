@@ -311,10 +311,14 @@ int RunCli(int argc, char** argv, const DaemonEntryPoints& daemons) {
   if (!stub.ok()) return Fail(stub.status());
   pb::ScheduleServer::Stub* s = stub->get();
   if (submit->parsed()) {
-    auto id = SubmitJob(s, file);
+    std::vector<std::string> warnings;
+    auto id = SubmitJob(s, file, &warnings);
     if (!id.ok()) return Fail(id.status());
+    for (const auto& w : warnings) std::cerr << "frameflow: warning: " << w << "\n";
     if (client.json && !wait) {
-      std::cout << nlohmann::json({{"job_id", *id}}).dump(2) << "\n";
+      nlohmann::json j = {{"job_id", *id}};
+      if (!warnings.empty()) j["warnings"] = warnings;
+      std::cout << j.dump(2) << "\n";
     } else {
       std::cout << *id << "\n";
     }

@@ -143,7 +143,8 @@ Result<std::unique_ptr<pb::ScheduleServer::Stub>> ClientOptions::Connect() const
   return pb::ScheduleServer::NewStub(channel);
 }
 
-Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& description_path) {
+Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& description_path,
+                          std::vector<std::string>* warnings) {
   std::string source = BaseName(description_path);
   {
     // Checked before reading: a huge file would otherwise be read whole and
@@ -209,7 +210,10 @@ Result<int64_t> SubmitJob(pb::ScheduleServer::Stub* stub, const std::string& des
     pb::SubmitResponse resp;
     grpc::ClientContext ctx;
     st = FromGrpc(stub->Submit(&ctx, req, &resp), "Submit");
-    if (st.ok()) return resp.job_id();
+    if (st.ok()) {
+      if (warnings) warnings->assign(resp.warnings().begin(), resp.warnings().end());
+      return resp.job_id();
+    }
     if (st.code() != StatusCode::kUnavailable) break;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }

@@ -26,7 +26,8 @@ struct ClientOptions {
 // Validates the description locally, uploads the files it names (only those
 // the site lacks, by SHA-256) and submits it. Returns the job id.
 Result<int64_t> SubmitJob(frameflow::v1::ScheduleServer::Stub* stub,
-                          const std::string& description_path);
+                          const std::string& description_path,
+                          std::vector<std::string>* warnings = nullptr);
 
 // Follows the job until it is done, failed or cancelled; draws a progress
 // bar on stderr when `show_progress`. Survives schedule server restarts.

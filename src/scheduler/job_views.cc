@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "scheduler/placement_policy.h"
 #include "scheduler/scheduler.h"
 #include "util/fs.h"
 
@@ -297,6 +298,31 @@ pb::ListHostsResponse Scheduler::ListHosts() {
     }
   }
   return resp;
+}
+
+std::vector<std::string> Scheduler::SubmitWarnings(int64_t job_id) {
+  MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  auto jt = jobs_.find(job_id);
+  if (jt == jobs_.end() || !jt->second.rec.remote_site.empty()) return out;
+  const Job& job = jt->second;
+  if (job.profile.placement != Placement::kLocal) return out;  // auto may outsource it
+  std::string have;
+  for (const auto& [name, s] : servers_) {
+    if (PackageMismatch(s.packages, job.profile).empty()) return out;
+    for (const auto& p : s.packages) {
+      const std::string entry = p.name + " " + p.version;
+      if (have.find(entry) == std::string::npos) have += (have.empty() ? "" : ", ") + entry;
+    }
+  }
+  const std::string wanted =
+      "'" + job.profile.package + "'" +
+      (job.profile.package_version.text().empty() ? "" : " " + job.profile.package_version.text());
+  out.push_back(
+      "no render server of this site has package " + wanted +
+      (have.empty() ? " (no render server has registered yet)" : " (the site has: " + have + ")") +
+      ": job " + std::to_string(job_id) + " waits until one registers");
+  return out;
 }
 
 }  // namespace ff

@@ -138,6 +138,10 @@ class Scheduler {
                                                    UniqueFd root_lock = UniqueFd());
   ~Scheduler();
 
+  // Why job `job_id` may wait though it was accepted (one sentence each):
+  // a local job whose package no render server known to the site has.
+  std::vector<std::string> SubmitWarnings(int64_t job_id) FF_EXCLUDES(mu_);
+
   // Starts the background timeout checker (heartbeats, reconnect grace).
   void Start();
   // Stops the timeout checker and the committer, after writing (and

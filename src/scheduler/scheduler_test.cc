@@ -1353,6 +1353,23 @@ TEST_F(SchedulerTest, TheSameSceneErrorOnTwoHostsFailsTheJobAtOnce) {
   EXPECT_EQ(next[0].job_id(), id2);
 }
 
+// A local job naming a package no render server has is accepted (one may
+// register later) with a warning saying so; a job some server can render
+// gets none.
+TEST_F(SchedulerTest, SubmitWarnsWhenNoRenderServerHasThePackage) {
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  Desc typo;
+  typo.package = "povrey";
+  int64_t id = Submit(typo);
+  auto warnings = sched_->SubmitWarnings(id);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(HasSubstr(warnings[0], "no render server of this site has package 'povrey'"))
+      << warnings[0];
+  EXPECT_TRUE(HasSubstr(warnings[0], "the site has: povray")) << warnings[0];
+  Desc fine;
+  EXPECT_TRUE(sched_->SubmitWarnings(Submit(fine)).empty());
+}
+
 TEST_F(SchedulerTest, CancelStopsPendingAndRunningChunks) {
   auto a = Connect(MakeRegister("rs-a", "host-a"));
   Desc d;

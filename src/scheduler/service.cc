@@ -24,6 +24,7 @@ grpc::Status ScheduleService::Submit(grpc::ServerContext*, const pb::SubmitReque
   auto id = scheduler_->Submit(*req);
   if (!id.ok()) return ToGrpc(id.status());
   resp->set_job_id(*id);
+  for (auto& w : scheduler_->SubmitWarnings(*id)) resp->add_warnings(std::move(w));
   return grpc::Status::OK;
 }
 
