@@ -33,7 +33,10 @@ void CheckProfile(const JobProfile& p) {
   FUZZ_CHECK(
       p.chunk_size == JobProfile::kAutoChunkSize || (p.chunk_size >= 1 && p.chunk_size <= 100000),
       std::to_string(p.chunk_size));
-  FUZZ_CHECK(p.width >= 1 && p.width <= 65536 && p.height >= 1 && p.height <= 65536, "size");
+  // 0 = not set (the renderer's or the scene's own size).
+  FUZZ_CHECK(p.width >= 0 && p.width <= 65536 && p.height >= 0 && p.height <= 65536, "size");
+  FUZZ_CHECK(p.AnimationFirst() <= p.frames.first() && p.AnimationLast() >= p.frames.last(),
+             "the animation holds every frame of the job");
   FUZZ_CHECK(p.requirements.memory_bytes >= 0, "memory");
   FUZZ_CHECK(!p.scene.empty() && p.scene[0] != '/', p.scene);
   FUZZ_CHECK(p.output.empty() || p.output.find('#') != std::string::npos, p.output);
