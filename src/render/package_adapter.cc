@@ -259,7 +259,10 @@ class BlenderAdapter final : public PackageAdapter {
     std::string scene_path = JoinPath(spec.job_dir, spec.scene);
     ProcessSpec p;
     p.cwd = DirName(scene_path);
-    p.argv = {exe_, "-b", scene_path, "--python-exit-code", "3", "--python-expr", prelude};
+    // -noaudio: a farm render has no sound device (without it Blender's
+    // audio back-ends fill every log with PulseAudio/ALSA warnings).
+    p.argv = {exe_,   "-b", scene_path, "-noaudio", "--python-exit-code", "3", "--python-expr",
+              prelude};
     for (const auto& arg : spec.args) p.argv.push_back(arg);
     p.argv.insert(p.argv.end(), {"-o", JoinPath(spec.out_dir, "f_#####"), "-F", "PNG", "-x", "1",
                                  "-t", std::to_string(std::max(1, spec.threads))});

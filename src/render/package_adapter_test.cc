@@ -491,6 +491,7 @@ TEST(BlenderAdapterTest, ArgumentOrder) {
   // The scene is loaded first: later options apply to it.
   EXPECT_EQ(a[1], "-b");
   EXPECT_EQ(a[2], "/w/job/b/shot.blend");
+  EXPECT_EQ(a[3], "-noaudio");
 
   int exit_code = IndexOf(a, "--python-exit-code");
   int expr = IndexOf(a, "--python-expr");
