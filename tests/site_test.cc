@@ -974,6 +974,15 @@ TEST_F(SiteTest, PartialRerenderOfAPovAnimationIsPixelIdentical) {
                   name + "_####.png\"\n" + extra);
     pb::JobInfo info = Wait(Submit(d + "/" + name + ".toml"));
     EXPECT_EQ(info.state(), "done") << info.error();
+    // POV-Ray finds a (frameflow's) user configuration: no warning about a
+    // missing one in every log.
+    auto log =
+        RunFrameflow({"logs", std::to_string(info.job_id()),
+                      std::to_string(info.frame_info(0).frame()), "--site", site_->site_root()});
+    EXPECT_EQ(log.exit_code, 0) << log.err;
+    EXPECT_NE(log.out.find("+KFI"), std::string::npos) << log.out;
+    EXPECT_EQ(log.out.find("cannot open the user configuration file"), std::string::npos)
+        << log.out;
     std::map<int64_t, std::vector<uint8_t>> pixels;
     for (const auto& f : info.frame_info()) {
       auto img = ReadPngRgba(f.output());

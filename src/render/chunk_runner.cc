@@ -281,6 +281,7 @@ class ChunkRun {
     // Inside the I/O wrapper the renderer sees the job at /job and writes
     // to its output area; the render server finds them in the chunk's
     // secure location (host_spec_).
+    spec_.renderer_home = wrap_ ? RenderServer::kSandboxRendererHome : rs_->renderer_home_;
     if (wrap_) {
       if (st.ok()) st = rs_->PrepareSecureDir(w_, a_);
       spec_.job_dir = sandbox::kInputPath;
@@ -513,7 +514,10 @@ class ChunkRun {
     } else if (w_->uid != 0 && ::geteuid() == 0) {
       // The renderer never runs as root: a plain chunk runs as the slot's uid.
       run->uid = run->gid = w_->uid;
-      run->env.push_back("HOME=/tmp");  // not root's home
+      const bool has_home = std::any_of(run->env.begin(), run->env.end(), [](const std::string& e) {
+        return e.rfind("HOME=", 0) == 0;
+      });
+      if (!has_home) run->env.push_back("HOME=/tmp");  // not root's home
     }
     if (!run.ok()) {
       FailStatus(run.status());

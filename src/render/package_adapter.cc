@@ -139,6 +139,7 @@ class PovrayAdapter final : public PackageAdapter {
     for (const auto& [a, b] : FrameSet(spec.frames).ConsecutiveRuns()) {
       ProcessSpec p;
       p.cwd = DirName(scene_path);
+      if (!spec.renderer_home.empty()) p.env.push_back("HOME=" + spec.renderer_home);
       p.argv.push_back(exe_);
       // An .ini scene defines its own animation (frame range, clock); a bare
       // .pov gets the job's frame range mapped to clock 0..1. +SF/+EF then

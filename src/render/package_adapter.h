@@ -33,6 +33,11 @@ struct ChunkSpec {
   // such a chunk with an error naming render.output).
   std::string output_pattern;
   std::vector<std::string> args;
+  // A home directory for renderers that read per-user configuration (as the
+  // renderer sees it; read-only): POV-Ray's ~/.povray/3.7/povray.conf is
+  // there, so it does not complain of a missing one in every log. Empty:
+  // leave HOME alone.
+  std::string renderer_home;
 };
 
 // Progress parsed from renderer output. Not thread-safe; owned by one chunk.

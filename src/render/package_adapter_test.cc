@@ -76,6 +76,20 @@ TEST(BuiltInAdapterTest, JobWithoutOutputFailsNamingRenderOutput) {
 
 // A job that sets no size: POV-Ray renders 320x240, Blender keeps the
 // .blend's own resolution (the prelude sets none).
+// POV-Ray gets the render server's renderer home (its user configuration)
+// as HOME; without one, HOME is left alone.
+TEST(PovrayAdapterTest, RendererHomeIsPovraysHome) {
+  ChunkSpec s = PovSpec();
+  auto pov = MakePovrayAdapter("/usr/bin/povray");
+  auto none = pov->Commands(s);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE((*none)[0].env.empty());
+  s.renderer_home = "/etc/frameflow-home";
+  auto with = pov->Commands(s);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ((*with)[0].env, std::vector<std::string>{"HOME=/etc/frameflow-home"});
+}
+
 TEST(PovrayAdapterTest, SizeDefaultsOnlyWhereTheRendererNeedsOne) {
   ChunkSpec s = PovSpec();
   s.width = s.height = 0;

@@ -188,6 +188,14 @@ Status RenderServer::InitSandbox() {
   // POV-Ray's own file I/O restrictions would refuse the central paths a
   // scene names; inside the wrapper the sandbox decides what it may read
   // and write, so wrapped POV-Ray gets a farm configuration without them.
+  // A home with an (empty) POV-Ray user configuration, readable by every
+  // slot uid: POV-Ray warns of a missing one in every log otherwise.
+  renderer_home_ = JoinPath(config_.root, "renderer-home");
+  const std::string user_conf = JoinPath(renderer_home_, ".povray/3.7/povray.conf");
+  FF_RETURN_IF_ERROR(MakeDirs(DirName(user_conf), 0755));
+  FF_RETURN_IF_ERROR(WriteFileAtomic(
+      user_conf, "; frameflow: an empty POV-Ray user configuration (the site's is in /etc)\n"));
+  sandbox_binds_.push_back({renderer_home_, kSandboxRendererHome});
   const std::string povray_conf = "/etc/povray/3.7/povray.conf";
   if (PathExists(povray_conf)) {
     const std::string farm_conf = JoinPath(config_.root, "sandbox/povray.conf");

@@ -160,6 +160,10 @@ class RenderServer {
   std::string wrapper_;
   std::vector<std::string> system_paths_;
   std::vector<std::pair<std::string, std::string>> sandbox_binds_;  // host file -> sandbox path
+  // <root>/renderer-home: HOME for renderers with per-user configuration
+  // (ChunkSpec::renderer_home); bound read-only at kSandboxRendererHome.
+  std::string renderer_home_;
+  static constexpr const char* kSandboxRendererHome = "/etc/frameflow-home";
   int64_t uid_base_ = 0;
   int uid_lock_fd_ = -1;
   std::string plain_blocked_;  // why plain chunks cannot run here, if so
