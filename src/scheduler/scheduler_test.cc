@@ -1370,6 +1370,22 @@ TEST_F(SchedulerTest, SubmitWarnsWhenNoRenderServerHasThePackage) {
   EXPECT_TRUE(sched_->SubmitWarnings(Submit(fine)).empty());
 }
 
+// `hosts` shows when a render server was last heard from, to the moment:
+// an up server never shows a heartbeat older than the timeout (the row is
+// written only every few seconds).
+TEST_F(SchedulerTest, HostsShowTheLastHeartbeatNotTheLastRowWrite) {
+  auto a = Connect(MakeRegister("rs-a", "host-a"));
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(1500);
+    sched_->OnHeartbeat("rs-a");
+    sched_->CheckTimeouts();
+    pb::ListHostsResponse hosts = sched_->ListHosts();
+    ASSERT_NE(Host(hosts, "rs-a"), nullptr);
+    EXPECT_EQ(Host(hosts, "rs-a")->status(), "up");
+    EXPECT_EQ(Host(hosts, "rs-a")->last_heartbeat_ms(), clock_.UnixMillis()) << "round " << i;
+  }
+}
+
 TEST_F(SchedulerTest, CancelStopsPendingAndRunningChunks) {
   auto a = Connect(MakeRegister("rs-a", "host-a"));
   Desc d;
