@@ -948,6 +948,13 @@ TEST_F(SiteTest, JsonOutputIsOneDocumentWithNumbersAsNumbers) {
   auto wj = nlohmann::json::parse(warned.out, nullptr, false);
   ASSERT_FALSE(wj.is_discarded()) << warned.out;
   EXPECT_EQ(wj["warnings"].size(), 1u) << warned.out;
+
+  // The text table never cuts a name (or a queue: "outsourced #1 -> farmco").
+  const std::string long_name = "a-rather-long-job-name-for-the-columns";
+  ASSERT_EQ(Wait(Submit(SlowCopyJob("1", 1, long_name))).state(), "done");
+  auto table = RunFrameflow({"jobs", "--all", "--site", site_->site_root()});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find(long_name + "  "), std::string::npos) << table.out;
 }
 
 // A bare .pov maps frames to its clock over the animation's range, which
