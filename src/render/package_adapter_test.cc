@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -253,27 +254,29 @@ TEST(PovrayAdapterTest, ObserveLineRecordsErrorsButNotTheOptionListing) {
   EXPECT_EQ(s.current_frame, -1);
 }
 
+// The progress state after `adapter` saw `lines`, in order.
+ChunkProgressState ObserveAll(const PackageAdapter& adapter,
+                              std::initializer_list<const char*> lines) {
+  ChunkProgressState s;
+  for (const char* line : lines) adapter.ObserveLine(line, &s);
+  return s;
+}
+
 // What POV-Ray 3.7 prints for a missing include: the "Possible Parse Error"
 // warning, then the error, then generic lines; the error is the one kept.
 TEST(RendererOutputTest, PovrayMissingIncludeNamesTheFile) {
   auto pov = MakePovrayAdapter("povray");
-  ChunkProgressState s;
-  for (const char* line :
-       {"File 's.pov' line 1: Possible Parse Error: Cannot find file 'missing.inc', even",
-        " after trying to append file type extension.",
-        "File 's.pov' line 1: Parse Error: Cannot open include file missing.inc.",
-        "Fatal error in parser: Cannot parse input.", "Render failed"}) {
-    pov->ObserveLine(line, &s);
-  }
+  ChunkProgressState s = ObserveAll(
+      *pov, {"File 's.pov' line 1: Possible Parse Error: Cannot find file 'missing.inc', even",
+             " after trying to append file type extension.",
+             "File 's.pov' line 1: Parse Error: Cannot open include file missing.inc.",
+             "Fatal error in parser: Cannot parse input.", "Render failed"});
   EXPECT_EQ(s.last_error_line,
             "File 's.pov' line 1: Parse Error: Cannot open include file missing.inc.");
   // A longer name: POV-Ray wraps the line at 80 columns; the rest is joined.
-  ChunkProgressState w;
-  for (const char* line :
-       {"File 'broken.pov' line 1: Parse Error: Cannot open include file", "missing_parts.inc.",
-        "Fatal error in parser: Cannot parse input.", "Render failed"}) {
-    pov->ObserveLine(line, &w);
-  }
+  ChunkProgressState w = ObserveAll(
+      *pov, {"File 'broken.pov' line 1: Parse Error: Cannot open include file",
+             "missing_parts.inc.", "Fatal error in parser: Cannot parse input.", "Render failed"});
   EXPECT_EQ(w.last_error_line,
             "File 'broken.pov' line 1: Parse Error: Cannot open include file missing_parts.inc.");
 }
@@ -282,16 +285,13 @@ TEST(RendererOutputTest, PovrayMissingIncludeNamesTheFile) {
 // are the cause; Blender quoting the check script back never is.
 TEST(RendererOutputTest, BlenderErrorIsTheCauseNotTheScriptEcho) {
   auto blender = MakeBlenderAdapter("blender");
-  ChunkProgressState s;
-  for (const char* line :
-       {"Error: Python: Traceback (most recent call last):",
-        "  File \"<string>\", line 16, in <module>",
-        "RuntimeError: frameflow: missing file(s) the scene needs: //textures/wood.png", "",
-        "Error: script failed, expr: '", "import bpy, os",
-        "    raise RuntimeError('frameflow: "
-        "missing file(s) the scene needs: ' + ', '.join(missing))"}) {
-    blender->ObserveLine(line, &s);
-  }
+  ChunkProgressState s = ObserveAll(
+      *blender, {"Error: Python: Traceback (most recent call last):",
+                 "  File \"<string>\", line 16, in <module>",
+                 "RuntimeError: frameflow: missing file(s) the scene needs: //textures/wood.png",
+                 "", "Error: script failed, expr: '", "import bpy, os",
+                 "    raise RuntimeError('frameflow: "
+                 "missing file(s) the scene needs: ' + ', '.join(missing))"});
   EXPECT_EQ(s.last_error_line, "frameflow: missing file(s) the scene needs: //textures/wood.png");
   ChunkProgressState t;
   blender->ObserveLine("Error: Cannot read file '/job/shot.blend': No such file or directory", &t);
